@@ -1,0 +1,268 @@
+"""The one place that knows a stack's configuration.
+
+`load_config()` reads every `digitre-mlops:*` key, validates it and returns a typed, frozen
+`StackConfig`. It runs before any resource is declared: invalid config raises `ConfigError`
+(a `pulumi.RunError`, so the CLI prints the message without a traceback) and the program
+declares nothing. Every message names the key, the value and the rule.
+"""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+import pulumi
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic.alias_generators import to_camel
+
+PROJECT = "digitre-mlops"
+MANAGED_BY = "pulumi"
+
+
+class ConfigError(pulumi.RunError):
+    """Stack configuration that breaks a rule; raised before any resource is declared."""
+
+    def __init__(self, problems: list[str]):
+        self.problems = problems
+        super().__init__("invalid stack configuration:\n  " + "\n  ".join(problems))
+
+
+class Role(StrEnum):
+    """What a stack builds. `shared` is the long-lived platform; `environment` serves models."""
+
+    SHARED = "shared"
+    ENVIRONMENT = "environment"
+
+
+def _reject_bool(value: Any) -> Any:
+    # pydantic's lax mode reads true as 1; a boolean where a count belongs is a mistake.
+    if isinstance(value, bool):
+        raise ValueError("a boolean is not an integer")
+    return value
+
+
+Int = Annotated[int, BeforeValidator(_reject_bool)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, extra="forbid", frozen=True, validate_by_name=False
+    )
+
+
+class RegistryConfig(_Section):
+    sku: Annotated[
+        Literal["Basic", "Standard", "Premium"],
+        Field(description="one of Basic, Standard, Premium"),
+    ] = "Standard"
+
+
+class AmlComputeConfig(_Section):
+    name: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-zA-Z][a-zA-Z0-9-]{1,14}[a-zA-Z0-9]$",
+            description="3-16 letters, digits or hyphens, starting with a letter and not ending with a hyphen",
+        ),
+    ] = "cpu-cluster"
+    vm_size: Annotated[
+        str,
+        Field(
+            pattern=r"^Standard_[A-Za-z0-9_]{2,40}$",
+            description="an Azure VM size such as Standard_DS3_v2",
+        ),
+    ] = "Standard_DS3_v2"
+    max_nodes: Annotated[
+        Int, Field(ge=1, le=100, description="an integer 1..100")
+    ] = 4
+    idle_seconds_before_scale_down: Annotated[
+        Int, Field(ge=60, le=86400, description="an integer 60..86400 (seconds)")
+    ] = 300
+    low_priority: Annotated[bool, Field(description="true or false")] = False
+
+
+class MonitoringConfig(_Section):
+    retention_days: Annotated[
+        Int, Field(ge=30, le=730, description="an integer 30..730 (days)")
+    ] = 30
+
+
+class KeyVaultConfig(_Section):
+    soft_delete_retention_days: Annotated[
+        Int, Field(ge=7, le=90, description="an integer 7..90 (days)")
+    ] = 90
+
+
+class StorageConfig(_Section):
+    sku: Annotated[
+        Literal["Standard_LRS", "Standard_ZRS", "Standard_GRS", "Standard_RAGRS"],
+        Field(description="one of Standard_LRS, Standard_ZRS, Standard_GRS, Standard_RAGRS"),
+    ] = "Standard_LRS"
+
+
+# Keys that only one role reads; setting one on a stack of the other role is a mistake
+# (it would be silently ignored), so it is rejected.
+_SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring")
+_ENVIRONMENT_ONLY = ("shared_stack",)
+
+
+class StackConfig(_Section):
+    """A stack's validated configuration. Build it with `load_config()`."""
+
+    stack: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z][a-z0-9]{1,7}$",
+            description="2-8 lowercase letters or digits starting with a letter (it feeds Azure resource names)",
+        ),
+    ]
+    role: Annotated[Role, Field(description="one of shared, environment")]
+    owner: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9 ._@+-]{1,256}$",
+            description="1-256 letters, digits, spaces or . _ @ + - (the owner tag, e.g. a team mail)",
+        ),
+    ]
+    cost_center: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9._-]{1,64}$",
+            description="1-64 letters, digits or . _ - (the cost-center tag)",
+        ),
+    ]
+    location: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z][a-z0-9]{2,29}$",
+            description="an Azure region name in lowercase without spaces, e.g. westeurope",
+        ),
+    ] = "westeurope"
+    prefix: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z][a-z0-9]{1,7}$",
+            description="2-8 lowercase letters or digits starting with a letter (it starts every Azure name)",
+        ),
+    ] = "digitre"
+    shared_stack: Annotated[
+        str,
+        Field(
+            pattern=r"^([A-Za-z0-9._-]{1,100}/){0,2}[A-Za-z0-9._-]{1,100}$",
+            description="a stack reference such as organization/digitre-mlops/shared",
+        ),
+    ] = f"organization/{PROJECT}/shared"
+    registry: RegistryConfig = RegistryConfig()
+    aml_compute: AmlComputeConfig = AmlComputeConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    key_vault: KeyVaultConfig = KeyVaultConfig()
+    storage: StorageConfig = StorageConfig()
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags every taggable Azure resource of this stack carries."""
+        return {
+            "project": PROJECT,
+            "environment": self.stack,
+            "managed-by": MANAGED_BY,
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+        }
+
+
+def load_config(stack: str | None = None, config: pulumi.Config | None = None) -> StackConfig:
+    """Read and validate all of this stack's config; raise ConfigError naming every problem."""
+    stack = pulumi.get_stack() if stack is None else stack
+    config = pulumi.Config(PROJECT) if config is None else config
+    raw: dict[str, Any] = {"stack": stack}
+    for field_name, field in StackConfig.model_fields.items():
+        if field_name == "stack":
+            continue
+        key = _alias(field_name)
+        value = config.get(key)
+        if value is None:
+            continue
+        is_section = isinstance(field.annotation, type) and issubclass(field.annotation, _Section)
+        raw[key] = _parse_object(value) if is_section else value
+    try:
+        cfg = StackConfig.model_validate(raw)
+    except ValidationError as err:
+        raise ConfigError([_describe(e) for e in err.errors()]) from None
+    problems = _role_mismatches(cfg)
+    if problems:
+        raise ConfigError(problems)
+    return cfg
+
+
+def _alias(field_name: str) -> str:
+    return to_camel(field_name)
+
+
+def _parse_object(value: str) -> Any:
+    # Structured config arrives as JSON text; anything else is passed through so the
+    # model reports "must be an object" with the value the user wrote.
+    try:
+        return json.loads(value)
+    except ValueError:
+        return value
+
+
+def _role_mismatches(cfg: StackConfig) -> list[str]:
+    unused = _ENVIRONMENT_ONLY if cfg.role is Role.SHARED else _SHARED_ONLY
+    return [
+        f"{PROJECT}:{_alias(name)} is only read by stacks of another role, "
+        f"not role {cfg.role.value}: remove it from Pulumi.{cfg.stack}.yaml"
+        for name in unused
+        if name in cfg.model_fields_set
+    ]
+
+
+def _describe(error: Any) -> str:
+    loc = tuple(str(part) for part in error["loc"])
+    key = "stack name" if loc == ("stack",) else f"{PROJECT}:{'.'.join(loc)}"
+    kind = error["type"]
+    if kind == "missing":
+        return f"{key} is required: set it to {_rule(loc)}"
+    if kind == "extra_forbidden":
+        return f"{key} is not a known key; known keys: {', '.join(_known_keys(loc[:-1]))}"
+    rule = _rule(loc) or error["msg"]
+    return f"{key} must be {rule}, got {_show(error['input'])}"
+
+
+def _field_at(loc: tuple[str, ...]) -> Any:
+    model: Any = StackConfig
+    field = None
+    for part in loc:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = next(
+            (f for n, f in model.model_fields.items() if part in (n, _alias(n))), None
+        )
+        if field is None:
+            return None
+        model = field.annotation
+    return field
+
+
+def _rule(loc: tuple[str, ...]) -> str:
+    field = _field_at(loc)
+    if field is None:
+        return ""
+    if field.description:
+        return str(field.description)
+    if isinstance(field.annotation, type) and issubclass(field.annotation, _Section):
+        return f"an object with keys {', '.join(_known_keys(loc))}"
+    return ""
+
+
+def _known_keys(loc: tuple[str, ...]) -> list[str]:
+    field = _field_at(loc)
+    model = StackConfig if field is None else field.annotation
+    return [_alias(n) for n in model.model_fields if n != "stack"]
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, str) and value and value.strip() == value:
+        return value
+    return json.dumps(value)

@@ -1,0 +1,62 @@
+"""Log Analytics and workspace-based Application Insights for the platform."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import applicationinsights, operationalinsights
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    resource_group_name: pulumi.Input[str]
+    location: str
+    workspace_name: str
+    app_insights_name: str
+    retention_days: int
+    tags: Mapping[str, str]
+
+
+class Monitoring(pulumi.ComponentResource):
+    """Owns the Log Analytics workspace (AML, AKS and ACI logs) and the Application Insights
+    component the AML workspace and the serving environments report to."""
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("digitre:monitoring:Monitoring", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.workspace = operationalinsights.Workspace(
+            f"{name}-log",
+            workspace_name=args.workspace_name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
+            retention_in_days=args.retention_days,
+            tags=dict(args.tags),
+            opts=child,
+        )
+        # Local (key-based) ingestion stays on: the Azure ML inference server sends telemetry
+        # with the connection string, which is why that string is exported as a secret.
+        self.app_insights = applicationinsights.Component(
+            f"{name}-appi",
+            resource_name_=args.app_insights_name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            kind="web",
+            application_type="web",
+            workspace_resource_id=self.workspace.id,
+            ingestion_mode="LogAnalytics",
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.workspace_id = self.workspace.id
+        self.app_insights_id = self.app_insights.id
+        self.connection_string = pulumi.Output.secret(self.app_insights.connection_string)
+        self.register_outputs(
+            {
+                "workspaceId": self.workspace_id,
+                "appInsightsId": self.app_insights_id,
+                "connectionString": self.connection_string,
+            }
+        )

@@ -1,0 +1,92 @@
+"""Physical Azure names for every resource this project declares, in one place.
+
+Names follow the Cloud Adoption Framework abbreviations (`rg-`, `kv`, `st`, `cr`, ...) and
+Azure's naming rules. Names that must be globally unique (storage account, key vault,
+container registry) end in a short suffix derived from the project, prefix and stack, so it
+is stable across runs and differs per stack. `Names.for_stack` checks every name against its
+rule, so a name Azure would refuse is a config error, never a failed deployment.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass, fields
+
+from components.config import PROJECT, StackConfig
+
+
+@dataclass(frozen=True)
+class NameRule:
+    pattern: str
+    description: str
+
+    def check(self, name: str) -> bool:
+        return re.fullmatch(self.pattern, name) is not None
+
+
+# Azure's rules per resource kind (learn.microsoft.com, "Naming rules and restrictions for
+# Azure resources").
+RULES: dict[str, NameRule] = {
+    "resource_group": NameRule(r"[\w.()-]{0,89}[\w()-]", "1-90 letters, digits, _ . ( ) -, not ending in ."),
+    "log_analytics": NameRule(r"[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]", "4-63 letters, digits, hyphens"),
+    "app_insights": NameRule(r"[^%&\\?/]{1,260}", "1-260 characters without % & \\ ? /"),
+    "storage_account": NameRule(r"[a-z0-9]{3,24}", "3-24 lowercase letters or digits"),
+    "key_vault": NameRule(
+        r"(?!.*--)[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]",
+        "3-24 letters, digits, hyphens, starting with a letter, no --",
+    ),
+    "container_registry": NameRule(r"[A-Za-z0-9]{5,50}", "5-50 letters or digits"),
+    "ml_workspace": NameRule(r"[A-Za-z0-9][\w-]{2,32}", "3-33 letters, digits, _ or -"),
+    "ml_compute": NameRule(r"[A-Za-z][A-Za-z0-9-]{1,14}[A-Za-z0-9]", "3-16 letters, digits, -, starting with a letter"),
+    "user_assigned_identity": NameRule(r"[A-Za-z0-9][\w-]{2,127}", "3-128 letters, digits, _ or -"),
+}
+
+
+def unique_suffix(cfg: StackConfig, length: int = 6) -> str:
+    """Stable across runs, different per stack (and per prefix, for a fork of this repo)."""
+    seed = f"{PROJECT}/{cfg.prefix}/{cfg.stack}".encode()
+    return hashlib.sha256(seed).hexdigest()[:length]
+
+
+@dataclass(frozen=True)
+class Names:
+    """Every physical name a stack uses. Each field is checked against `RULES[field]`'s kind."""
+
+    resource_group: str
+    log_analytics: str
+    app_insights: str
+    storage_account: str
+    key_vault: str
+    container_registry: str
+    ml_workspace: str
+    ml_compute: str
+    user_assigned_identity: str
+
+    @classmethod
+    def for_stack(cls, cfg: StackConfig) -> Names:
+        base = f"{cfg.prefix}-{cfg.stack}"
+        compact = f"{cfg.prefix}{cfg.stack}{unique_suffix(cfg)}"
+        names = cls(
+            resource_group=f"rg-{base}",
+            log_analytics=f"log-{base}",
+            app_insights=f"appi-{base}",
+            storage_account=f"st{compact}",
+            key_vault=f"kv{compact}",
+            container_registry=f"cr{compact}",
+            ml_workspace=f"mlw-{base}",
+            ml_compute=cfg.aml_compute.name,
+            user_assigned_identity=f"id-{base}-acrpull",
+        )
+        names.check()
+        return names
+
+    def check(self) -> None:
+        """Raise ValueError naming each name that breaks its Azure rule."""
+        bad = [
+            f"{f.name} name {getattr(self, f.name)!r} breaks Azure's rule: {RULES[f.name].description}"
+            for f in fields(self)
+            if not RULES[f.name].check(getattr(self, f.name))
+        ]
+        if bad:
+            raise ValueError("; ".join(bad))

@@ -1,0 +1,229 @@
+"""Evaluate a stack of this program offline, with Pulumi's mocks and its real stack file.
+
+Used by the tests and the benchmark: no Azure, no Pulumi CLI, no credentials. `evaluate()`
+runs `__main__.py` with the config of `Pulumi.<stack>.yaml` (secure values replaced by
+secret placeholders), records every resource the program registers, with its inputs and
+resource options, and resolves the stack outputs.
+"""
+
+from __future__ import annotations
+
+import json
+import runpy
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime.mocks import MockMonitor
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from components.config import PROJECT, StackConfig
+
+ROOT = Path(__file__).resolve().parent.parent
+MAIN = ROOT / "__main__.py"
+STACKS = ("shared", "dev", "qa", "prod")
+SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
+TENANT_ID = "00000000-0000-0000-0000-0000000000aa"
+
+# The input that carries each resource type's physical Azure name.
+NAME_INPUTS: dict[str, str] = {
+    "azure-native:resources:ResourceGroup": "resourceGroupName",
+    "azure-native:operationalinsights:Workspace": "workspaceName",
+    "azure-native:applicationinsights:Component": "resourceName",
+    "azure-native:keyvault:Vault": "vaultName",
+    "azure-native:storage:StorageAccount": "accountName",
+    "azure-native:containerregistry:Registry": "registryName",
+    "azure-native:machinelearningservices:Workspace": "workspaceName",
+    "azure-native:machinelearningservices:Compute": "computeName",
+    "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
+}
+
+
+@dataclass(frozen=True)
+class Registration:
+    """One resource the program registered, as the engine would have received it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str
+    custom: bool
+    inputs: dict[str, Any]
+    protect: bool
+    retain_on_delete: bool
+    delete_before_replace: bool
+
+    @property
+    def physical_name(self) -> str | None:
+        key = NAME_INPUTS.get(self.type)
+        return None if key is None else self.inputs.get(key)
+
+
+@dataclass
+class Evaluation:
+    stack: str
+    resources: list[Registration] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    secret_outputs: set[str] = field(default_factory=set)
+    error: BaseException | None = None
+
+    def of_type(self, type_: str) -> list[Registration]:
+        return [r for r in self.resources if r.type == type_]
+
+    def one(self, type_: str) -> Registration:
+        found = self.of_type(type_)
+        if len(found) != 1:
+            raise AssertionError(f"expected one {type_}, found {len(found)}")
+        return found[0]
+
+    @property
+    def azure_resources(self) -> list[Registration]:
+        return [r for r in self.resources if r.type.startswith("azure-native:")]
+
+
+def stack_config(stack: str) -> tuple[dict[str, str], set[str]]:
+    """The config of `Pulumi.<stack>.yaml` as the engine passes it to the program."""
+    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    config: dict[str, str] = {}
+    secret_keys: set[str] = set()
+    for key, value in (document.get("config") or {}).items():
+        if isinstance(value, dict) and set(value) == {"secure"}:
+            # The ciphertext needs the stack's passphrase; offline, a placeholder stands in.
+            config[key] = f"offline-placeholder-for-{key}"
+            secret_keys.add(key)
+        else:
+            config[key] = _engine_string(value)
+    return config, secret_keys
+
+
+def _engine_string(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return json.dumps(value)
+
+
+class AzureMocks(pulumi.runtime.Mocks):
+    """Computes the outputs Azure would: ids, names, login servers, identities."""
+
+    def __init__(self, references: Mapping[str, Mapping[str, Any]]):
+        self.references = references
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
+        state = dict(args.inputs)
+        if args.typ == "pulumi:pulumi:StackReference":
+            outputs = dict(self.references.get(args.inputs["name"], {}))
+            return args.inputs["name"], {**state, "outputs": outputs, "secretOutputNames": []}
+        key = NAME_INPUTS.get(args.typ)
+        name = state.get(key, args.name) if key else args.name
+        state["name"] = name
+        provider, _, kind = args.typ.removeprefix("azure-native:").partition(":")
+        group = state.get("resourceGroupName", name)
+        resource_id = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/{provider}/{kind}/{name}"
+        principal = str(uuid.uuid5(uuid.NAMESPACE_URL, resource_id))
+        if args.typ == "azure-native:containerregistry:Registry":
+            state["loginServer"] = f"{name.lower()}.azurecr.io"
+        elif args.typ == "azure-native:managedidentity:UserAssignedIdentity":
+            state.update(principalId=principal, clientId=str(uuid.uuid5(uuid.NAMESPACE_DNS, resource_id)), tenantId=TENANT_ID)
+        elif "identity" in state and isinstance(state["identity"], dict):
+            state["identity"] = {**state["identity"], "principalId": principal, "tenantId": TENANT_ID}
+        if args.typ == "azure-native:applicationinsights:Component":
+            state["connectionString"] = f"InstrumentationKey={principal};IngestionEndpoint=https://{state['location']}.in.applicationinsights.azure.com/"
+        return resource_id, state
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+        if args.token == "azure-native:authorization:getClientConfig":
+            return {
+                "subscriptionId": SUBSCRIPTION_ID,
+                "tenantId": TENANT_ID,
+                "clientId": "00000000-0000-0000-0000-0000000000c1",
+                "objectId": "00000000-0000-0000-0000-0000000000b1",
+            }
+        raise NotImplementedError(f"no offline answer for invoke {args.token}")
+
+
+class RecordingMonitor(MockMonitor):
+    """A mock monitor that also keeps the resource options the engine would act on."""
+
+    def __init__(self, mocks: AzureMocks):
+        super().__init__(mocks)
+        self.registrations: list[Registration] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self.registrations.append(
+                Registration(
+                    type=request.type,
+                    name=request.name,
+                    urn=response.urn,
+                    parent=request.parent,
+                    custom=request.custom,
+                    inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
+                    protect=bool(request.protect),
+                    retain_on_delete=bool(request.retainOnDelete),
+                    delete_before_replace=bool(request.deleteBeforeReplace),
+                )
+            )
+        return response
+
+
+def evaluate(
+    stack: str,
+    *,
+    overrides: Mapping[str, str | None] | None = None,
+    references: Mapping[str, Mapping[str, Any]] | None = None,
+    preview: bool = False,
+    main: Path = MAIN,
+) -> Evaluation:
+    """Run the program for `stack` under mocks. `overrides` sets (or, with None, removes)
+    config keys; `references` are the outputs of other stacks, by stack reference name.
+    An exception the program raises is returned in `Evaluation.error`, not raised."""
+    config, secret_keys = stack_config(stack)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    mocks = AzureMocks(references or {})
+    monitor = RecordingMonitor(mocks)
+    pulumi.runtime.reset_options(project=PROJECT, stack=stack)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_all_config(config, secret_keys)
+    result = Evaluation(stack)
+
+    def program() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+        root = pulumi.runtime.get_root_resource()
+        exported = getattr(root, "outputs", {})
+        for key, value in exported.items():
+            output = pulumi.Output.from_input(value)
+            result.outputs[key] = _sync_await(output.future())
+            if _sync_await(output.is_secret()):
+                result.secret_outputs.add(key)
+
+    try:
+        _sync_await(run_pulumi_func(program))
+    except Exception as error:  # noqa: BLE001 returned to the caller to assert on
+        result.error = error
+    result.resources = list(monitor.registrations)
+    return result
+
+
+def evaluate_all(preview: bool = False) -> dict[str, Evaluation]:
+    """Every stack, the environments reading the shared stack's outputs as they would."""
+    shared = evaluate("shared", preview=preview)
+    if shared.error is not None:
+        raise shared.error
+    runs = {"shared": shared}
+    for stack in STACKS[1:]:
+        config, _ = stack_config(stack)
+        name = config.get(f"{PROJECT}:sharedStack", StackConfig.model_fields["shared_stack"].default)
+        runs[stack] = evaluate(stack, references={name: shared.outputs}, preview=preview)
+    return runs

@@ -1,0 +1,40 @@
+"""Azure built-in roles this platform grants, and the one way it grants them."""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi_azure_native import authorization
+
+# Built-in role definition ids (the same in every Azure tenant).
+ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
+ACR_PUSH = "8311e382-0749-4cb8-b61a-304f252e45ec"
+KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
+STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
+STORAGE_FILE_DATA_PRIVILEGED_CONTRIBUTOR = "69566ab7-960f-475b-8e7c-b3118f30c6bd"
+
+
+def role_definition_id(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]:
+    return pulumi.Output.concat(
+        "/subscriptions/", subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", role
+    )
+
+
+def grant(
+    name: str,
+    *,
+    role: str,
+    principal_id: pulumi.Input[str],
+    scope: pulumi.Input[str],
+    subscription_id: pulumi.Input[str],
+    opts: pulumi.ResourceOptions,
+) -> authorization.RoleAssignment:
+    """Assign `role` on `scope` to a managed identity (principal type set, so a new identity
+    does not fail on Entra ID replication delay)."""
+    return authorization.RoleAssignment(
+        name,
+        principal_id=principal_id,
+        principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+        role_definition_id=role_definition_id(subscription_id, role),
+        scope=scope,
+        opts=opts,
+    )

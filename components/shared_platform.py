@@ -1,0 +1,42 @@
+"""The contract between the `shared` stack and the environment stacks.
+
+The shared stack exports one `SharedPlatform`; every environment reads it back through a
+StackReference. Both sides use this one definition, so an output the environments need
+cannot be renamed or dropped on one side only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import pulumi
+from pydantic.alias_generators import to_camel
+
+
+@dataclass(frozen=True)
+class SharedPlatform:
+    location: pulumi.Input[str]
+    resource_group_name: pulumi.Input[str]
+    registry_name: pulumi.Input[str]
+    registry_id: pulumi.Input[str]
+    registry_login_server: pulumi.Input[str]
+    pull_identity_id: pulumi.Input[str]
+    pull_identity_client_id: pulumi.Input[str]
+    pull_identity_principal_id: pulumi.Input[str]
+    ml_workspace_name: pulumi.Input[str]
+    ml_compute_name: pulumi.Input[str]
+    key_vault_name: pulumi.Input[str]
+    storage_account_name: pulumi.Input[str]
+    log_analytics_workspace_id: pulumi.Input[str]
+    app_insights_id: pulumi.Input[str]
+    # Secret: it carries the instrumentation key.
+    app_insights_connection_string: pulumi.Input[str]
+
+    def exports(self) -> dict[str, pulumi.Input[str]]:
+        """Stack outputs, camelCase as Pulumi names them."""
+        return {to_camel(f.name): getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_stack(cls, reference: pulumi.StackReference) -> SharedPlatform:
+        """Read the shared stack's outputs; a missing output fails the update by name."""
+        return cls(**{f.name: reference.require_output(to_camel(f.name)) for f in fields(cls)})
