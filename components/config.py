@@ -46,9 +46,7 @@ Int = Annotated[int, BeforeValidator(_reject_bool)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(
-        alias_generator=to_camel, extra="forbid", frozen=True, validate_by_name=False
-    )
+    model_config = ConfigDict(alias_generator=to_camel, extra="forbid", frozen=True, validate_by_name=False)
 
 
 class RegistryConfig(_Section):
@@ -73,9 +71,7 @@ class AmlComputeConfig(_Section):
             description="an Azure VM size such as Standard_DS3_v2",
         ),
     ] = "Standard_DS3_v2"
-    max_nodes: Annotated[
-        Int, Field(ge=1, le=100, description="an integer 1..100")
-    ] = 4
+    max_nodes: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 4
     idle_seconds_before_scale_down: Annotated[
         Int, Field(ge=60, le=86400, description="an integer 60..86400 (seconds)")
     ] = 300
@@ -83,15 +79,11 @@ class AmlComputeConfig(_Section):
 
 
 class MonitoringConfig(_Section):
-    retention_days: Annotated[
-        Int, Field(ge=30, le=730, description="an integer 30..730 (days)")
-    ] = 30
+    retention_days: Annotated[Int, Field(ge=30, le=730, description="an integer 30..730 (days)")] = 30
 
 
 class KeyVaultConfig(_Section):
-    soft_delete_retention_days: Annotated[
-        Int, Field(ge=7, le=90, description="an integer 7..90 (days)")
-    ] = 90
+    soft_delete_retention_days: Annotated[Int, Field(ge=7, le=90, description="an integer 7..90 (days)")] = 90
 
 
 class StorageConfig(_Section):
@@ -236,9 +228,7 @@ def _field_at(loc: tuple[str, ...]) -> Any:
     for part in loc:
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return None
-        field = next(
-            (f for n, f in model.model_fields.items() if part in (n, _alias(n))), None
-        )
+        field = next((f for n, f in model.model_fields.items() if part in (n, _alias(n))), None)
         if field is None:
             return None
         model = field.annotation

@@ -88,7 +88,7 @@ class MlWorkspace(pulumi.ComponentResource):
             tags=tags,
             opts=stateful,
         )
-        principal_id = self.workspace.identity.apply(lambda identity: identity.principal_id)
+        principal_id = self.workspace.identity.apply(_principal_id)
         grants = {
             "acrpush": (roles.ACR_PUSH, args.registry_id),
             "kv-admin": (roles.KEY_VAULT_ADMINISTRATOR, self.key_vault.id),
@@ -115,3 +115,9 @@ class MlWorkspace(pulumi.ComponentResource):
                 "storageAccountId": self.storage_account.id,
             }
         )
+
+
+def _principal_id(identity: machinelearningservices.outputs.ManagedServiceIdentityResponse | None) -> str:
+    if identity is None:
+        raise ValueError("the AML workspace reported no managed identity; it is declared SystemAssigned")
+    return identity.principal_id

@@ -52,7 +52,7 @@ class Monitoring(pulumi.ComponentResource):
         )
         self.workspace_id = self.workspace.id
         self.app_insights_id = self.app_insights.id
-        self.connection_string = pulumi.Output.secret(self.app_insights.connection_string)
+        self.connection_string: pulumi.Output[str] = pulumi.Output.secret(self.app_insights.connection_string)  # type: ignore[arg-type]
         self.register_outputs(
             {
                 "workspaceId": self.workspace_id,

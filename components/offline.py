@@ -130,21 +130,25 @@ class AzureMocks(pulumi.runtime.Mocks):
         if args.typ == "azure-native:containerregistry:Registry":
             state["loginServer"] = f"{name.lower()}.azurecr.io"
         elif args.typ == "azure-native:managedidentity:UserAssignedIdentity":
-            state.update(principalId=principal, clientId=str(uuid.uuid5(uuid.NAMESPACE_DNS, resource_id)), tenantId=TENANT_ID)
+            state.update(
+                principalId=principal, clientId=str(uuid.uuid5(uuid.NAMESPACE_DNS, resource_id)), tenantId=TENANT_ID
+            )
         elif "identity" in state and isinstance(state["identity"], dict):
             state["identity"] = {**state["identity"], "principalId": principal, "tenantId": TENANT_ID}
         if args.typ == "azure-native:applicationinsights:Component":
-            state["connectionString"] = f"InstrumentationKey={principal};IngestionEndpoint=https://{state['location']}.in.applicationinsights.azure.com/"
+            state["connectionString"] = (
+                f"InstrumentationKey={principal};IngestionEndpoint=https://{state['location']}.in.applicationinsights.azure.com/"
+            )
         return resource_id, state
 
-    def call(self, args: pulumi.runtime.MockCallArgs) -> dict:
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         if args.token == "azure-native:authorization:getClientConfig":
             return {
                 "subscriptionId": SUBSCRIPTION_ID,
                 "tenantId": TENANT_ID,
                 "clientId": "00000000-0000-0000-0000-0000000000c1",
                 "objectId": "00000000-0000-0000-0000-0000000000b1",
-            }
+            }, []
         raise NotImplementedError(f"no offline answer for invoke {args.token}")
 
 
@@ -195,7 +199,7 @@ def evaluate(
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.reset_options(project=PROJECT, stack=stack)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
-    pulumi.runtime.set_all_config(config, secret_keys)
+    pulumi.runtime.set_all_config(config, sorted(secret_keys))
     result = Evaluation(stack)
 
     def program() -> None:
@@ -210,10 +214,16 @@ def evaluate(
 
     try:
         _sync_await(run_pulumi_func(program))
-    except Exception as error:  # noqa: BLE001 returned to the caller to assert on
+    except Exception as error:
         result.error = error
     result.resources = list(monitor.registrations)
     return result
+
+
+def shared_stack_name(stack: str) -> str:
+    """The stack reference an environment stack's config points at."""
+    config, _ = stack_config(stack)
+    return config.get(f"{PROJECT}:sharedStack", StackConfig.model_fields["shared_stack"].default)
 
 
 def evaluate_all(preview: bool = False) -> dict[str, Evaluation]:
@@ -223,7 +233,5 @@ def evaluate_all(preview: bool = False) -> dict[str, Evaluation]:
         raise shared.error
     runs = {"shared": shared}
     for stack in STACKS[1:]:
-        config, _ = stack_config(stack)
-        name = config.get(f"{PROJECT}:sharedStack", StackConfig.model_fields["shared_stack"].default)
-        runs[stack] = evaluate(stack, references={name: shared.outputs}, preview=preview)
+        runs[stack] = evaluate(stack, references={shared_stack_name(stack): shared.outputs}, preview=preview)
     return runs

@@ -1,0 +1,200 @@
+"""Config: defaults, tags, and bad values rejected before any resource is declared."""
+
+from __future__ import annotations
+
+import pytest
+
+from components.config import PROJECT, ConfigError
+from components.offline import evaluate, stack_config
+
+
+def key(name: str) -> str:
+    return f"{PROJECT}:{name}"
+
+
+def test_shared_stack_file_is_read_into_typed_values(shared):
+    compute = shared.one("azure-native:machinelearningservices:Compute")
+    scale = compute.inputs["properties"]["properties"]["scaleSettings"]
+    assert scale["maxNodeCount"] == 4
+    assert scale["nodeIdleTimeBeforeScaleDown"] == "PT300S"
+
+
+def test_defaults_apply_when_keys_are_absent():
+    config, _ = stack_config("shared")
+    removed = {k: None for k in config if k not in (key("role"), key("owner"), key("costCenter"))}
+    run = evaluate("shared", overrides=removed)
+    assert run.error is None
+    assert run.one("azure-native:resources:ResourceGroup").inputs["location"] == "westeurope"
+    assert run.one("azure-native:containerregistry:Registry").inputs["sku"] == {"name": "Standard"}
+    props = run.one("azure-native:machinelearningservices:Compute").inputs["properties"]["properties"]
+    assert props["vmSize"] == "Standard_DS3_v2"
+    assert props["vmPriority"] == "Dedicated"
+    assert props["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 4, "nodeIdleTimeBeforeScaleDown": "PT300S"}
+
+
+BAD_CONFIG = [
+    # (stack, key, value or None to remove, expected message)
+    ("shared", "amlCompute", '{"maxNodes": -1}', f"{PROJECT}:amlCompute.maxNodes must be an integer 1..100, got -1"),
+    ("shared", "amlCompute", '{"maxNodes": 101}', f"{PROJECT}:amlCompute.maxNodes must be an integer 1..100, got 101"),
+    (
+        "shared",
+        "amlCompute",
+        '{"maxNodes": "four"}',
+        f"{PROJECT}:amlCompute.maxNodes must be an integer 1..100, got four",
+    ),
+    (
+        "shared",
+        "amlCompute",
+        '{"maxNodes": true}',
+        f"{PROJECT}:amlCompute.maxNodes must be an integer 1..100, got true",
+    ),
+    ("shared", "amlCompute", '{"maxNodes": 2.5}', f"{PROJECT}:amlCompute.maxNodes must be an integer 1..100, got 2.5"),
+    (
+        "shared",
+        "amlCompute",
+        '{"name": "9-cluster"}',
+        f"{PROJECT}:amlCompute.name must be 3-16 letters, digits or hyphens, starting with a letter and not ending with a hyphen, got 9-cluster",
+    ),
+    ("shared", "amlCompute", '{"name": "a-cluster-name-too-long"}', f"{PROJECT}:amlCompute.name must be 3-16 letters"),
+    (
+        "shared",
+        "amlCompute",
+        '{"vmSize": "DS3"}',
+        f"{PROJECT}:amlCompute.vmSize must be an Azure VM size such as Standard_DS3_v2, got DS3",
+    ),
+    (
+        "shared",
+        "amlCompute",
+        '{"idleSecondsBeforeScaleDown": 5}',
+        f"{PROJECT}:amlCompute.idleSecondsBeforeScaleDown must be an integer 60..86400 (seconds), got 5",
+    ),
+    (
+        "shared",
+        "amlCompute",
+        '{"lowPriority": "maybe"}',
+        f"{PROJECT}:amlCompute.lowPriority must be true or false, got maybe",
+    ),
+    (
+        "shared",
+        "amlCompute",
+        '{"maxnodes": 3}',
+        f"{PROJECT}:amlCompute.maxnodes is not a known key; known keys: name, vmSize, maxNodes",
+    ),
+    (
+        "shared",
+        "amlCompute",
+        "big",
+        f"{PROJECT}:amlCompute must be an object with keys name, vmSize, maxNodes, idleSecondsBeforeScaleDown, lowPriority, got big",
+    ),
+    (
+        "shared",
+        "registry",
+        '{"sku": "Gold"}',
+        f"{PROJECT}:registry.sku must be one of Basic, Standard, Premium, got Gold",
+    ),
+    (
+        "shared",
+        "storage",
+        '{"sku": "Premium_LRS"}',
+        f"{PROJECT}:storage.sku must be one of Standard_LRS, Standard_ZRS, Standard_GRS, Standard_RAGRS, got Premium_LRS",
+    ),
+    (
+        "shared",
+        "monitoring",
+        '{"retentionDays": 7}',
+        f"{PROJECT}:monitoring.retentionDays must be an integer 30..730 (days), got 7",
+    ),
+    (
+        "shared",
+        "keyVault",
+        '{"softDeleteRetentionDays": 120}',
+        f"{PROJECT}:keyVault.softDeleteRetentionDays must be an integer 7..90 (days), got 120",
+    ),
+    ("shared", "role", "platform", f"{PROJECT}:role must be one of shared, environment, got platform"),
+    ("shared", "role", None, f"{PROJECT}:role is required: set it to one of shared, environment"),
+    ("shared", "owner", None, f"{PROJECT}:owner is required"),
+    (
+        "shared",
+        "owner",
+        "",
+        f'{PROJECT}:owner must be 1-256 letters, digits, spaces or . _ @ + - (the owner tag, e.g. a team mail), got ""',
+    ),
+    ("shared", "owner", "a" * 257, f"{PROJECT}:owner must be 1-256 letters"),
+    (
+        "shared",
+        "costCenter",
+        "cc/42",
+        f"{PROJECT}:costCenter must be 1-64 letters, digits or . _ - (the cost-center tag), got cc/42",
+    ),
+    (
+        "shared",
+        "location",
+        "West Europe",
+        f"{PROJECT}:location must be an Azure region name in lowercase without spaces, e.g. westeurope, got West Europe",
+    ),
+    (
+        "shared",
+        "prefix",
+        "DigitRE",
+        f"{PROJECT}:prefix must be 2-8 lowercase letters or digits starting with a letter (it starts every Azure name), got DigitRE",
+    ),
+    ("shared", "prefix", "digitre-ml", f"{PROJECT}:prefix must be 2-8 lowercase letters"),
+    (
+        "shared",
+        "sharedStack",
+        "org/x/shared",
+        f"{PROJECT}:sharedStack is only read by stacks of another role, not role shared",
+    ),
+    (
+        "dev",
+        "amlCompute",
+        '{"maxNodes": 2}',
+        f"{PROJECT}:amlCompute is only read by stacks of another role, not role environment",
+    ),
+    (
+        "dev",
+        "sharedStack",
+        "a/b/c/d",
+        f"{PROJECT}:sharedStack must be a stack reference such as organization/digitre-mlops/shared, got a/b/c/d",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("stack", "name", "value", "message"), BAD_CONFIG, ids=[f"{s}-{k}-{v}"[:60] for s, k, v, _ in BAD_CONFIG]
+)
+def test_bad_config_is_rejected_before_any_resource(stack, name, value, message):
+    run = evaluate(stack, overrides={key(name): value})
+    assert isinstance(run.error, ConfigError), run.error
+    assert message in str(run.error)
+    assert run.resources == []
+
+
+def test_every_problem_is_reported_at_once():
+    run = evaluate("shared", overrides={key("location"): "EU", key("registry"): '{"sku": "Gold"}'})
+    assert isinstance(run.error, ConfigError)
+    assert len(run.error.problems) == 2
+    assert run.resources == []
+
+
+def test_stack_name_that_cannot_feed_azure_names_is_rejected():
+    # The stack name goes into storage and vault names (lowercase alphanumerics, 24 max).
+    from components.config import load_config
+
+    class FakeConfig:
+        def get(self, name):
+            return {"role": "shared", "owner": "a@b.c", "costCenter": "cc"}.get(name)
+
+    with pytest.raises(ConfigError, match=r"stack name must be 2-8 lowercase letters or digits .*, got Dev-Alice"):
+        load_config(stack="Dev-Alice", config=FakeConfig())  # type: ignore[arg-type]
+
+
+def test_tags_come_from_config(shared):
+    group = shared.one("azure-native:resources:ResourceGroup")
+    assert group.inputs["tags"] == {
+        "project": "digitre-mlops",
+        "environment": "shared",
+        "managed-by": "pulumi",
+        "owner": "ml-platform@digitre.com",
+        "cost-center": "digitre-ml",
+    }

@@ -1,0 +1,43 @@
+"""AML compute: a cluster that scales to zero and exposes no SSH port."""
+
+from __future__ import annotations
+
+import json
+
+from components.config import PROJECT
+from components.offline import evaluate
+
+
+def compute_properties(run):
+    compute = run.one("azure-native:machinelearningservices:Compute")
+    return compute, compute.inputs["properties"]
+
+
+def test_cluster_scales_to_zero_without_public_ssh(shared):
+    compute, props = compute_properties(shared)
+    assert props["computeType"] == "AmlCompute"
+    assert props["disableLocalAuth"] is True
+    inner = props["properties"]
+    assert inner["scaleSettings"]["minNodeCount"] == 0
+    assert inner["remoteLoginPortPublicAccess"] == "Disabled"
+    assert inner["osType"] == "Linux"
+    assert compute.inputs["workspaceName"] == shared.outputs["mlWorkspaceName"]
+    assert compute.inputs["computeName"] == shared.outputs["mlComputeName"] == "cpu-cluster"
+    assert compute.parent.endswith("digitre:ml:MlCompute::ml-compute")
+
+
+def test_cluster_size_priority_and_idle_time_come_from_config():
+    settings = {
+        "name": "gpu-train",
+        "vmSize": "Standard_NC6s_v3",
+        "maxNodes": 2,
+        "idleSecondsBeforeScaleDown": 900,
+        "lowPriority": True,
+    }
+    run = evaluate("shared", overrides={f"{PROJECT}:amlCompute": json.dumps(settings)})
+    compute, props = compute_properties(run)
+    inner = props["properties"]
+    assert compute.inputs["computeName"] == "gpu-train"
+    assert inner["vmSize"] == "Standard_NC6s_v3"
+    assert inner["vmPriority"] == "LowPriority"
+    assert inner["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 2, "nodeIdleTimeBeforeScaleDown": "PT900S"}

@@ -1,0 +1,27 @@
+"""Monitoring: Log Analytics and workspace-based Application Insights."""
+
+from __future__ import annotations
+
+from components.config import PROJECT
+from components.offline import evaluate
+
+
+def test_app_insights_is_workspace_based(shared):
+    workspace = shared.one("azure-native:operationalinsights:Workspace")
+    appi = shared.one("azure-native:applicationinsights:Component")
+    assert workspace.inputs["sku"] == {"name": "PerGB2018"}
+    assert workspace.inputs["retentionInDays"] == 30
+    assert appi.inputs["workspaceResourceId"] == shared.outputs["logAnalyticsWorkspaceId"]
+    assert appi.inputs["ingestionMode"] == "LogAnalytics"
+    assert appi.inputs["kind"] == "web" and appi.inputs["applicationType"] == "web"
+    assert workspace.parent == appi.parent and appi.parent.endswith("digitre:monitoring:Monitoring::monitoring")
+
+
+def test_retention_comes_from_config():
+    run = evaluate("shared", overrides={f"{PROJECT}:monitoring": '{"retentionDays": 90}'})
+    assert run.one("azure-native:operationalinsights:Workspace").inputs["retentionInDays"] == 90
+
+
+def test_connection_string_is_a_secret_export(shared):
+    assert "appInsightsConnectionString" in shared.secret_outputs
+    assert shared.outputs["appInsightsConnectionString"].startswith("InstrumentationKey=")

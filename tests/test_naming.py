@@ -1,0 +1,93 @@
+"""Every physical name of every stack obeys Azure's rules; every taggable resource is tagged."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from components.config import PROJECT, StackConfig
+from components.naming import Names
+from components.offline import STACKS, evaluate
+
+# Azure's naming rules, written out here independently of components/naming.py.
+AZURE_RULES = {
+    "azure-native:resources:ResourceGroup": r"[-\w.()]{0,89}[-\w()]",
+    "azure-native:operationalinsights:Workspace": r"[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]",
+    "azure-native:applicationinsights:Component": r"[^%&\\?/]{1,260}",
+    "azure-native:storage:StorageAccount": r"[a-z0-9]{3,24}",
+    "azure-native:keyvault:Vault": r"(?!.*--)[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]",
+    "azure-native:containerregistry:Registry": r"[A-Za-z0-9]{5,50}",
+    "azure-native:machinelearningservices:Workspace": r"[A-Za-z0-9][\w-]{2,32}",
+    "azure-native:machinelearningservices:Compute": r"[A-Za-z][A-Za-z0-9-]{1,14}[A-Za-z0-9]",
+    "azure-native:managedidentity:UserAssignedIdentity": r"[A-Za-z0-9][\w-]{2,127}",
+}
+GLOBALLY_UNIQUE = (
+    "azure-native:storage:StorageAccount",
+    "azure-native:keyvault:Vault",
+    "azure-native:containerregistry:Registry",
+)
+# Role assignments are named by a GUID the provider generates; they carry no tags.
+UNNAMED = {"azure-native:authorization:RoleAssignment"}
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_azure_name_obeys_its_rule(runs, stack):
+    checked = 0
+    for resource in runs[stack].azure_resources:
+        if resource.type in UNNAMED:
+            continue
+        assert resource.type in AZURE_RULES, f"no naming rule known for {resource.type}: add one"
+        name = resource.physical_name
+        assert name, f"{resource.name} ({resource.type}) has no explicit physical name"
+        assert re.fullmatch(AZURE_RULES[resource.type], name), f"{resource.type} name {name!r} breaks Azure's rule"
+        checked += 1
+    assert checked >= 1
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_every_taggable_resource_carries_the_stack_tags(runs, stack):
+    expected = {
+        "project": PROJECT,
+        "environment": stack,
+        "managed-by": "pulumi",
+        "owner": "ml-platform@digitre.com",
+        "cost-center": "digitre-ml",
+    }
+    for resource in runs[stack].azure_resources:
+        if resource.type in UNNAMED:
+            assert "tags" not in resource.inputs
+        else:
+            assert resource.inputs.get("tags") == expected, resource.name
+
+
+def test_globally_unique_names_are_stable_across_runs(shared):
+    again = evaluate("shared")
+    for type_ in GLOBALLY_UNIQUE:
+        assert again.one(type_).physical_name == shared.one(type_).physical_name
+
+
+def test_a_fork_with_its_own_prefix_gets_its_own_global_names(shared):
+    other = evaluate("shared", overrides={f"{PROJECT}:prefix": "acme"})
+    for type_ in GLOBALLY_UNIQUE:
+        assert other.one(type_).physical_name != shared.one(type_).physical_name
+
+
+def names_for(stack: str, prefix: str = "digitre") -> Names:
+    cfg = StackConfig.model_validate(
+        {"stack": stack, "role": "shared", "owner": "o", "costCenter": "c", "prefix": prefix}
+    )
+    return Names.for_stack(cfg)
+
+
+def test_global_suffix_differs_per_stack_and_is_deterministic():
+    assert names_for("shared").storage_account[-6:] != names_for("dev").storage_account[-6:]
+    assert names_for("qa").key_vault[-6:] != names_for("prod").key_vault[-6:]
+    assert names_for("dev") == names_for("dev")
+
+
+def test_longest_allowed_prefix_and_stack_still_fit():
+    names = names_for("abcdefgh", prefix="zyxwvuts")
+    assert len(names.storage_account) == 24
+    assert len(names.key_vault) == 24
+    names.check()

@@ -1,0 +1,45 @@
+"""Registry: ACR with admin user and anonymous pull off, protected; a pull identity with AcrPull."""
+
+from __future__ import annotations
+
+from components import roles
+from components.config import PROJECT
+from components.offline import SUBSCRIPTION_ID, evaluate
+
+
+def test_registry_admin_user_and_anonymous_pull_are_off(shared):
+    acr = shared.one("azure-native:containerregistry:Registry")
+    assert acr.inputs["adminUserEnabled"] is False
+    assert acr.inputs["anonymousPullEnabled"] is False
+    assert acr.inputs["sku"] == {"name": "Standard"}
+    assert acr.protect is True
+
+
+def test_registry_sku_comes_from_config():
+    run = evaluate("shared", overrides={f"{PROJECT}:registry": '{"sku": "Premium"}'})
+    assert run.one("azure-native:containerregistry:Registry").inputs["sku"] == {"name": "Premium"}
+
+
+def test_pull_identity_has_acr_pull_on_the_registry_only(shared):
+    identity = shared.one("azure-native:managedidentity:UserAssignedIdentity")
+    acr = shared.one("azure-native:containerregistry:Registry")
+    pulls = [
+        r
+        for r in shared.of_type("azure-native:authorization:RoleAssignment")
+        if r.inputs["roleDefinitionId"].endswith(roles.ACR_PULL)
+    ]
+    assert len(pulls) == 1
+    pull = pulls[0]
+    assert pull.inputs["roleDefinitionId"] == (
+        f"/subscriptions/{SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/{roles.ACR_PULL}"
+    )
+    assert pull.inputs["principalType"] == "ServicePrincipal"
+    assert pull.inputs["scope"] == shared.outputs["registryId"]
+    assert pull.inputs["principalId"] == shared.outputs["pullIdentityPrincipalId"]
+    assert identity.protect is False and acr.parent == identity.parent == pull.parent
+    assert acr.parent.endswith("digitre:registry:Registry::registry")
+
+
+def test_registry_outputs_are_exported(shared):
+    assert shared.outputs["registryLoginServer"] == f"{shared.outputs['registryName']}.azurecr.io"
+    assert shared.outputs["pullIdentityId"].endswith("/id-digitre-shared-acrpull")

@@ -1,0 +1,90 @@
+"""Each real Pulumi.<stack>.yaml evaluates under mocks and declares what its role requires."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import fields
+
+import pytest
+from pydantic.alias_generators import to_camel
+
+from components.offline import evaluate
+from components.shared_platform import SharedPlatform
+
+SHARED_PLATFORM = Counter(
+    {
+        "azure-native:resources:ResourceGroup": 1,
+        "azure-native:operationalinsights:Workspace": 1,
+        "azure-native:applicationinsights:Component": 1,
+        "azure-native:keyvault:Vault": 1,
+        "azure-native:storage:StorageAccount": 1,
+        "azure-native:containerregistry:Registry": 1,
+        "azure-native:machinelearningservices:Workspace": 1,
+        "azure-native:machinelearningservices:Compute": 1,
+        "azure-native:managedidentity:UserAssignedIdentity": 1,
+        "azure-native:authorization:RoleAssignment": 5,
+    }
+)
+
+
+def test_shared_stack_declares_the_ml_platform(shared):
+    assert Counter(r.type for r in shared.azure_resources) == SHARED_PLATFORM
+
+
+def test_shared_stack_protects_exactly_its_stateful_resources(shared):
+    protected = {r.type for r in shared.resources if r.protect}
+    assert protected == {
+        "azure-native:resources:ResourceGroup",
+        "azure-native:keyvault:Vault",
+        "azure-native:storage:StorageAccount",
+        "azure-native:containerregistry:Registry",
+        "azure-native:machinelearningservices:Workspace",
+    }
+
+
+def test_every_resource_but_the_top_level_ones_is_parented_to_a_component(runs):
+    for run in runs.values():
+        for resource in run.resources:
+            if resource.custom and resource.type != "azure-native:resources:ResourceGroup":
+                assert "$digitre:" in resource.parent, f"{resource.name} is not parented to a component"
+
+
+def test_shared_exports_the_whole_contract(shared):
+    expected = {to_camel(f.name) for f in fields(SharedPlatform)}
+    assert set(shared.outputs) == expected
+    assert all(shared.outputs[key] for key in expected)
+    assert shared.secret_outputs == {"appInsightsConnectionString"}
+
+
+@pytest.mark.parametrize("stack", ["dev", "qa", "prod"])
+def test_environment_stacks_read_the_shared_stack_and_own_only_their_group(runs, shared, stack):
+    run = runs[stack]
+    groups = run.of_type("azure-native:resources:ResourceGroup")
+    assert [g.physical_name for g in groups] == [f"rg-digitre-{stack}"]
+    assert not any(r.protect or r.retain_on_delete for r in run.resources)
+    assert run.outputs["registryLoginServer"] == shared.outputs["registryLoginServer"]
+    assert run.outputs["sharedStack"] == "organization/digitre-mlops/shared"
+    assert not {r.type for r in run.azure_resources} & {
+        "azure-native:containerregistry:Registry",
+        "azure-native:machinelearningservices:Workspace",
+    }
+
+
+def test_environment_fails_by_name_when_shared_lacks_an_output(shared):
+    partial = {k: v for k, v in shared.outputs.items() if k != "registryLoginServer"}
+    run = evaluate("dev", references={"organization/digitre-mlops/shared": partial})
+    assert run.error is not None
+    assert "registryLoginServer" in str(run.error)
+
+
+def test_environment_reads_the_configured_shared_stack(shared):
+    name = "acme/digitre-mlops/shared"
+    run = evaluate("qa", overrides={"digitre-mlops:sharedStack": name}, references={name: shared.outputs})
+    assert run.error is None
+    assert run.outputs["sharedStack"] == name
+
+
+def test_stacks_evaluate_in_preview_too():
+    run = evaluate("shared", preview=True)
+    assert run.error is None
+    assert len(run.azure_resources) == sum(SHARED_PLATFORM.values())
