@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import pulumi
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
 PROJECT = "digitre-mlops"
@@ -43,6 +43,7 @@ def _reject_bool(value: Any) -> Any:
 
 
 Int = Annotated[int, BeforeValidator(_reject_bool)]
+Float = Annotated[float, BeforeValidator(_reject_bool)]
 
 
 class _Section(BaseModel):
@@ -93,10 +94,137 @@ class StorageConfig(_Section):
     ] = "Standard_LRS"
 
 
+class ServingConfig(_Section):
+    """The serving contract: one definition for ACI, the Helm chart and the health check.
+    Port and routes default to the Azure ML inference HTTP server's."""
+
+    platform: Annotated[Literal["aci", "aks"], Field(description="one of aci, aks")] = "aci"
+    repository: Annotated[
+        str,
+        Field(
+            pattern=r"^[a-z0-9]+([._-][a-z0-9]+)*(/[a-z0-9]+([._-][a-z0-9]+)*)*$",
+            max_length=64,
+            description="a registry repository: lowercase letters, digits and . _ - /, at most 64",
+        ),
+    ] = "estimation-engine"
+    model_name: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,59}$",
+            description="an Azure ML model name: 1-60 letters, digits or _ . - (it feeds the image tag)",
+        ),
+    ] = "estimation-model"
+    port: Annotated[Int, Field(ge=1, le=65535, description="an integer 1..65535")] = 5001
+    health_path: Annotated[
+        str, Field(pattern=r"^/[A-Za-z0-9._~/-]{0,100}$", description="an HTTP path starting with /")
+    ] = "/"
+    score_path: Annotated[
+        str, Field(pattern=r"^/[A-Za-z0-9._~/-]{0,100}$", description="an HTTP path starting with /")
+    ] = "/score"
+    cpu: Annotated[Float, Field(ge=0.25, le=4, description="a number of cores 0.25..4")] = 1.0
+    memory_gb: Annotated[Float, Field(ge=0.5, le=16, description="a number of GB 0.5..16")] = 1.5
+
+
+class HealthCheckConfig(_Section):
+    attempts: Annotated[Int, Field(ge=1, le=60, description="an integer 1..60")] = 20
+    interval_seconds: Annotated[Int, Field(ge=1, le=60, description="an integer 1..60 (seconds)")] = 15
+
+
+class AciConfig(_Section):
+    # `Unsecure` is left out on purpose: a freed label could be claimed by anyone
+    # (subdomain takeover).
+    dns_name_label_reuse: Annotated[
+        Literal["TenantReuse", "SubscriptionReuse", "ResourceGroupReuse", "NoReuse"],
+        Field(description="one of TenantReuse, SubscriptionReuse, ResourceGroupReuse, NoReuse"),
+    ] = "TenantReuse"
+    restart_policy: Annotated[
+        Literal["Always", "OnFailure"], Field(description="one of Always, OnFailure")
+    ] = "Always"
+
+
+class NodePoolConfig(_Section):
+    """An autoscaling node pool. Subclasses set the defaults of each pool."""
+
+    vm_size: Annotated[
+        str, Field(pattern=r"^Standard_[A-Za-z0-9_]{2,40}$", description="an Azure VM size such as Standard_D4ds_v5")
+    ]
+    min_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")]
+    max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")]
+
+    @model_validator(mode="after")
+    def _max_not_below_min(self) -> NodePoolConfig:
+        if self.max_count < self.min_count:
+            raise ValueError(f"maxCount ({self.max_count}) must not be below minCount ({self.min_count})")
+        return self
+
+
+class SystemPoolConfig(NodePoolConfig):
+    vm_size: Annotated[
+        str, Field(pattern=r"^Standard_[A-Za-z0-9_]{2,40}$", description="an Azure VM size such as Standard_D2ds_v5")
+    ] = "Standard_D2ds_v5"
+    min_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 1
+    max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 3
+
+
+class UserPoolConfig(NodePoolConfig):
+    vm_size: Annotated[
+        str, Field(pattern=r"^Standard_[A-Za-z0-9_]{2,40}$", description="an Azure VM size such as Standard_D4ds_v5")
+    ] = "Standard_D4ds_v5"
+    min_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 1
+    max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 5
+
+
+class ExistingClusterConfig(_Section):
+    name: Annotated[
+        str,
+        Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_-]{0,61}[A-Za-z0-9]$", description="an AKS cluster name (1-63)"),
+    ]
+    resource_group: Annotated[
+        str, Field(pattern=r"^[-\w.()]{0,89}[-\w()]$", description="a resource group name (1-90)")
+    ]
+
+
+class AksConfig(_Section):
+    existing_cluster: Annotated[
+        ExistingClusterConfig | None,
+        Field(description="an object with keys name, resourceGroup (look the cluster up instead of creating it)"),
+    ] = None
+    kubernetes_version: Annotated[
+        str | None, Field(pattern=r"^1\.[0-9]{2}(\.[0-9]{1,2})?$", description="a Kubernetes version such as 1.33")
+    ] = None
+    tier: Annotated[Literal["Free", "Standard", "Premium"], Field(description="one of Free, Standard, Premium")] = (
+        "Standard"
+    )
+    upgrade_channel: Annotated[
+        Literal["patch", "stable", "rapid", "node-image"],
+        Field(description="one of patch, stable, rapid, node-image"),
+    ] = "stable"
+    system_pool: SystemPoolConfig = SystemPoolConfig()
+    user_pool: UserPoolConfig = UserPoolConfig()
+    admin_group_object_ids: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")], ...],
+        Field(max_length=10, description="a list of up to 10 Entra ID group object ids (lowercase GUIDs)"),
+    ] = ()
+    namespace: Annotated[
+        str, Field(pattern=r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$", description="a Kubernetes namespace (DNS label)")
+    ] = "estimation-engine"
+    min_replicas: Annotated[Int, Field(ge=1, le=50, description="an integer 1..50")] = 2
+    max_replicas: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 6
+    target_cpu_utilization: Annotated[Int, Field(ge=10, le=95, description="an integer 10..95 (percent)")] = 70
+    helm_timeout_seconds: Annotated[Int, Field(ge=60, le=3600, description="an integer 60..3600")] = 600
+
+    @model_validator(mode="after")
+    def _max_not_below_min(self) -> AksConfig:
+        if self.max_replicas < self.min_replicas:
+            raise ValueError(f"maxReplicas ({self.max_replicas}) must not be below minReplicas ({self.min_replicas})")
+        return self
+
+
 # Keys that only one role reads; setting one on a stack of the other role is a mistake
 # (it would be silently ignored), so it is rejected.
 _SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring")
-_ENVIRONMENT_ONLY = ("shared_stack",)
+_ENVIRONMENT_ONLY = ("shared_stack", "model_version", "serving", "health_check", "aci", "aks")
+_PLATFORM_ONLY = {"aci": "aci", "aks": "aks"}
 
 
 class StackConfig(_Section):
@@ -145,6 +273,17 @@ class StackConfig(_Section):
             description="a stack reference such as organization/digitre-mlops/shared",
         ),
     ] = f"organization/{PROJECT}/shared"
+    model_version: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,29}$",
+            description="a registered model version: 1-30 letters, digits or . _ - (it feeds the image tag)",
+        ),
+    ] = None
+    serving: ServingConfig = ServingConfig()
+    health_check: HealthCheckConfig = HealthCheckConfig()
+    aci: AciConfig = AciConfig()
+    aks: AksConfig = AksConfig()
     registry: RegistryConfig = RegistryConfig()
     aml_compute: AmlComputeConfig = AmlComputeConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
@@ -175,8 +314,7 @@ def load_config(stack: str | None = None, config: pulumi.Config | None = None) -
         value = config.get(key)
         if value is None:
             continue
-        is_section = isinstance(field.annotation, type) and issubclass(field.annotation, _Section)
-        raw[key] = _parse_object(value) if is_section else value
+        raw[key] = _parse_object(value) if _is_section(field) else value
     try:
         cfg = StackConfig.model_validate(raw)
     except ValidationError as err:
@@ -202,12 +340,20 @@ def _parse_object(value: str) -> Any:
 
 def _role_mismatches(cfg: StackConfig) -> list[str]:
     unused = _ENVIRONMENT_ONLY if cfg.role is Role.SHARED else _SHARED_ONLY
-    return [
+    problems = [
         f"{PROJECT}:{_alias(name)} is only read by stacks of another role, "
         f"not role {cfg.role.value}: remove it from Pulumi.{cfg.stack}.yaml"
         for name in unused
         if name in cfg.model_fields_set
     ]
+    if cfg.role is Role.ENVIRONMENT:
+        problems += [
+            f"{PROJECT}:{name} is only read when serving.platform is {name}, "
+            f"not {cfg.serving.platform}: remove it from Pulumi.{cfg.stack}.yaml"
+            for name in _PLATFORM_ONLY
+            if name in cfg.model_fields_set and name != cfg.serving.platform
+        ]
+    return problems
 
 
 def _describe(error: Any) -> str:
@@ -218,6 +364,9 @@ def _describe(error: Any) -> str:
         return f"{key} is required: set it to {_rule(loc)}"
     if kind == "extra_forbidden":
         return f"{key} is not a known key; known keys: {', '.join(_known_keys(loc[:-1]))}"
+    if kind == "value_error" and _is_section(_field_at(loc)):
+        # A rule across keys of one object (e.g. max below min).
+        return f"{key} is invalid: {error['msg'].removeprefix('Value error, ')}"
     rule = _rule(loc) or error["msg"]
     return f"{key} must be {rule}, got {_show(error['input'])}"
 
@@ -226,13 +375,21 @@ def _field_at(loc: tuple[str, ...]) -> Any:
     model: Any = StackConfig
     field = None
     for part in loc:
+        if part.isdigit() and field is not None:
+            continue  # an item of a list: its rule is the list's
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return None
         field = next((f for n, f in model.model_fields.items() if part in (n, _alias(n))), None)
         if field is None:
             return None
-        model = field.annotation
+        model = _model_of(field.annotation)
     return field
+
+
+def _model_of(annotation: Any) -> Any:
+    """The model inside `Model | None`, else the annotation itself."""
+    members = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+    return members[0] if members else annotation
 
 
 def _rule(loc: tuple[str, ...]) -> str:
@@ -241,14 +398,21 @@ def _rule(loc: tuple[str, ...]) -> str:
         return ""
     if field.description:
         return str(field.description)
-    if isinstance(field.annotation, type) and issubclass(field.annotation, _Section):
+    if _is_section(field):
         return f"an object with keys {', '.join(_known_keys(loc))}"
     return ""
 
 
+def _is_section(field: Any) -> bool:
+    if field is None:
+        return False
+    model = _model_of(field.annotation)
+    return isinstance(model, type) and issubclass(model, _Section)
+
+
 def _known_keys(loc: tuple[str, ...]) -> list[str]:
     field = _field_at(loc)
-    model = StackConfig if field is None else field.annotation
+    model = StackConfig if field is None else _model_of(field.annotation)
     return [_alias(n) for n in model.model_fields if n != "stack"]
 
 

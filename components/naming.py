@@ -27,8 +27,11 @@ class NameRule:
 
 # Azure's rules per resource kind (learn.microsoft.com, "Naming rules and restrictions for
 # Azure resources").
+_RESOURCE_GROUP = NameRule(r"[\w.()-]{0,89}[\w()-]", "1-90 letters, digits, _ . ( ) -, not ending in .")
+_LOWER_DNS_LABEL = "(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
+
 RULES: dict[str, NameRule] = {
-    "resource_group": NameRule(r"[\w.()-]{0,89}[\w()-]", "1-90 letters, digits, _ . ( ) -, not ending in ."),
+    "resource_group": _RESOURCE_GROUP,
     "log_analytics": NameRule(r"[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]", "4-63 letters, digits, hyphens"),
     "app_insights": NameRule(r"[^%&\\?/]{1,260}", "1-260 characters without % & \\ ? /"),
     "storage_account": NameRule(r"[a-z0-9]{3,24}", "3-24 lowercase letters or digits"),
@@ -40,6 +43,11 @@ RULES: dict[str, NameRule] = {
     "ml_workspace": NameRule(r"[A-Za-z0-9][\w-]{2,32}", "3-33 letters, digits, _ or -"),
     "ml_compute": NameRule(r"[A-Za-z][A-Za-z0-9-]{1,14}[A-Za-z0-9]", "3-16 letters, digits, -, starting with a letter"),
     "user_assigned_identity": NameRule(r"[A-Za-z0-9][\w-]{2,127}", "3-128 letters, digits, _ or -"),
+    "container_group": NameRule(_LOWER_DNS_LABEL, "1-63 lowercase letters, digits, single hyphens inside"),
+    "dns_name_label": NameRule(_LOWER_DNS_LABEL, "1-63 lowercase letters, digits, single hyphens inside"),
+    "aks_cluster": NameRule(r"[A-Za-z0-9]([\w-]{0,61}[A-Za-z0-9])?", "1-63 letters, digits, _ or -"),
+    "aks_dns_prefix": NameRule(r"[A-Za-z0-9]([A-Za-z0-9-]{0,52}[A-Za-z0-9])?", "1-54 letters, digits or -"),
+    "aks_node_resource_group": _RESOURCE_GROUP,
 }
 
 
@@ -62,6 +70,11 @@ class Names:
     ml_workspace: str
     ml_compute: str
     user_assigned_identity: str
+    container_group: str
+    dns_name_label: str
+    aks_cluster: str
+    aks_dns_prefix: str
+    aks_node_resource_group: str
 
     @classmethod
     def for_stack(cls, cfg: StackConfig) -> Names:
@@ -77,6 +90,12 @@ class Names:
             ml_workspace=f"mlw-{base}",
             ml_compute=cfg.aml_compute.name,
             user_assigned_identity=f"id-{base}-acrpull",
+            container_group=f"ci-{base}-engine",
+            # ACI adds a hash of the reuse scope to the label, so it need not be unique here.
+            dns_name_label=f"{base}-engine",
+            aks_cluster=f"aks-{base}",
+            aks_dns_prefix=base,
+            aks_node_resource_group=f"rg-{base}-aks-nodes",
         )
         names.check()
         return names
