@@ -12,7 +12,6 @@ from components.stacks import build_environment, build_shared
 
 cfg = load_config()
 names = Names.for_stack(cfg)
-
 build = build_shared if cfg.role is Role.SHARED else build_environment
-for key, value in build(cfg, names).items():
-    pulumi.export(key, value)
+# The builders are async: an environment reads its own last deployment before declaring.
+pulumi.run(lambda: build(cfg, names))

@@ -137,9 +137,7 @@ class AciConfig(_Section):
         Literal["TenantReuse", "SubscriptionReuse", "ResourceGroupReuse", "NoReuse"],
         Field(description="one of TenantReuse, SubscriptionReuse, ResourceGroupReuse, NoReuse"),
     ] = "TenantReuse"
-    restart_policy: Annotated[
-        Literal["Always", "OnFailure"], Field(description="one of Always, OnFailure")
-    ] = "Always"
+    restart_policy: Annotated[Literal["Always", "OnFailure"], Field(description="one of Always, OnFailure")] = "Always"
 
 
 class NodePoolConfig(_Section):

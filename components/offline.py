@@ -8,6 +8,7 @@ resource options, and resolves the stack outputs.
 
 from __future__ import annotations
 
+import base64
 import json
 import runpy
 import uuid
@@ -19,7 +20,7 @@ from typing import Any
 import pulumi
 import yaml
 from pulumi.runtime.mocks import MockMonitor
-from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from components.config import PROJECT, StackConfig
@@ -27,8 +28,12 @@ from components.config import PROJECT, StackConfig
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
 STACKS = ("shared", "dev", "qa", "prod")
+# The organization name Pulumi's local and blob backends use.
+LOCAL_ORGANIZATION = "organization"
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
 TENANT_ID = "00000000-0000-0000-0000-0000000000aa"
+DEPLOYER_OBJECT_ID = "00000000-0000-0000-0000-0000000000b1"
+MOCK_LOAD_BALANCER_IP = "20.50.0.10"
 
 # The input that carries each resource type's physical Azure name.
 NAME_INPUTS: dict[str, str] = {
@@ -41,6 +46,9 @@ NAME_INPUTS: dict[str, str] = {
     "azure-native:machinelearningservices:Workspace": "workspaceName",
     "azure-native:machinelearningservices:Compute": "computeName",
     "azure-native:managedidentity:UserAssignedIdentity": "resourceName",
+    "azure-native:containerinstance:ContainerGroup": "containerGroupName",
+    "azure-native:containerservice:ManagedCluster": "resourceName",
+    "azure-native:containerservice:AgentPool": "agentPoolName",
 }
 
 
@@ -57,6 +65,9 @@ class Registration:
     protect: bool
     retain_on_delete: bool
     delete_before_replace: bool
+    # Dotted paths of the inputs sent as Pulumi secrets, e.g. "containers.0.environmentVariables.0.secureValue".
+    secret_paths: frozenset[str] = frozenset()
+    depends_on: tuple[str, ...] = ()
 
     @property
     def physical_name(self) -> str | None:
@@ -134,7 +145,25 @@ class AzureMocks(pulumi.runtime.Mocks):
                 principalId=principal, clientId=str(uuid.uuid5(uuid.NAMESPACE_DNS, resource_id)), tenantId=TENANT_ID
             )
         elif "identity" in state and isinstance(state["identity"], dict):
-            state["identity"] = {**state["identity"], "principalId": principal, "tenantId": TENANT_ID}
+            identity = {**state["identity"], "principalId": principal, "tenantId": TENANT_ID}
+            # Inputs list user-assigned identity ids; Azure answers with a map keyed by id.
+            if isinstance(identity.get("userAssignedIdentities"), list):
+                identity["userAssignedIdentities"] = {i: {} for i in identity["userAssignedIdentities"]}
+            state["identity"] = identity
+        if args.typ == "azure-native:containerservice:ManagedCluster":
+            state["identityProfile"] = {"kubeletidentity": _kubelet_identity(resource_id)}
+        if args.typ == "azure-native:containerinstance:ContainerGroup":
+            label = state["ipAddress"].get("dnsNameLabel", name)
+            state["ipAddress"] = {**state["ipAddress"], "fqdn": f"{label}.{state['location']}.azurecontainer.io"}
+        if args.typ == "kubernetes:helm.sh/v3:Release":
+            state["status"] = {"name": state["name"], "namespace": state["namespace"], "status": "deployed"}
+        if args.typ == "kubernetes:core/v1:Service":
+            namespace, _, service = (args.resource_id or "").partition("/")
+            state.update(
+                metadata={"name": service, "namespace": namespace},
+                status={"loadBalancer": {"ingress": [{"ip": MOCK_LOAD_BALANCER_IP}]}},
+            )
+            return args.resource_id, state
         if args.typ == "azure-native:applicationinsights:Component":
             state["connectionString"] = (
                 f"InstrumentationKey={principal};IngestionEndpoint=https://{state['location']}.in.applicationinsights.azure.com/"
@@ -147,9 +176,70 @@ class AzureMocks(pulumi.runtime.Mocks):
                 "subscriptionId": SUBSCRIPTION_ID,
                 "tenantId": TENANT_ID,
                 "clientId": "00000000-0000-0000-0000-0000000000c1",
-                "objectId": "00000000-0000-0000-0000-0000000000b1",
+                "objectId": DEPLOYER_OBJECT_ID,
+            }, []
+        if args.token == "azure-native:containerservice:listManagedClusterUserCredentials":
+            kubeconfig = mock_kubeconfig(args.args["resourceName"])
+            return {
+                "kubeconfigs": [{"name": "clusterUser", "value": base64.b64encode(kubeconfig.encode()).decode()}]
+            }, []
+        if args.token == "azure-native:containerservice:getManagedCluster":
+            group, name = args.args["resourceGroupName"], args.args["resourceName"]
+            resource_id = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/containerservice/ManagedCluster/{name}"
+            return {
+                "id": resource_id,
+                "name": name,
+                "location": "westeurope",
+                "identityProfile": {"kubeletidentity": _kubelet_identity(resource_id)},
             }, []
         raise NotImplementedError(f"no offline answer for invoke {args.token}")
+
+
+def _kubelet_identity(cluster_id: str) -> dict[str, str]:
+    return {
+        "objectId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cluster_id}/kubelet")),
+        "clientId": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{cluster_id}/kubelet")),
+        "resourceId": f"{cluster_id}-agentpool",
+    }
+
+
+def mock_kubeconfig(cluster: str) -> str:
+    """The shape of the exec kubeconfig AKS returns for an Entra ID cluster."""
+    return yaml.safe_dump(
+        {
+            "apiVersion": "v1",
+            "kind": "Config",
+            "clusters": [{"name": cluster, "cluster": {"server": f"https://{cluster}.hcp.westeurope.azmk8s.io:443"}}],
+            "contexts": [{"name": cluster, "context": {"cluster": cluster, "user": f"clusterUser_{cluster}"}}],
+            "current-context": cluster,
+            "users": [
+                {
+                    "name": f"clusterUser_{cluster}",
+                    "user": {
+                        "exec": {
+                            "apiVersion": "client.authentication.k8s.io/v1beta1",
+                            "command": "kubelogin",
+                            "args": [
+                                "get-token",
+                                "--login",
+                                "devicecode",
+                                "--server-id",
+                                "6dae42f8-4368-4678-94ff-3960e28e3630",
+                                "--client-id",
+                                "80faf920-1908-4b52-b5ef-a8e7bedfc67a",
+                                "--tenant-id",
+                                TENANT_ID,
+                                "--environment",
+                                "AzurePublicCloud",
+                            ],
+                            "env": None,
+                            "interactiveMode": "IfAvailable",
+                        }
+                    },
+                }
+            ],
+        }
+    )
 
 
 class RecordingMonitor(MockMonitor):
@@ -162,6 +252,8 @@ class RecordingMonitor(MockMonitor):
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
+            secrets: set[str] = set()
+            inputs = _unwrap_secrets(pulumi.runtime.rpc.deserialize_properties(request.object), "", secrets)
             self.registrations.append(
                 Registration(
                     type=request.type,
@@ -169,13 +261,28 @@ class RecordingMonitor(MockMonitor):
                     urn=response.urn,
                     parent=request.parent,
                     custom=request.custom,
-                    inputs=pulumi.runtime.rpc.deserialize_properties(request.object),
+                    inputs=inputs,
                     protect=bool(request.protect),
                     retain_on_delete=bool(request.retainOnDelete),
                     delete_before_replace=bool(request.deleteBeforeReplace),
+                    secret_paths=frozenset(secrets),
+                    depends_on=tuple(request.dependencies),
                 )
             )
         return response
+
+
+def _unwrap_secrets(value: Any, path: str, secrets: set[str]) -> Any:
+    """The value with secret wrappers removed; the path of each one goes into `secrets`."""
+    rpc = pulumi.runtime.rpc
+    if rpc.is_rpc_secret(value):
+        secrets.add(path)
+        return _unwrap_secrets(rpc.unwrap_rpc_secret(value), path, secrets)
+    if isinstance(value, dict):
+        return {k: _unwrap_secrets(v, f"{path}.{k}" if path else k, secrets) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unwrap_secrets(v, f"{path}.{i}" if path else str(i), secrets) for i, v in enumerate(value)]
+    return value
 
 
 def evaluate(
@@ -198,24 +305,30 @@ def evaluate(
     mocks = AzureMocks(references or {})
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.reset_options(project=PROJECT, stack=stack)
-    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor)
+    pulumi.runtime.set_mocks(
+        mocks, project=PROJECT, stack=stack, preview=preview, monitor=monitor, organization=LOCAL_ORGANIZATION
+    )
     pulumi.runtime.set_all_config(config, sorted(secret_keys))
+    # set_mocks installs a finished root stack; the program gets a fresh one, as under the CLI.
+    pulumi.runtime.settings.ROOT.set(None)
     result = Evaluation(stack)
+    stacks: list[pulumi.Resource | None] = []
 
     def program() -> None:
+        # run_in_stack sets the root stack in its own context; keep a handle to read exports.
+        stacks.append(pulumi.runtime.get_root_resource())
         runpy.run_path(str(main), run_name="__main__")
-        root = pulumi.runtime.get_root_resource()
-        exported = getattr(root, "outputs", {})
-        for key, value in exported.items():
+
+    try:
+        _sync_await(run_in_stack(program))
+    except Exception as error:
+        result.error = error
+    if result.error is None and stacks:
+        for key, value in getattr(stacks[0], "outputs", {}).items():
             output = pulumi.Output.from_input(value)
             result.outputs[key] = _sync_await(output.future())
             if _sync_await(output.is_secret()):
                 result.secret_outputs.add(key)
-
-    try:
-        _sync_await(run_pulumi_func(program))
-    except Exception as error:
-        result.error = error
     result.resources = list(monitor.registrations)
     return result
 

@@ -11,6 +11,7 @@ ACR_PUSH = "8311e382-0749-4cb8-b61a-304f252e45ec"
 KEY_VAULT_ADMINISTRATOR = "00482a5a-887f-4fb3-b363-3b7fe8e74483"
 STORAGE_BLOB_DATA_CONTRIBUTOR = "ba92f5b4-2d11-453d-a403-e96b0029c9fe"
 STORAGE_FILE_DATA_PRIVILEGED_CONTRIBUTOR = "69566ab7-960f-475b-8e7c-b3118f30c6bd"
+AKS_RBAC_CLUSTER_ADMIN = "b1ff04bb-8a4e-4dc4-8eb5-8693973ce19b"
 
 
 def role_definition_id(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]:
@@ -27,13 +28,15 @@ def grant(
     scope: pulumi.Input[str],
     subscription_id: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
+    principal_type: authorization.PrincipalType | None = authorization.PrincipalType.SERVICE_PRINCIPAL,
 ) -> authorization.RoleAssignment:
-    """Assign `role` on `scope` to a managed identity (principal type set, so a new identity
-    does not fail on Entra ID replication delay)."""
+    """Assign `role` on `scope` to a principal. For managed identities the principal type is
+    set, so a new identity does not fail on Entra ID replication delay; pass None when the
+    principal may be a user or a service principal."""
     return authorization.RoleAssignment(
         name,
         principal_id=principal_id,
-        principal_type=authorization.PrincipalType.SERVICE_PRINCIPAL,
+        principal_type=principal_type,
         role_definition_id=role_definition_id(subscription_id, role),
         scope=scope,
         opts=opts,

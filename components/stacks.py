@@ -5,16 +5,27 @@ from __future__ import annotations
 import pulumi
 from pulumi_azure_native import authorization, resources
 
+from components.aks import AksCluster, AksClusterArgs
 from components.config import StackConfig
+from components.engine_release import EngineRelease, EngineReleaseArgs, chart_values
+from components.health_check import HealthCheck, HealthCheckArgs
 from components.ml_compute import MlCompute, MlComputeArgs
 from components.ml_workspace import MlWorkspace, MlWorkspaceArgs
+from components.model_service import ModelService, ModelServiceArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import Names
 from components.registry import Registry, RegistryArgs
+from components.serving import (
+    SERVED_VERSION_OUTPUT,
+    ServingContract,
+    image_reference,
+    image_tag,
+    resolve_served_model,
+)
 from components.shared_platform import SharedPlatform
 
 
-def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[str]]:
+async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[str]]:
     """The long-lived platform every environment uses: monitoring, registry, AML."""
     client = authorization.get_client_config_output()
     group = resources.ResourceGroup(
@@ -98,19 +109,124 @@ def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[str]]
     ).exports()
 
 
-def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[str]]:
-    """A serving environment (dev, qa, prod): its own resource group, reading the shared
-    platform. Nothing here is protected, so `pulumi destroy` removes exactly this stack."""
+async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[str]]:
+    """A serving environment (dev, qa on ACI; prod on AKS) in its own resource group, reading
+    the shared platform. Only the prod cluster is protected, so `pulumi destroy --stack dev`
+    removes exactly what dev created."""
     shared = SharedPlatform.from_stack(pulumi.StackReference("shared", stack_name=cfg.shared_stack))
+    served = await resolve_served_model(cfg)
     group = resources.ResourceGroup(
         "environment-rg",
         resource_group_name=names.resource_group,
         location=cfg.location,
         tags=cfg.tags,
     )
-    return {
+    outputs: dict[str, pulumi.Input[str]] = {
         "location": cfg.location,
         "resourceGroupName": group.name,
         "sharedStack": cfg.shared_stack,
         "registryLoginServer": shared.registry_login_server,
+        "servingPlatform": cfg.serving.platform,
+        # Read back by the next update that passes no version (components/serving.py).
+        SERVED_VERSION_OUTPUT: served.version or "",
+        "modelVersionSource": served.source.value,
     }
+    cluster = _cluster(cfg, names, group, shared) if cfg.serving.platform == "aks" else None
+    if cluster is not None:
+        outputs["aksClusterName"] = cluster.cluster_name
+    if served.version is None:
+        outputs["serving"] = "nothing yet: deploy with --config digitre-mlops:modelVersion=<version>"
+        return outputs
+
+    contract = ServingContract.from_config(cfg.serving)
+    tag = image_tag(cfg.serving.model_name, served.version)
+    repository = pulumi.Output.concat(shared.registry_login_server, "/", cfg.serving.repository)
+    image = image_reference(shared.registry_login_server, cfg.serving.repository, tag)
+    workload: pulumi.Resource
+    if cluster is None:
+        service = ModelService(
+            "engine",
+            ModelServiceArgs(
+                resource_group_name=group.name,
+                location=cfg.location,
+                container_group_name=names.container_group,
+                dns_name_label=names.dns_name_label,
+                dns_name_label_reuse=cfg.aci.dns_name_label_reuse,
+                image=image,
+                registry_login_server=shared.registry_login_server,
+                pull_identity_id=shared.pull_identity_id,
+                contract=contract,
+                cpu=cfg.serving.cpu,
+                memory_gb=cfg.serving.memory_gb,
+                restart_policy=cfg.aci.restart_policy,
+                app_insights_connection_string=shared.app_insights_connection_string,
+                tags=cfg.tags,
+            ),
+        )
+        base_url, workload = service.base_url, service.container_group
+    else:
+        release = EngineRelease(
+            "engine",
+            EngineReleaseArgs(
+                provider=cluster.provider,
+                namespace=cfg.aks.namespace,
+                values=chart_values(
+                    image_repository=repository,
+                    image_tag=tag,
+                    contract=contract,
+                    cpu=cfg.serving.cpu,
+                    memory_gb=cfg.serving.memory_gb,
+                    min_replicas=cfg.aks.min_replicas,
+                    max_replicas=cfg.aks.max_replicas,
+                    target_cpu_utilization=cfg.aks.target_cpu_utilization,
+                    app_insights_connection_string=shared.app_insights_connection_string,
+                ),
+                timeout_seconds=cfg.aks.helm_timeout_seconds,
+                depends_on=cluster.grants,
+            ),
+        )
+        base_url, workload = release.base_url, release.release
+    health_url = pulumi.Output.concat(base_url, contract.health_path)
+    HealthCheck(
+        "health-check",
+        HealthCheckArgs(
+            url=health_url,
+            attempts=cfg.health_check.attempts,
+            interval_seconds=cfg.health_check.interval_seconds,
+            triggers=[image],
+            depends_on=[workload],
+        ),
+    )
+    outputs.update(
+        image=image,
+        healthUrl=health_url,
+        scoringUrl=pulumi.Output.concat(base_url, contract.score_path),
+    )
+    return outputs
+
+
+def _cluster(cfg: StackConfig, names: Names, group: resources.ResourceGroup, shared: SharedPlatform) -> AksCluster:
+    client = authorization.get_client_config_output()
+    return AksCluster(
+        "aks",
+        AksClusterArgs(
+            resource_group_name=group.name,
+            location=cfg.location,
+            cluster_name=names.aks_cluster,
+            dns_prefix=names.aks_dns_prefix,
+            node_resource_group=names.aks_node_resource_group,
+            kubernetes_version=cfg.aks.kubernetes_version,
+            tier=cfg.aks.tier,
+            upgrade_channel=cfg.aks.upgrade_channel,
+            system_pool=cfg.aks.system_pool,
+            user_pool=cfg.aks.user_pool,
+            admin_group_object_ids=cfg.aks.admin_group_object_ids,
+            log_analytics_workspace_id=shared.log_analytics_workspace_id,
+            registry_id=shared.registry_id,
+            subscription_id=client.subscription_id,
+            tenant_id=client.tenant_id,
+            deployer_object_id=client.object_id,
+            tags=cfg.tags,
+            existing=cfg.aks.existing_cluster,
+        ),
+    )

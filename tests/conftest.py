@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from components.offline import Evaluation, evaluate_all
+from components.config import PROJECT
+from components.offline import STACKS, Evaluation, evaluate, evaluate_all, shared_stack_name
+
+MODEL_VERSION = "7"
+ENVIRONMENTS = STACKS[1:]
 
 
 @pytest.fixture(scope="session")
 def runs() -> dict[str, Evaluation]:
+    """Each stack as a PR preview sees it: no model version passed, none deployed yet."""
     evaluations = evaluate_all()
     for stack, run in evaluations.items():
         assert run.error is None, f"stack {stack} failed to evaluate: {run.error}"
@@ -18,3 +23,28 @@ def runs() -> dict[str, Evaluation]:
 @pytest.fixture(scope="session")
 def shared(runs: dict[str, Evaluation]) -> Evaluation:
     return runs["shared"]
+
+
+def deploy(stack: str, shared: Evaluation, version: str | None = MODEL_VERSION, **kwargs) -> Evaluation:
+    """An environment evaluated as a deploy pipeline runs it: with `modelVersion` set."""
+    overrides = dict(kwargs.pop("overrides", {}))
+    if version is not None:
+        overrides[f"{PROJECT}:modelVersion"] = version
+    references = {shared_stack_name(stack): shared.outputs, **kwargs.pop("references", {})}
+    run = evaluate(stack, overrides=overrides, references=references, **kwargs)
+    return run
+
+
+@pytest.fixture(scope="session")
+def served(shared: Evaluation) -> dict[str, Evaluation]:
+    """The environments deployed with model version MODEL_VERSION."""
+    evaluations = {stack: deploy(stack, shared) for stack in ENVIRONMENTS}
+    for stack, run in evaluations.items():
+        assert run.error is None, f"stack {stack} failed to evaluate with a model version: {run.error}"
+    return evaluations
+
+
+@pytest.fixture(scope="session")
+def every_run(runs: dict[str, Evaluation], served: dict[str, Evaluation]) -> list[Evaluation]:
+    """Every stack, the environments both with and without a model version."""
+    return [*runs.values(), *served.values()]

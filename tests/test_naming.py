@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import re
 
-import pytest
-
 from components.config import PROJECT, StackConfig
 from components.naming import Names
-from components.offline import STACKS, evaluate
+from components.offline import evaluate
 
 # Azure's naming rules, written out here independently of components/naming.py.
 AZURE_RULES = {
@@ -21,7 +19,17 @@ AZURE_RULES = {
     "azure-native:machinelearningservices:Workspace": r"[A-Za-z0-9][\w-]{2,32}",
     "azure-native:machinelearningservices:Compute": r"[A-Za-z][A-Za-z0-9-]{1,14}[A-Za-z0-9]",
     "azure-native:managedidentity:UserAssignedIdentity": r"[A-Za-z0-9][\w-]{2,127}",
+    "azure-native:containerinstance:ContainerGroup": r"(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
+    "azure-native:containerservice:ManagedCluster": r"[A-Za-z0-9]([\w-]{0,61}[A-Za-z0-9])?",
+    # Linux node pools: 1-12 lowercase letters and digits, starting with a letter.
+    "azure-native:containerservice:AgentPool": r"[a-z][a-z0-9]{0,11}",
 }
+# Names that are not the resource's own but must obey a rule too: (type, input path, rule).
+SECONDARY_NAMES = [
+    ("azure-native:containerservice:ManagedCluster", ("dnsPrefix",), r"[A-Za-z0-9]([A-Za-z0-9-]{0,52}[A-Za-z0-9])?"),
+    ("azure-native:containerservice:ManagedCluster", ("nodeResourceGroup",), r"[-\w.()]{0,79}[-\w()]"),
+    ("azure-native:containerinstance:ContainerGroup", ("ipAddress", "dnsNameLabel"), r"[a-z][a-z0-9-]{1,61}[a-z0-9]"),
+]
 GLOBALLY_UNIQUE = (
     "azure-native:storage:StorageAccount",
     "azure-native:keyvault:Vault",
@@ -31,10 +39,9 @@ GLOBALLY_UNIQUE = (
 UNNAMED = {"azure-native:authorization:RoleAssignment"}
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_every_azure_name_obeys_its_rule(runs, stack):
+def test_every_azure_name_obeys_its_rule(every_run):
     checked = 0
-    for resource in runs[stack].azure_resources:
+    for resource in (r for run in every_run for r in run.azure_resources):
         if resource.type in UNNAMED:
             continue
         assert resource.type in AZURE_RULES, f"no naming rule known for {resource.type}: add one"
@@ -42,19 +49,35 @@ def test_every_azure_name_obeys_its_rule(runs, stack):
         assert name, f"{resource.name} ({resource.type}) has no explicit physical name"
         assert re.fullmatch(AZURE_RULES[resource.type], name), f"{resource.type} name {name!r} breaks Azure's rule"
         checked += 1
-    assert checked >= 1
+    assert checked >= len(AZURE_RULES)
 
 
-@pytest.mark.parametrize("stack", STACKS)
-def test_every_taggable_resource_carries_the_stack_tags(runs, stack):
+def test_secondary_names_obey_their_rules(every_run):
+    seen = 0
+    for type_, path, rule in SECONDARY_NAMES:
+        for resource in (r for run in every_run for r in run.of_type(type_)):
+            value = resource.inputs
+            for part in path:
+                value = value[part]
+            assert re.fullmatch(rule, value), f"{type_} {'.'.join(path)} {value!r} breaks Azure's rule"
+            seen += 1
+    assert seen >= len(SECONDARY_NAMES)
+
+
+def test_every_taggable_resource_carries_the_stack_tags(every_run):
+    for run in every_run:
+        check_tags(run)
+
+
+def check_tags(run):
     expected = {
         "project": PROJECT,
-        "environment": stack,
+        "environment": run.stack,
         "managed-by": "pulumi",
         "owner": "ml-platform@digitre.com",
         "cost-center": "digitre-ml",
     }
-    for resource in runs[stack].azure_resources:
+    for resource in run.azure_resources:
         if resource.type in UNNAMED:
             assert "tags" not in resource.inputs
         else:

@@ -61,7 +61,9 @@ def test_environment_stacks_read_the_shared_stack_and_own_only_their_group(runs,
     run = runs[stack]
     groups = run.of_type("azure-native:resources:ResourceGroup")
     assert [g.physical_name for g in groups] == [f"rg-digitre-{stack}"]
-    assert not any(r.protect or r.retain_on_delete for r in run.resources)
+    assert not any(r.retain_on_delete for r in run.resources)
+    # Only the production cluster is protected.
+    assert {r.type for r in run.resources if r.protect} <= {"azure-native:containerservice:ManagedCluster"}
     assert run.outputs["registryLoginServer"] == shared.outputs["registryLoginServer"]
     assert run.outputs["sharedStack"] == "organization/digitre-mlops/shared"
     assert not {r.type for r in run.azure_resources} & {

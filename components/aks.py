@@ -1,0 +1,226 @@
+"""The production AKS cluster (created here, or an existing one looked up) and the
+Kubernetes provider that deploys to it."""
+
+from __future__ import annotations
+
+import base64
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as kubernetes
+import yaml
+from pulumi_azure_native import containerservice as aks
+
+from components import roles
+from components.config import ExistingClusterConfig, NodePoolConfig
+
+# kubelogin modes a pipeline agent or a developer machine can satisfy after `az login`.
+KUBELOGIN_MODE = "azurecli"
+# The application id of the AKS Entra ID server (the same in every tenant).
+AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+
+
+@dataclass(frozen=True)
+class AksClusterArgs:
+    resource_group_name: pulumi.Input[str]
+    location: str
+    cluster_name: str
+    dns_prefix: str
+    node_resource_group: str
+    kubernetes_version: str | None
+    tier: str
+    upgrade_channel: str
+    system_pool: NodePoolConfig
+    user_pool: NodePoolConfig
+    admin_group_object_ids: Sequence[str]
+    log_analytics_workspace_id: pulumi.Input[str]
+    registry_id: pulumi.Input[str]
+    subscription_id: pulumi.Input[str]
+    tenant_id: pulumi.Input[str]
+    deployer_object_id: pulumi.Input[str]
+    tags: Mapping[str, str]
+    existing: ExistingClusterConfig | None = None
+
+
+class AksCluster(pulumi.ComponentResource):
+    """Owns the cluster (Entra ID with Azure RBAC, local accounts off, OIDC issuer and
+    workload identity, Cilium network policy, auto-upgrade, autoscaling system and user
+    pools, Container Insights to the shared Log Analytics; protected), AcrPull for its
+    kubelet identity on the shared registry, and a Kubernetes provider whose kubeconfig
+    stays secret. With `existing`, the cluster is looked up, not created."""
+
+    def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("digitre:aks:AksCluster", name, None, opts)
+        child = pulumi.ResourceOptions(parent=self)
+        self.cluster: aks.ManagedCluster | None = None
+        self.user_pool: aks.AgentPool | None = None
+        grants: list[pulumi.Resource] = []
+        if args.existing is None:
+            self.cluster = self._create_cluster(name, args, child)
+            cluster_name: pulumi.Output[str] = self.cluster.name
+            group_name: pulumi.Input[str] = args.resource_group_name
+            self.cluster_id = self.cluster.id
+            identity_profile = self.cluster.identity_profile
+            # Whoever runs `pulumi up` (a pipeline's service connection) deploys the Helm release.
+            grants.append(
+                roles.grant(
+                    f"{name}-deployer-admin",
+                    role=roles.AKS_RBAC_CLUSTER_ADMIN,
+                    principal_id=args.deployer_object_id,
+                    principal_type=None,
+                    scope=self.cluster_id,
+                    subscription_id=args.subscription_id,
+                    opts=child,
+                )
+            )
+        else:
+            found = aks.get_managed_cluster_output(
+                resource_group_name=args.existing.resource_group,
+                resource_name=args.existing.name,
+                opts=pulumi.InvokeOutputOptions(parent=self),
+            )
+            cluster_name = found.name
+            group_name = args.existing.resource_group
+            self.cluster_id = found.id
+            identity_profile = found.identity_profile
+        kubelet_object_id = identity_profile.apply(_kubelet_object_id)
+        self.acr_pull = roles.grant(
+            f"{name}-kubelet-acrpull",
+            role=roles.ACR_PULL,
+            principal_id=kubelet_object_id,
+            scope=args.registry_id,
+            subscription_id=args.subscription_id,
+            opts=child,
+        )
+        grants.append(self.acr_pull)
+        credentials = aks.list_managed_cluster_user_credentials_output(
+            resource_group_name=group_name,
+            resource_name=cluster_name,
+            format="exec",
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        kubeconfig = credentials.kubeconfigs.apply(lambda configs: kubeconfig_for_login(configs[0].value))
+        self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(kubeconfig)  # type: ignore[arg-type]
+        self.provider = kubernetes.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+        )
+        self.grants = grants
+        self.cluster_name = cluster_name
+        self.register_outputs({"clusterId": self.cluster_id, "clusterName": self.cluster_name})
+
+    def _create_cluster(self, name: str, args: AksClusterArgs, child: pulumi.ResourceOptions) -> aks.ManagedCluster:
+        system = args.system_pool
+        cluster = aks.ManagedCluster(
+            f"{name}-cluster",
+            resource_name_=args.cluster_name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            dns_prefix=args.dns_prefix,
+            node_resource_group=args.node_resource_group,
+            kubernetes_version=args.kubernetes_version,
+            sku=aks.ManagedClusterSKUArgs(name="Base", tier=args.tier),
+            identity=aks.ManagedClusterIdentityArgs(type=aks.ResourceIdentityType.SYSTEM_ASSIGNED),
+            enable_rbac=True,
+            disable_local_accounts=True,
+            aad_profile=aks.ManagedClusterAADProfileArgs(
+                managed=True,
+                enable_azure_rbac=True,
+                tenant_id=args.tenant_id,
+                admin_group_object_ids=list(args.admin_group_object_ids),
+            ),
+            oidc_issuer_profile=aks.ManagedClusterOIDCIssuerProfileArgs(enabled=True),
+            security_profile=aks.ManagedClusterSecurityProfileArgs(
+                workload_identity=aks.ManagedClusterSecurityProfileWorkloadIdentityArgs(enabled=True)
+            ),
+            network_profile=aks.ContainerServiceNetworkProfileArgs(
+                network_plugin="azure",
+                network_plugin_mode="overlay",
+                network_dataplane="cilium",
+                network_policy="cilium",
+                load_balancer_sku="standard",
+            ),
+            auto_upgrade_profile=aks.ManagedClusterAutoUpgradeProfileArgs(
+                upgrade_channel=args.upgrade_channel, node_os_upgrade_channel="NodeImage"
+            ),
+            agent_pool_profiles=[
+                aks.ManagedClusterAgentPoolProfileArgs(
+                    name="system",
+                    mode=aks.AgentPoolMode.SYSTEM,
+                    type=aks.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+                    os_type=aks.OSType.LINUX,
+                    os_sku="AzureLinux",
+                    vm_size=system.vm_size,
+                    enable_auto_scaling=True,
+                    min_count=system.min_count,
+                    max_count=system.max_count,
+                    count=system.min_count,
+                    # Keep application pods on the user pool.
+                    node_taints=["CriticalAddonsOnly=true:NoSchedule"],
+                )
+            ],
+            addon_profiles={
+                "omsagent": aks.ManagedClusterAddonProfileArgs(
+                    enabled=True, config={"logAnalyticsWorkspaceResourceID": args.log_analytics_workspace_id}
+                )
+            },
+            tags=dict(args.tags),
+            # The autoscaler owns node counts; the cluster is production: never deleted by accident.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(protect=True, ignore_changes=["agentPoolProfiles[0].count"])
+            ),
+        )
+        user = args.user_pool
+        self.user_pool = aks.AgentPool(
+            f"{name}-engine-pool",
+            agent_pool_name="engine",
+            resource_name_=cluster.name,
+            resource_group_name=args.resource_group_name,
+            mode=aks.AgentPoolMode.USER,
+            type=aks.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+            os_type=aks.OSType.LINUX,
+            os_sku="AzureLinux",
+            vm_size=user.vm_size,
+            enable_auto_scaling=True,
+            min_count=user.min_count,
+            max_count=user.max_count,
+            count=user.min_count,
+            node_labels={"workload": "estimation-engine"},
+            tags=dict(args.tags),
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["count"])),
+        )
+        return cluster
+
+
+def _kubelet_object_id(profile: Mapping[str, object] | None) -> str:
+    kubelet = (profile or {}).get("kubeletidentity")
+    object_id = getattr(kubelet, "object_id", None)
+    if not object_id:
+        raise ValueError("the AKS cluster reported no kubelet identity")
+    return str(object_id)
+
+
+def kubeconfig_for_login(encoded: str, mode: str = KUBELOGIN_MODE) -> str:
+    """The cluster's exec kubeconfig (base64, as Azure returns it) with kubelogin switched to
+    `mode`: the default device-code login cannot run unattended in a pipeline."""
+    config = yaml.safe_load(base64.b64decode(encoded).decode())
+    for user in config.get("users") or []:
+        exec_ = (user.get("user") or {}).get("exec")
+        if not exec_ or "kubelogin" not in str(exec_.get("command", "")):
+            continue
+        args = list(exec_.get("args") or [])
+        server_id = _flag(args, "--server-id") or AKS_SERVER_ID
+        exec_["args"] = ["get-token", "--login", mode, "--server-id", server_id]
+        exec_.pop("env", None)
+    return yaml.safe_dump(config, sort_keys=False)
+
+
+def _flag(args: list[str], name: str) -> str | None:
+    for i, arg in enumerate(args):
+        if arg == name and i + 1 < len(args):
+            return args[i + 1]
+        if arg.startswith(f"{name}="):
+            return arg.split("=", 1)[1]
+    return None

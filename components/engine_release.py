@@ -1,0 +1,101 @@
+"""The estimation engine on AKS: the Helm release of `charts/estimation-engine`."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pulumi
+import pulumi_kubernetes as kubernetes
+
+from components.serving import ServingContract
+
+# Relative to the project directory (where `pulumi up` runs), so the state holds no
+# machine-specific path.
+CHART_PATH = "charts/estimation-engine"
+RELEASE_NAME = "estimation-engine"
+SERVICE_PORT = 80
+
+
+def chart_values(
+    *,
+    image_repository: pulumi.Input[str],
+    image_tag: str,
+    contract: ServingContract,
+    cpu: float,
+    memory_gb: float,
+    min_replicas: int,
+    max_replicas: int,
+    target_cpu_utilization: int,
+    app_insights_connection_string: pulumi.Input[str],
+) -> dict[str, Any]:
+    """The chart's values from stack config; `values.schema.json` is their contract."""
+    quantities = {"cpu": f"{round(cpu * 1000)}m", "memory": f"{round(memory_gb * 1024)}Mi"}
+    return {
+        "image": {"repository": image_repository, "tag": image_tag, "pullPolicy": "IfNotPresent"},
+        "containerPort": contract.port,
+        "healthPath": contract.health_path,
+        "scorePath": contract.score_path,
+        # Requests equal limits: guaranteed QoS, no noisy-neighbour throttling surprises.
+        "resources": {"requests": dict(quantities), "limits": dict(quantities)},
+        "autoscaling": {
+            "minReplicas": min_replicas,
+            "maxReplicas": max_replicas,
+            "targetCPUUtilizationPercentage": target_cpu_utilization,
+        },
+        # Keep at least one pod through node drains and upgrades, more when the floor allows.
+        "podDisruptionBudget": {"minAvailable": max(1, min_replicas - 1)},
+        "service": {"type": "LoadBalancer", "port": SERVICE_PORT},
+        "appInsightsConnectionString": app_insights_connection_string,
+        "nodeSelector": {"workload": "estimation-engine"},
+    }
+
+
+@dataclass(frozen=True)
+class EngineReleaseArgs:
+    provider: kubernetes.Provider
+    namespace: str
+    values: Mapping[str, Any]
+    timeout_seconds: int
+    depends_on: Sequence[pulumi.Resource]
+
+
+class EngineRelease(pulumi.ComponentResource):
+    """Owns the Helm release (atomic: a failed upgrade rolls back; created or upgraded in
+    place) and reads back its Service to know the engine's public address."""
+
+    def __init__(self, name: str, args: EngineReleaseArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("digitre:aks:EngineRelease", name, None, opts)
+        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        self.release = kubernetes.helm.v3.Release(
+            f"{name}-release",
+            kubernetes.helm.v3.ReleaseArgs(
+                name=RELEASE_NAME,
+                chart=CHART_PATH,
+                namespace=args.namespace,
+                create_namespace=True,
+                atomic=True,
+                cleanup_on_fail=True,
+                timeout=args.timeout_seconds,
+                max_history=10,
+                values=dict(args.values),
+            ),
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
+        )
+        status = self.release.status
+        self.service = kubernetes.core.v1.Service.get(
+            f"{name}-service",
+            pulumi.Output.concat(status.namespace, "/", status.name),
+            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.release])),
+        )
+        address = self.service.status.apply(_load_balancer_address)
+        self.base_url = pulumi.Output.concat("http://", address, ":", str(SERVICE_PORT))
+        self.register_outputs({"baseUrl": self.base_url})
+
+
+def _load_balancer_address(status: Any) -> str:
+    ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
+    if not ingress:
+        raise ValueError("the engine Service has no load balancer address yet")
+    return str(ingress[0].ip or ingress[0].hostname)

@@ -1,0 +1,97 @@
+"""A model-serving container group on Azure Container Instances (dev and QA)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import pulumi
+from pulumi_azure_native import containerinstance as aci
+
+from components.serving import ServingContract
+
+
+@dataclass(frozen=True)
+class ModelServiceArgs:
+    resource_group_name: pulumi.Input[str]
+    location: str
+    container_group_name: str
+    dns_name_label: str
+    dns_name_label_reuse: str
+    image: pulumi.Input[str]
+    registry_login_server: pulumi.Input[str]
+    pull_identity_id: pulumi.Input[str]
+    contract: ServingContract
+    cpu: float
+    memory_gb: float
+    restart_policy: str
+    app_insights_connection_string: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+
+class ModelService(pulumi.ComponentResource):
+    """Owns the container group that runs the Azure ML inference server image: pulled from
+    the shared registry with the shared user-assigned identity (no registry password),
+    probed on the health route, reachable on a DNS label that cannot be taken over."""
+
+    def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("digitre:serving:ModelService", name, None, opts)
+        port = args.contract.port
+
+        def probe(initial_delay: int) -> aci.ContainerProbeArgs:
+            return aci.ContainerProbeArgs(
+                http_get=aci.ContainerHttpGetArgs(path=args.contract.health_path, port=port, scheme=aci.Scheme.HTTP),
+                initial_delay_seconds=initial_delay,
+                period_seconds=10,
+                timeout_seconds=5,
+                failure_threshold=3,
+            )
+
+        self.container_group = aci.ContainerGroup(
+            f"{name}-aci",
+            container_group_name=args.container_group_name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            os_type=aci.OperatingSystemTypes.LINUX,
+            sku=aci.ContainerGroupSku.STANDARD,
+            restart_policy=args.restart_policy,
+            identity=aci.ContainerGroupIdentityArgs(
+                type=aci.ResourceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[args.pull_identity_id],
+            ),
+            image_registry_credentials=[
+                aci.ImageRegistryCredentialArgs(server=args.registry_login_server, identity=args.pull_identity_id)
+            ],
+            containers=[
+                aci.ContainerArgs(
+                    name="engine",
+                    image=args.image,
+                    ports=[aci.ContainerPortArgs(port=port, protocol=aci.ContainerNetworkProtocol.TCP)],
+                    resources=aci.ResourceRequirementsArgs(
+                        requests=aci.ResourceRequestsArgs(cpu=args.cpu, memory_in_gb=args.memory_gb)
+                    ),
+                    liveness_probe=probe(initial_delay=60),
+                    readiness_probe=probe(initial_delay=10),
+                    environment_variables=[
+                        aci.EnvironmentVariableArgs(
+                            name="APPLICATIONINSIGHTS_CONNECTION_STRING",
+                            secure_value=args.app_insights_connection_string,
+                        ),
+                    ],
+                )
+            ],
+            ip_address=aci.IpAddressArgs(
+                type=aci.ContainerGroupIpAddressType.PUBLIC,
+                ports=[aci.PortArgs(port=port, protocol=aci.ContainerGroupNetworkProtocol.TCP)],
+                dns_name_label=args.dns_name_label,
+                auto_generated_domain_name_label_scope=args.dns_name_label_reuse,
+            ),
+            tags=dict(args.tags),
+            # The group has a fixed name: a replacement must delete the old one first.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+        )
+        fqdn = self.container_group.ip_address.apply(lambda ip: ip.fqdn if ip else "")
+        self.base_url = pulumi.Output.concat("http://", fqdn, ":", str(port))
+        self.health_url = pulumi.Output.concat(self.base_url, args.contract.health_path)
+        self.scoring_url = pulumi.Output.concat(self.base_url, args.contract.score_path)
+        self.register_outputs({"healthUrl": self.health_url, "scoringUrl": self.scoring_url})

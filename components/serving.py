@@ -1,0 +1,90 @@
+"""What an environment serves: the image of a model version, and how to reach it.
+
+One definition of the serving contract (port, health route, scoring route) feeds the ACI
+container, the Helm chart's values and the post-deploy health check. The model version
+comes from `digitre-mlops:modelVersion` when the deploy pipeline passes it; otherwise the
+stack keeps serving the version it last deployed, read from its own outputs, so a preview
+or an infrastructure change never proposes to roll the model back.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+from enum import StrEnum
+
+import pulumi
+
+from components.config import PROJECT, ServingConfig, StackConfig
+
+# The stack output that records the served version; read back when the key is absent.
+SERVED_VERSION_OUTPUT = "modelVersion"
+
+
+@dataclass(frozen=True)
+class ServingContract:
+    port: int
+    health_path: str
+    score_path: str
+
+    @classmethod
+    def from_config(cls, serving: ServingConfig) -> ServingContract:
+        return cls(port=serving.port, health_path=serving.health_path, score_path=serving.score_path)
+
+
+def image_tag(model_name: str, version: str) -> str:
+    """The tag the build pipeline pushes and the serving stacks pull: `<model>-<version>`."""
+    return f"{model_name}-{version}".lower()
+
+
+def image_reference(login_server: pulumi.Input[str], repository: str, tag: str) -> pulumi.Output[str]:
+    return pulumi.Output.concat(login_server, "/", repository, ":", tag)
+
+
+class VersionSource(StrEnum):
+    CONFIG = "config"
+    LAST_DEPLOYMENT = "last-deployment"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class ServedModel:
+    """The model version this update serves, and where that choice came from."""
+
+    version: str | None
+    source: VersionSource
+
+    @property
+    def serves_something(self) -> bool:
+        return self.version is not None
+
+
+def self_reference_name() -> str:
+    return f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
+
+
+async def resolve_served_model(cfg: StackConfig) -> ServedModel:
+    """Config wins; else the version this stack exported last time; else nothing yet."""
+    if cfg.model_version is not None:
+        return ServedModel(cfg.model_version, VersionSource.CONFIG)
+    previous = pulumi.StackReference("previous-deployment", stack_name=self_reference_name())
+    details = await previous.get_output_details(SERVED_VERSION_OUTPUT)
+    if details.value:
+        return ServedModel(str(details.value), VersionSource.LAST_DEPLOYMENT)
+    return ServedModel(None, VersionSource.NONE)
+
+
+def _main(argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="python -m components.serving", description="serving helpers for pipelines")
+    sub = parser.add_subparsers(dest="command", required=True)
+    tag = sub.add_parser("tag", help=f"print the image tag the {PROJECT} stacks expect for a model version")
+    tag.add_argument("model_name")
+    tag.add_argument("version")
+    args = parser.parse_args(argv)
+    print(image_tag(args.model_name, args.version))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(_main(sys.argv[1:]))
