@@ -75,7 +75,8 @@ class ModelService(pulumi.ComponentResource):
                     environment_variables=[
                         aci.EnvironmentVariableArgs(
                             name="APPLICATIONINSIGHTS_CONNECTION_STRING",
-                            secure_value=args.app_insights_connection_string,
+                            # Secret whatever its source: it carries the instrumentation key.
+                            secure_value=pulumi.Output.secret(args.app_insights_connection_string),
                         ),
                     ],
                 )

@@ -69,6 +69,11 @@ class Registration:
     secret_paths: frozenset[str] = frozenset()
     depends_on: tuple[str, ...] = ()
 
+    def is_secret(self, path: str) -> bool:
+        """Whether the input at `path` reaches the engine as a secret (itself, or inside a
+        secret property: Pulumi marks a whole property secret when any part of it is)."""
+        return any(path == p or path.startswith(f"{p}.") for p in self.secret_paths)
+
     @property
     def physical_name(self) -> str | None:
         key = NAME_INPUTS.get(self.type)
@@ -97,6 +102,10 @@ class Evaluation:
         return [r for r in self.resources if r.type.startswith("azure-native:")]
 
 
+# What a StackReference reads: another evaluation, or plain outputs.
+StackOutputs = Evaluation | Mapping[str, Any]
+
+
 def stack_config(stack: str) -> tuple[dict[str, str], set[str]]:
     """The config of `Pulumi.<stack>.yaml` as the engine passes it to the program."""
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
@@ -123,14 +132,18 @@ def _engine_string(value: Any) -> str:
 class AzureMocks(pulumi.runtime.Mocks):
     """Computes the outputs Azure would: ids, names, login servers, identities."""
 
-    def __init__(self, references: Mapping[str, Mapping[str, Any]]):
+    def __init__(self, references: Mapping[str, StackOutputs]):
         self.references = references
 
     def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict]:
         state = dict(args.inputs)
         if args.typ == "pulumi:pulumi:StackReference":
-            outputs = dict(self.references.get(args.inputs["name"], {}))
-            return args.inputs["name"], {**state, "outputs": outputs, "secretOutputNames": []}
+            reference = self.references.get(args.inputs["name"], {})
+            if isinstance(reference, Evaluation):
+                outputs, secrets = dict(reference.outputs), sorted(reference.secret_outputs)
+            else:
+                outputs, secrets = dict(reference), []
+            return args.inputs["name"], {**state, "outputs": outputs, "secretOutputNames": secrets}
         key = NAME_INPUTS.get(args.typ)
         name = state.get(key, args.name) if key else args.name
         state["name"] = name
@@ -289,7 +302,7 @@ def evaluate(
     stack: str,
     *,
     overrides: Mapping[str, str | None] | None = None,
-    references: Mapping[str, Mapping[str, Any]] | None = None,
+    references: Mapping[str, StackOutputs] | None = None,
     preview: bool = False,
     main: Path = MAIN,
 ) -> Evaluation:
@@ -346,5 +359,5 @@ def evaluate_all(preview: bool = False) -> dict[str, Evaluation]:
         raise shared.error
     runs = {"shared": shared}
     for stack in STACKS[1:]:
-        runs[stack] = evaluate(stack, references={shared_stack_name(stack): shared.outputs}, preview=preview)
+        runs[stack] = evaluate(stack, references={shared_stack_name(stack): shared}, preview=preview)
     return runs

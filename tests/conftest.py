@@ -30,7 +30,7 @@ def deploy(stack: str, shared: Evaluation, version: str | None = MODEL_VERSION, 
     overrides = dict(kwargs.pop("overrides", {}))
     if version is not None:
         overrides[f"{PROJECT}:modelVersion"] = version
-    references = {shared_stack_name(stack): shared.outputs, **kwargs.pop("references", {})}
+    references = {shared_stack_name(stack): shared, **kwargs.pop("references", {})}
     run = evaluate(stack, overrides=overrides, references=references, **kwargs)
     return run
 
