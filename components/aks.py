@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as kubernetes
 import yaml
+from pulumi_azure_native import authorization
 from pulumi_azure_native import containerservice as aks
 
 from components import roles
@@ -39,6 +40,7 @@ class AksClusterArgs:
     subscription_id: pulumi.Input[str]
     tenant_id: pulumi.Input[str]
     deployer_object_id: pulumi.Input[str]
+    deployer_principal_type: str
     tags: Mapping[str, str]
     existing: ExistingClusterConfig | None = None
 
@@ -68,7 +70,7 @@ class AksCluster(pulumi.ComponentResource):
                     f"{name}-deployer-admin",
                     role=roles.AKS_RBAC_CLUSTER_ADMIN,
                     principal_id=args.deployer_object_id,
-                    principal_type=None,
+                    principal_type=authorization.PrincipalType(args.deployer_principal_type),
                     scope=self.cluster_id,
                     subscription_id=args.subscription_id,
                     opts=child,

@@ -210,6 +210,11 @@ class AksConfig(_Section):
     max_replicas: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 6
     target_cpu_utilization: Annotated[Int, Field(ge=10, le=95, description="an integer 10..95 (percent)")] = 70
     helm_timeout_seconds: Annotated[Int, Field(ge=60, le=3600, description="an integer 60..3600")] = 600
+    # Who runs `pulumi up --stack prod` and so gets cluster-admin to install the release:
+    # the pipeline's service connection by default.
+    deployer_principal_type: Annotated[
+        Literal["ServicePrincipal", "User", "Group"], Field(description="one of ServicePrincipal, User, Group")
+    ] = "ServicePrincipal"
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> AksConfig:

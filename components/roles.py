@@ -28,11 +28,11 @@ def grant(
     scope: pulumi.Input[str],
     subscription_id: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
-    principal_type: authorization.PrincipalType | None = authorization.PrincipalType.SERVICE_PRINCIPAL,
+    principal_type: authorization.PrincipalType = authorization.PrincipalType.SERVICE_PRINCIPAL,
 ) -> authorization.RoleAssignment:
-    """Assign `role` on `scope` to a principal. For managed identities the principal type is
-    set, so a new identity does not fail on Entra ID replication delay; pass None when the
-    principal may be a user or a service principal."""
+    """Assign `role` on `scope` to a principal. The principal type is always set (the
+    provider would otherwise assume User), which also spares a new managed identity the
+    Entra ID replication delay."""
     return authorization.RoleAssignment(
         name,
         principal_id=principal_id,

@@ -226,6 +226,7 @@ def _cluster(cfg: StackConfig, names: Names, group: resources.ResourceGroup, sha
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
             deployer_object_id=client.object_id,
+            deployer_principal_type=cfg.aks.deployer_principal_type,
             tags=cfg.tags,
             existing=cfg.aks.existing_cluster,
         ),

@@ -32,6 +32,7 @@ def test_defaults_apply_when_keys_are_absent():
     assert props["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 4, "nodeIdleTimeBeforeScaleDown": "PT300S"}
 
 
+# fmt: off
 BAD_CONFIG = [
     # (stack, key, value or None to remove, expected message)
     ("shared", "amlCompute", '{"maxNodes": -1}', f"{PROJECT}:amlCompute.maxNodes must be an integer 1..100, got -1"),
@@ -157,7 +158,32 @@ BAD_CONFIG = [
         "a/b/c/d",
         f"{PROJECT}:sharedStack must be a stack reference such as organization/digitre-mlops/shared, got a/b/c/d",
     ),
+    ("dev", "modelVersion", "v 1", f"{PROJECT}:modelVersion must be a registered model version: 1-30 letters, digits or . _ - (it feeds the image tag), got v 1"),
+    ("dev", "modelVersion", "", f'{PROJECT}:modelVersion must be a registered model version'),
+    ("shared", "modelVersion", "3", f"{PROJECT}:modelVersion is only read by stacks of another role, not role shared"),
+    ("dev", "serving", '{"platform": "k8s"}', f"{PROJECT}:serving.platform must be one of aci, aks, got k8s"),
+    ("dev", "serving", '{"port": 0}', f"{PROJECT}:serving.port must be an integer 1..65535, got 0"),
+    ("dev", "serving", '{"healthPath": "health"}', f"{PROJECT}:serving.healthPath must be an HTTP path starting with /, got health"),
+    ("dev", "serving", '{"repository": "Estimation Engine"}', f"{PROJECT}:serving.repository must be a registry repository"),
+    ("dev", "serving", '{"modelName": "price model"}', f"{PROJECT}:serving.modelName must be an Azure ML model name"),
+    ("qa", "serving", '{"cpu": 8}', f"{PROJECT}:serving.cpu must be a number of cores 0.25..4, got 8"),
+    ("qa", "serving", '{"memoryGb": "lots"}', f"{PROJECT}:serving.memoryGb must be a number of GB 0.5..16, got lots"),
+    ("qa", "healthCheck", '{"attempts": 0}', f"{PROJECT}:healthCheck.attempts must be an integer 1..60, got 0"),
+    ("qa", "aci", '{"dnsNameLabelReuse": "Unsecure"}', f"{PROJECT}:aci.dnsNameLabelReuse must be one of TenantReuse, SubscriptionReuse, ResourceGroupReuse, NoReuse, got Unsecure"),
+    ("qa", "aci", '{"restartPolicy": "Never"}', f"{PROJECT}:aci.restartPolicy must be one of Always, OnFailure, got Never"),
+    ("dev", "aks", '{"minReplicas": 2}', f"{PROJECT}:aks is only read when serving.platform is aks, not aci"),
+    ("prod", "aci", '{"restartPolicy": "Always"}', f"{PROJECT}:aci is only read when serving.platform is aci, not aks"),
+    ("prod", "aks", '{"userPool": {"minCount": 5, "maxCount": 2}}', f"{PROJECT}:aks.userPool is invalid: maxCount (2) must not be below minCount (5)"),
+    ("prod", "aks", '{"minReplicas": 4, "maxReplicas": 3}', f"{PROJECT}:aks is invalid: maxReplicas (3) must not be below minReplicas (4)"),
+    ("prod", "aks", '{"systemPool": {"vmSize": "D2"}}', f"{PROJECT}:aks.systemPool.vmSize must be an Azure VM size such as Standard_D2ds_v5, got D2"),
+    ("prod", "aks", '{"existingCluster": {"name": "aks-x"}}', f"{PROJECT}:aks.existingCluster.resourceGroup is required"),
+    ("prod", "aks", '{"adminGroupObjectIds": ["admins"]}', f"{PROJECT}:aks.adminGroupObjectIds.0 must be a list of up to 10 Entra ID group object ids (lowercase GUIDs), got admins"),
+    ("prod", "aks", '{"namespace": "Prod_NS"}', f"{PROJECT}:aks.namespace must be a Kubernetes namespace (DNS label), got Prod_NS"),
+    ("prod", "aks", '{"kubernetesVersion": "latest"}', f"{PROJECT}:aks.kubernetesVersion must be a Kubernetes version such as 1.33, got latest"),
+    ("prod", "aks", '{"tier": "Gold"}', f"{PROJECT}:aks.tier must be one of Free, Standard, Premium, got Gold"),
+    ("prod", "aks", '{"deployerPrincipalType": "Robot"}', f"{PROJECT}:aks.deployerPrincipalType must be one of ServicePrincipal, User, Group, got Robot"),
 ]
+# fmt: on
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,175 @@
+"""prod: the engine's Helm release, its values against the chart's schema, and the chart."""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from components.config import PROJECT
+from components.engine_release import CHART_PATH, chart_values
+from components.offline import ROOT
+from components.serving import ServingContract
+from tests.conftest import deploy
+
+CHART = ROOT / CHART_PATH
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+RELEASE = "kubernetes:helm.sh/v3:Release"
+
+
+@pytest.fixture(scope="module")
+def release(served):
+    return served["prod"].one(RELEASE)
+
+
+def test_release_is_atomic_with_a_timeout_and_creates_or_upgrades(release):
+    inputs = release.inputs
+    assert inputs["chart"] == "charts/estimation-engine"
+    assert (ROOT / inputs["chart"] / "Chart.yaml").is_file()
+    assert inputs["name"] == "estimation-engine"
+    assert inputs["namespace"] == "estimation-engine"
+    assert inputs["atomic"] is True
+    assert inputs["cleanupOnFail"] is True
+    assert inputs["createNamespace"] is True
+    assert inputs["timeout"] == 600
+    assert "replace" not in inputs and "skipAwait" not in inputs
+
+
+def test_release_is_deployed_after_the_registry_grant(served, release):
+    pull = next(
+        r
+        for r in served["prod"].of_type("azure-native:authorization:RoleAssignment")
+        if r.name.endswith("kubelet-acrpull")
+    )
+    assert pull.urn in release.depends_on
+
+
+def test_release_values_from_stack_config_satisfy_the_chart_schema(release):
+    jsonschema.validate(release.inputs["values"], SCHEMA)
+    values = release.inputs["values"]
+    assert values["containerPort"] == 5001
+    assert values["healthPath"] == "/"
+    assert values["resources"]["requests"] == {"cpu": "1000m", "memory": "2048Mi"}
+    assert values["autoscaling"] == {"minReplicas": 2, "maxReplicas": 6, "targetCPUUtilizationPercentage": 70}
+    assert values["podDisruptionBudget"] == {"minAvailable": 1}
+    assert release.is_secret("values.appInsightsConnectionString")
+
+
+def test_replica_bounds_come_from_config(shared):
+    run = deploy("prod", shared, overrides={f"{PROJECT}:aks": json.dumps({"minReplicas": 3, "maxReplicas": 10})})
+    values = run.one(RELEASE).inputs["values"]
+    jsonschema.validate(values, SCHEMA)
+    assert values["autoscaling"]["minReplicas"] == 3
+    assert values["podDisruptionBudget"] == {"minAvailable": 2}
+
+
+def valid_values() -> dict:
+    return chart_values(
+        image_repository="crdigitre.azurecr.io/estimation-engine",
+        image_tag="estimation-model-7",
+        contract=ServingContract(port=5001, health_path="/", score_path="/score"),
+        cpu=0.5,
+        memory_gb=1.5,
+        min_replicas=2,
+        max_replicas=4,
+        target_cpu_utilization=70,
+        app_insights_connection_string="InstrumentationKey=x",
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "bad"),
+    [
+        (("image", "repository"), ""),
+        (("image", "repository"), "docker.io/library/nginx"),
+        (("image", "tag"), "-bad"),
+        (("containerPort",), 0),
+        (("resources", "limits", "memory"), "2GB"),
+        (("autoscaling", "minReplicas"), 0),
+        (("service", "type"), "NodePort"),
+        (("unknownKey",), True),
+    ],
+)
+def test_the_schema_rejects_bad_values(path, bad):
+    values = copy.deepcopy(valid_values())
+    jsonschema.validate(values, SCHEMA)
+    target = values
+    for part in path[:-1]:
+        target = target[part]
+    target[path[-1]] = bad
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(values, SCHEMA)
+
+
+def test_the_chart_defaults_are_exactly_the_schema_keys():
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert set(defaults) == set(SCHEMA["properties"]) == set(valid_values())
+
+
+def templates() -> dict[str, str]:
+    return {p.name: p.read_text() for p in sorted((CHART / "templates").glob("*"))}
+
+
+def schema_has(dotted: str) -> bool:
+    node = SCHEMA
+    for part in dotted.split("."):
+        if "$ref" in node:
+            node = SCHEMA["definitions"][node["$ref"].rsplit("/", 1)[1]]
+        node = node.get("properties", {}).get(part)
+        if node is None:
+            return False
+    return True
+
+
+def test_schema_lookup_follows_refs_and_misses_unknown_keys():
+    assert schema_has("resources.limits.cpu")
+    assert not schema_has("resources.limits.gpu")
+    assert not schema_has("nope")
+
+
+def test_every_value_a_template_reads_is_in_the_schema():
+    used = {m for text in templates().values() for m in re.findall(r"\.Values\.([A-Za-z0-9_.]+)", text)}
+    assert {"image.repository", "healthPath", "autoscaling.minReplicas"} <= used
+    missing = sorted(dotted for dotted in used if not schema_has(dotted))
+    assert missing == [], f"read by templates, absent from values.schema.json: {missing}"
+
+
+def test_chart_has_the_workload_objects():
+    kinds = {m.group(1) for text in templates().values() if (m := re.search(r"^kind: (\w+)", text, re.M))}
+    assert kinds >= {
+        "Deployment",
+        "Service",
+        "HorizontalPodAutoscaler",
+        "PodDisruptionBudget",
+        "Secret",
+        "ServiceAccount",
+    }
+
+
+def test_deployment_runs_non_root_read_only_with_probes_and_resources():
+    deployment = templates()["deployment.yaml"]
+    for needle in (
+        "runAsNonRoot: true",
+        "readOnlyRootFilesystem: true",
+        "allowPrivilegeEscalation: false",
+        'drop: ["ALL"]',
+        "type: RuntimeDefault",
+        "livenessProbe:",
+        "readinessProbe:",
+        "path: {{ .Values.healthPath }}",
+        "toYaml .Values.resources",
+        "secretKeyRef:",
+        "automountServiceAccountToken: false",
+    ):
+        assert needle in deployment, needle
+    assert "appInsightsConnectionString" not in deployment  # only via the Secret
+
+
+def test_chart_metadata():
+    chart = yaml.safe_load((CHART / "Chart.yaml").read_text())
+    assert chart["apiVersion"] == "v2" and chart["name"] == Path(CHART_PATH).name
