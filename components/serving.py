@@ -9,14 +9,12 @@ or an infrastructure change never proposes to roll the model back.
 
 from __future__ import annotations
 
-import argparse
-import sys
 from dataclasses import dataclass
 from enum import StrEnum
 
 import pulumi
 
-from components.config import PROJECT, ServingConfig, StackConfig
+from components.config import ServingConfig, StackConfig
 
 # The stack output that records the served version; read back when the key is absent.
 SERVED_VERSION_OUTPUT = "modelVersion"
@@ -31,11 +29,6 @@ class ServingContract:
     @classmethod
     def from_config(cls, serving: ServingConfig) -> ServingContract:
         return cls(port=serving.port, health_path=serving.health_path, score_path=serving.score_path)
-
-
-def image_tag(model_name: str, version: str) -> str:
-    """The tag the build pipeline pushes and the serving stacks pull: `<model>-<version>`."""
-    return f"{model_name}-{version}".lower()
 
 
 def image_reference(login_server: pulumi.Input[str], repository: str, tag: str) -> pulumi.Output[str]:
@@ -73,18 +66,3 @@ async def resolve_served_model(cfg: StackConfig) -> ServedModel:
     if details.value:
         return ServedModel(str(details.value), VersionSource.LAST_DEPLOYMENT)
     return ServedModel(None, VersionSource.NONE)
-
-
-def _main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="python -m components.serving", description="serving helpers for pipelines")
-    sub = parser.add_subparsers(dest="command", required=True)
-    tag = sub.add_parser("tag", help=f"print the image tag the {PROJECT} stacks expect for a model version")
-    tag.add_argument("model_name")
-    tag.add_argument("version")
-    args = parser.parse_args(argv)
-    print(image_tag(args.model_name, args.version))
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -9,19 +9,14 @@ from components.aks import AksCluster, AksClusterArgs
 from components.config import StackConfig
 from components.engine_release import EngineRelease, EngineReleaseArgs, chart_values
 from components.health_check import HealthCheck, HealthCheckArgs
+from components.image_tag import image_tag
 from components.ml_compute import MlCompute, MlComputeArgs
 from components.ml_workspace import MlWorkspace, MlWorkspaceArgs
 from components.model_service import ModelService, ModelServiceArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import Names
 from components.registry import Registry, RegistryArgs
-from components.serving import (
-    SERVED_VERSION_OUTPUT,
-    ServingContract,
-    image_reference,
-    image_tag,
-    resolve_served_model,
-)
+from components.serving import SERVED_VERSION_OUTPUT, ServingContract, image_reference, resolve_served_model
 from components.shared_platform import SharedPlatform
 
 

@@ -8,8 +8,8 @@ import sys
 import pytest
 
 from components.config import PROJECT
+from components.image_tag import image_tag
 from components.offline import LOCAL_ORGANIZATION
-from components.serving import image_tag
 from tests.conftest import ENVIRONMENTS, MODEL_VERSION, deploy
 
 WORKLOAD = {
@@ -104,7 +104,7 @@ def test_image_tag_is_model_name_and_version():
 
 def test_pipelines_get_the_same_tag_from_the_command_line():
     result = subprocess.run(
-        [sys.executable, "-m", "components.serving", "tag", "estimation-model", "12"],
+        [sys.executable, "-m", "components.image_tag", "estimation-model", "12"],
         capture_output=True,
         text=True,
         check=True,

@@ -1,0 +1,59 @@
+"""Validate Azure Pipelines YAML against Microsoft's schema, read the way Azure reads it.
+
+check-jsonschema vendors the schema (`vendor.azure-pipelines`) and the transform that
+unnests compile-time `${{ }}` expressions. Azure reads every scalar as a string, so the
+YAML is loaded with PyYAML's BaseLoader (a plain load would report `1500 is not of type
+'string'`), and the schema's patterns are compiled as the `nonunicode` regex variant (the
+default variant fails on some of them). One exception to "every scalar a string": the
+schema types some task inputs (`addSpnToEnvironment`) as booleans, and the agent converts a
+task's `true`/`false` inputs to booleans by the task's input types, so task inputs spelled
+true or false are read as booleans.
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+from check_jsonschema.formats import FormatOptions
+from check_jsonschema.regex_variants import RegexImplementation, RegexVariantName
+from check_jsonschema.schema_loader import BuiltinSchemaLoader
+from check_jsonschema.transforms import TRANSFORM_LIBRARY
+
+
+def load_as_azure(path: Path) -> Any:
+    """The document with every scalar a string and `${{ }}` expressions unnested."""
+    document = yaml.load(path.read_text(), Loader=yaml.BaseLoader)  # noqa: S506 (BaseLoader builds only str/list/dict)
+    return _task_inputs_as_the_agent_reads_them(TRANSFORM_LIBRARY["azure-pipelines"](document))
+
+
+def _task_inputs_as_the_agent_reads_them(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_task_inputs_as_the_agent_reads_them(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    node = {key: _task_inputs_as_the_agent_reads_them(value) for key, value in node.items()}
+    if "task" in node and isinstance(node.get("inputs"), dict):
+        node["inputs"] = {
+            key: {"true": True, "false": False}.get(value.lower(), value) if isinstance(value, str) else value
+            for key, value in node["inputs"].items()
+        }
+    return node
+
+
+@functools.cache
+def _validator() -> jsonschema.protocols.Validator:
+    regex = RegexImplementation(RegexVariantName.nonunicode)
+    loader = BuiltinSchemaLoader("vendor.azure-pipelines")
+    return loader.get_validator(
+        "vendor.azure-pipelines", {}, FormatOptions(regex_impl=regex), regex, fill_defaults=False
+    )
+
+
+def schema_errors(path: Path) -> list[str]:
+    """Every schema violation in the file, as `location: message`."""
+    errors = _validator().iter_errors(load_as_azure(path))
+    return sorted(f"{'/'.join(str(p) for p in e.absolute_path) or '<root>'}: {e.message}" for e in errors)
