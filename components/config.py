@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any, Literal, get_args
+from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
@@ -225,7 +225,7 @@ class AksConfig(_Section):
 
 # Keys that only one role reads; setting one on a stack of the other role is a mistake
 # (it would be silently ignored), so it is rejected.
-_SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring")
+_SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring", "environments")
 _ENVIRONMENT_ONLY = ("shared_stack", "model_version", "serving", "health_check", "aci", "aks")
 _PLATFORM_ONLY = {"aci": "aci", "aks": "aks"}
 
@@ -287,6 +287,14 @@ class StackConfig(_Section):
     health_check: HealthCheckConfig = HealthCheckConfig()
     aci: AciConfig = AciConfig()
     aks: AksConfig = AksConfig()
+    environments: Annotated[
+        tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,7}$")], ...],
+        Field(
+            min_length=1,
+            max_length=10,
+            description="a list of 1-10 environment stack names (2-8 lowercase letters or digits each)",
+        ),
+    ] = ("dev", "qa", "prod")
     registry: RegistryConfig = RegistryConfig()
     aml_compute: AmlComputeConfig = AmlComputeConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
@@ -317,7 +325,7 @@ def load_config(stack: str | None = None, config: pulumi.Config | None = None) -
         value = config.get(key)
         if value is None:
             continue
-        raw[key] = _parse_object(value) if _is_section(field) else value
+        raw[key] = _parse_object(value) if _is_structured(field) else value
     try:
         cfg = StackConfig.model_validate(raw)
     except ValidationError as err:
@@ -404,6 +412,11 @@ def _rule(loc: tuple[str, ...]) -> str:
     if _is_section(field):
         return f"an object with keys {', '.join(_known_keys(loc))}"
     return ""
+
+
+def _is_structured(field: Any) -> bool:
+    """Objects and lists arrive as JSON text."""
+    return _is_section(field) or get_origin(field.annotation) in (tuple, list)
 
 
 def _is_section(field: Any) -> bool:

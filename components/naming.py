@@ -51,6 +51,11 @@ RULES: dict[str, NameRule] = {
 }
 
 
+def resource_group_name(prefix: str, stack: str) -> str:
+    """A stack's resource group; the shared stack creates the environments' ones too."""
+    return f"rg-{prefix}-{stack}"
+
+
 def unique_suffix(cfg: StackConfig, length: int = 6) -> str:
     """Stable across runs, different per stack (and per prefix, for a fork of this repo)."""
     seed = f"{PROJECT}/{cfg.prefix}/{cfg.stack}".encode()
@@ -81,7 +86,7 @@ class Names:
         base = f"{cfg.prefix}-{cfg.stack}"
         compact = f"{cfg.prefix}{cfg.stack}{unique_suffix(cfg)}"
         names = cls(
-            resource_group=f"rg-{base}",
+            resource_group=resource_group_name(cfg.prefix, cfg.stack),
             log_analytics=f"log-{base}",
             app_insights=f"appi-{base}",
             storage_account=f"st{compact}",

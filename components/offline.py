@@ -91,6 +91,13 @@ class Evaluation:
     def of_type(self, type_: str) -> list[Registration]:
         return [r for r in self.resources if r.type == type_]
 
+    def named(self, name: str) -> Registration:
+        """The resource registered with this Pulumi name."""
+        found = [r for r in self.resources if r.name == name]
+        if len(found) != 1:
+            raise AssertionError(f"expected one resource named {name}, found {len(found)}")
+        return found[0]
+
     def one(self, type_: str) -> Registration:
         found = self.of_type(type_)
         if len(found) != 1:

@@ -7,6 +7,7 @@ cannot be renamed or dropped on one side only.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, fields
 
 import pulumi
@@ -17,6 +18,8 @@ from pydantic.alias_generators import to_camel
 class SharedPlatform:
     location: pulumi.Input[str]
     resource_group_name: pulumi.Input[str]
+    # Environment name -> the resource group the shared stack made for it.
+    environment_resource_groups: pulumi.Input[Mapping[str, str]]
     registry_name: pulumi.Input[str]
     registry_id: pulumi.Input[str]
     registry_login_server: pulumi.Input[str]
@@ -32,7 +35,7 @@ class SharedPlatform:
     # Secret: it carries the instrumentation key.
     app_insights_connection_string: pulumi.Input[str]
 
-    def exports(self) -> dict[str, pulumi.Input[str]]:
+    def exports(self) -> dict[str, pulumi.Input[object]]:
         """Stack outputs, camelCase as Pulumi names them."""
         return {to_camel(f.name): getattr(self, f.name) for f in fields(self)}
 
@@ -40,3 +43,16 @@ class SharedPlatform:
     def from_stack(cls, reference: pulumi.StackReference) -> SharedPlatform:
         """Read the shared stack's outputs; a missing output fails the update by name."""
         return cls(**{f.name: reference.require_output(to_camel(f.name)) for f in fields(cls)})
+
+    def environment_resource_group(self, environment: str) -> pulumi.Output[str]:
+        """The group the shared stack made for `environment`; fails the update by name if none."""
+
+        def pick(groups: Mapping[str, str]) -> str:
+            if environment not in groups:
+                raise ValueError(
+                    f"the shared stack has no resource group for environment {environment!r}: "
+                    f"add it to digitre-mlops:environments in Pulumi.shared.yaml (has {sorted(groups)})"
+                )
+            return groups[environment]
+
+        return pulumi.Output.from_input(self.environment_resource_groups).apply(pick)

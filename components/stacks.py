@@ -14,14 +14,15 @@ from components.ml_compute import MlCompute, MlComputeArgs
 from components.ml_workspace import MlWorkspace, MlWorkspaceArgs
 from components.model_service import ModelService, ModelServiceArgs
 from components.monitoring import Monitoring, MonitoringArgs
-from components.naming import Names
+from components.naming import Names, resource_group_name
 from components.registry import Registry, RegistryArgs
 from components.serving import SERVED_VERSION_OUTPUT, ServingContract, image_reference, resolve_served_model
 from components.shared_platform import SharedPlatform
 
 
-async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[str]]:
-    """The long-lived platform every environment uses: monitoring, registry, AML."""
+async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[object]]:
+    """The long-lived platform every environment uses: monitoring, registry, AML, and the
+    environments' resource groups (so the pipelines' identity is scoped to existing groups)."""
     client = authorization.get_client_config_output()
     group = resources.ResourceGroup(
         "platform-rg",
@@ -31,6 +32,17 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
         # Deleting the group would delete the protected resources inside it.
         opts=pulumi.ResourceOptions(protect=True),
     )
+    environment_groups = {
+        env: resources.ResourceGroup(
+            f"{env}-rg",
+            resource_group_name=resource_group_name(cfg.prefix, env),
+            location=cfg.location,
+            tags={**cfg.tags, "environment": env},
+            # An environment's workloads live here: retiring the platform must not delete them.
+            opts=pulumi.ResourceOptions(protect=True),
+        )
+        for env in cfg.environments
+    }
     monitoring = Monitoring(
         "monitoring",
         MonitoringArgs(
@@ -88,6 +100,7 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
     return SharedPlatform(
         location=cfg.location,
         resource_group_name=group.name,
+        environment_resource_groups=pulumi.Output.all(**{env: g.name for env, g in environment_groups.items()}),
         registry_name=registry.registry.name,
         registry_id=registry.registry_id,
         registry_login_server=registry.login_server,
@@ -104,21 +117,16 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
     ).exports()
 
 
-async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[str]]:
-    """A serving environment (dev, qa on ACI; prod on AKS) in its own resource group, reading
-    the shared platform. Only the prod cluster is protected, so `pulumi destroy --stack dev`
-    removes exactly what dev created."""
+async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[object]]:
+    """A serving environment (dev, qa on ACI; prod on AKS) in the resource group the shared
+    stack made for it, reading the shared platform. Only the prod cluster is protected, so
+    `pulumi destroy --stack dev` removes exactly what dev created."""
     shared = SharedPlatform.from_stack(pulumi.StackReference("shared", stack_name=cfg.shared_stack))
     served = await resolve_served_model(cfg)
-    group = resources.ResourceGroup(
-        "environment-rg",
-        resource_group_name=names.resource_group,
-        location=cfg.location,
-        tags=cfg.tags,
-    )
-    outputs: dict[str, pulumi.Input[str]] = {
+    group = shared.environment_resource_group(cfg.stack)
+    outputs: dict[str, pulumi.Input[object]] = {
         "location": cfg.location,
-        "resourceGroupName": group.name,
+        "resourceGroupName": group,
         "sharedStack": cfg.shared_stack,
         "registryLoginServer": shared.registry_login_server,
         "servingPlatform": cfg.serving.platform,
@@ -142,7 +150,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         service = ModelService(
             "engine",
             ModelServiceArgs(
-                resource_group_name=group.name,
+                resource_group_name=group,
                 location=cfg.location,
                 container_group_name=names.container_group,
                 dns_name_label=names.dns_name_label,
@@ -200,12 +208,12 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
     return outputs
 
 
-def _cluster(cfg: StackConfig, names: Names, group: resources.ResourceGroup, shared: SharedPlatform) -> AksCluster:
+def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: SharedPlatform) -> AksCluster:
     client = authorization.get_client_config_output()
     return AksCluster(
         "aks",
         AksClusterArgs(
-            resource_group_name=group.name,
+            resource_group_name=group,
             location=cfg.location,
             cluster_name=names.aks_cluster,
             dns_prefix=names.aks_dns_prefix,

@@ -24,7 +24,7 @@ def test_defaults_apply_when_keys_are_absent():
     removed = {k: None for k in config if k not in (key("role"), key("owner"), key("costCenter"))}
     run = evaluate("shared", overrides=removed)
     assert run.error is None
-    assert run.one("azure-native:resources:ResourceGroup").inputs["location"] == "westeurope"
+    assert run.named("platform-rg").inputs["location"] == "westeurope"
     assert run.one("azure-native:containerregistry:Registry").inputs["sku"] == {"name": "Standard"}
     props = run.one("azure-native:machinelearningservices:Compute").inputs["properties"]["properties"]
     assert props["vmSize"] == "Standard_DS3_v2"
@@ -158,6 +158,10 @@ BAD_CONFIG = [
         "a/b/c/d",
         f"{PROJECT}:sharedStack must be a stack reference such as organization/digitre-mlops/shared, got a/b/c/d",
     ),
+    ("shared", "environments", '["dev", "Prod"]', f"{PROJECT}:environments.1 must be a list of 1-10 environment stack names (2-8 lowercase letters or digits each), got Prod"),
+    ("shared", "environments", "[]", f"{PROJECT}:environments must be a list of 1-10 environment stack names"),
+    ("shared", "environments", "dev", f"{PROJECT}:environments must be a list of 1-10 environment stack names (2-8 lowercase letters or digits each), got dev"),
+    ("dev", "environments", '["dev"]', f"{PROJECT}:environments is only read by stacks of another role, not role environment"),
     ("dev", "modelVersion", "v 1", f"{PROJECT}:modelVersion must be a registered model version: 1-30 letters, digits or . _ - (it feeds the image tag), got v 1"),
     ("dev", "modelVersion", "", f'{PROJECT}:modelVersion must be a registered model version'),
     ("shared", "modelVersion", "3", f"{PROJECT}:modelVersion is only read by stacks of another role, not role shared"),
@@ -216,7 +220,7 @@ def test_stack_name_that_cannot_feed_azure_names_is_rejected():
 
 
 def test_tags_come_from_config(shared):
-    group = shared.one("azure-native:resources:ResourceGroup")
+    group = shared.named("platform-rg")
     assert group.inputs["tags"] == {
         "project": "digitre-mlops",
         "environment": "shared",

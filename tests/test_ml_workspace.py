@@ -68,4 +68,4 @@ def test_workspace_identity_gets_data_plane_roles_on_its_dependencies(shared):
 
 
 def test_shared_resource_group_is_protected(shared):
-    assert shared.one("azure-native:resources:ResourceGroup").protect is True
+    assert shared.named("platform-rg").protect is True

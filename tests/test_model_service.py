@@ -82,16 +82,14 @@ def test_dns_reuse_scope_comes_from_config(shared):
 def test_dev_teardown_deletes_only_what_dev_created(served, shared):
     dev = served["dev"]
     assert not any(r.protect or r.retain_on_delete for r in dev.resources)
-    group = dev.one("azure-native:resources:ResourceGroup").physical_name
-    shared_group = shared.outputs["resourceGroupName"]
+    group = shared.outputs["environmentResourceGroups"]["dev"]
+    assert dev.outputs["resourceGroupName"] == group == "rg-digitre-dev"
+    assert dev.of_type("azure-native:resources:ResourceGroup") == []  # the shared stack owns it
     for resource in dev.azure_resources:
-        if resource.type == "azure-native:resources:ResourceGroup":
-            continue
-        assert resource.inputs["resourceGroupName"] == group != shared_group
+        assert resource.inputs["resourceGroupName"] == group != shared.outputs["resourceGroupName"]
     # dev creates nothing in, or on, the shared platform: no role assignment, no registry.
     assert dev.of_type("azure-native:authorization:RoleAssignment") == []
     assert {r.type for r in dev.resources} <= {
-        "azure-native:resources:ResourceGroup",
         "azure-native:containerinstance:ContainerGroup",
         "digitre:serving:ModelService",
         "digitre:serving:HealthCheck",

@@ -77,7 +77,11 @@ def check_tags(run):
         "owner": "ml-platform@digitre.com",
         "cost-center": "digitre-ml",
     }
+    environment_groups = {f"{env}-rg": env for env in ("dev", "qa", "prod")} if run.stack == "shared" else {}
     for resource in run.azure_resources:
+        if resource.name in environment_groups:
+            assert resource.inputs["tags"] == {**expected, "environment": environment_groups[resource.name]}
+            continue
         if resource.type in UNNAMED:
             assert "tags" not in resource.inputs
         else:

@@ -49,7 +49,7 @@ def test_with_no_version_ever_deployed_everything_but_the_workload_is_declared(r
     assert run.outputs["modelVersion"] == ""
     assert run.outputs["modelVersionSource"] == "none"
     assert run.outputs["serving"].startswith("nothing yet")
-    assert run.of_type("azure-native:resources:ResourceGroup")
+    assert run.outputs["resourceGroupName"] == f"rg-digitre-{stack}"
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)

@@ -13,7 +13,7 @@ from components.shared_platform import SharedPlatform
 
 SHARED_PLATFORM = Counter(
     {
-        "azure-native:resources:ResourceGroup": 1,
+        "azure-native:resources:ResourceGroup": 4,
         "azure-native:operationalinsights:Workspace": 1,
         "azure-native:applicationinsights:Component": 1,
         "azure-native:keyvault:Vault": 1,
@@ -59,8 +59,8 @@ def test_shared_exports_the_whole_contract(shared):
 @pytest.mark.parametrize("stack", ["dev", "qa", "prod"])
 def test_environment_stacks_read_the_shared_stack_and_own_only_their_group(runs, shared, stack):
     run = runs[stack]
-    groups = run.of_type("azure-native:resources:ResourceGroup")
-    assert [g.physical_name for g in groups] == [f"rg-digitre-{stack}"]
+    assert run.of_type("azure-native:resources:ResourceGroup") == []
+    assert run.outputs["resourceGroupName"] == shared.outputs["environmentResourceGroups"][stack]
     assert not any(r.retain_on_delete for r in run.resources)
     # Only the production cluster is protected.
     assert {r.type for r in run.resources if r.protect} <= {"azure-native:containerservice:ManagedCluster"}
@@ -70,6 +70,24 @@ def test_environment_stacks_read_the_shared_stack_and_own_only_their_group(runs,
         "azure-native:containerregistry:Registry",
         "azure-native:machinelearningservices:Workspace",
     }
+
+
+def test_shared_stack_makes_a_protected_group_per_environment(shared):
+    for env in ("dev", "qa", "prod"):
+        group = shared.named(f"{env}-rg")
+        assert group.physical_name == f"rg-digitre-{env}"
+        assert group.inputs["tags"]["environment"] == env
+        assert group.protect is True
+    assert shared.outputs["environmentResourceGroups"] == {e: f"rg-digitre-{e}" for e in ("dev", "qa", "prod")}
+
+
+def test_environment_without_a_group_in_shared_fails_by_name(shared):
+    run = evaluate("qa", references={"organization/digitre-mlops/shared": shared}, overrides={})
+    assert run.error is None
+    only_dev = evaluate("shared", overrides={"digitre-mlops:environments": '["dev"]'})
+    run = evaluate("qa", references={"organization/digitre-mlops/shared": only_dev})
+    assert run.error is not None
+    assert "no resource group for environment 'qa'" in str(run.error)
 
 
 def test_environment_fails_by_name_when_shared_lacks_an_output(shared):
