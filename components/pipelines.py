@@ -1,0 +1,154 @@
+"""The eight Azure DevOps pipelines: what each YAML file in `pipelines/` is, what triggers
+it, and what it may use. The DevOps component declares definitions and per-pipeline
+permissions from this table; a test checks it against the YAML.
+
+Triggers live in the YAML (repository and pipeline-completion resource triggers, which
+Azure DevOps recommends over the classic UI ones), so the build definitions declare no
+trigger overrides; the PR preview runs through a branch policy, since Azure Repos ignores
+`pr:` in YAML.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+ENGINE_REPOSITORY = "Digitre-estimation-engine"
+PLATFORM_REPOSITORY = "Devops-MLops"
+# Names the YAML files use literally; the DevOps component creates them under these names.
+SERVICE_CONNECTION = "digitre-mlops-azure"
+PLATFORM_VARIABLE_GROUP = "digitre-mlops-platform"
+NOTIFICATION_VARIABLE_GROUP = "digitre-mlops-notifications"
+NOTIFICATION_SECRETS_GROUP = "digitre-mlops-notification-secrets"
+MAIN_BRANCH = "refs/heads/main"
+MODEL_REGISTERED_TAG = "model-registered"
+
+
+@dataclass(frozen=True)
+class RepositoryTrigger:
+    """Runs on a push to `branches` of another repository (a repository resource trigger)."""
+
+    repository: str
+    branches: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class CompletionTrigger:
+    """Runs when `pipeline` completes on `branches` (a pipeline resource trigger), only for
+    runs carrying every tag in `tags`."""
+
+    pipeline: str
+    branches: tuple[str, ...]
+    tags: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Pipeline:
+    key: str
+    name: str
+    folder: str
+    summary: str
+    repository_trigger: RepositoryTrigger | None = None
+    completion_trigger: CompletionTrigger | None = None
+    # Runs as the required check of pull requests to main (a branch policy).
+    pull_request_validation: bool = False
+    stacks: tuple[str, ...] = ()
+    environments: tuple[str, ...] = ()
+    variable_groups: tuple[str, ...] = ()
+    uses_service_connection: bool = True
+    uses_engine_repository: bool = False
+
+    @property
+    def yml_path(self) -> str:
+        return f"pipelines/{self.key}.yml"
+
+    @property
+    def manual_only(self) -> bool:
+        return not (self.repository_trigger or self.completion_trigger or self.pull_request_validation)
+
+
+EXTRACT_PREPARE = Pipeline(
+    key="ml-extract-prepare",
+    name="[ML]-Extract-Prepare",
+    folder="\\ML",
+    summary="submits the extract/prepare Azure ML job to the shared workspace and compute",
+    repository_trigger=RepositoryTrigger(ENGINE_REPOSITORY, ("develop",)),
+    variable_groups=(PLATFORM_VARIABLE_GROUP,),
+    uses_engine_repository=True,
+)
+TRAIN_EVALUATE_REGISTER = Pipeline(
+    key="ml-train-evaluate-register",
+    name="[ML]-Train-Evaluate-Register",
+    folder="\\ML",
+    summary="trains, evaluates and registers; publishes the model artifact only for a new model",
+    completion_trigger=CompletionTrigger(EXTRACT_PREPARE.name, ("main",)),
+    variable_groups=(PLATFORM_VARIABLE_GROUP,),
+    uses_engine_repository=True,
+)
+DEV_BUILD_AND_DEPLOY = Pipeline(
+    key="dev-build-and-deploy",
+    name="[DEV]-Build_and_Deploy",
+    folder="\\Dev",
+    summary="builds the serving image in ACR, cancels pending teardowns, serves the model in dev",
+    completion_trigger=CompletionTrigger(TRAIN_EVALUATE_REGISTER.name, ("main",), (MODEL_REGISTERED_TAG,)),
+    stacks=("dev",),
+    environments=("dev",),
+    variable_groups=(PLATFORM_VARIABLE_GROUP,),
+    uses_engine_repository=True,
+)
+DEV_DELETE_AFTER_24_HOURS = Pipeline(
+    key="dev-delete-after-24-hours",
+    name="[Dev]-Delete-After-24Hours",
+    folder="\\Dev",
+    summary="mails the team, waits 24 hours without an agent, destroys the dev stack",
+    completion_trigger=CompletionTrigger(DEV_BUILD_AND_DEPLOY.name, ("main",)),
+    stacks=("dev",),
+    variable_groups=(PLATFORM_VARIABLE_GROUP, NOTIFICATION_VARIABLE_GROUP, NOTIFICATION_SECRETS_GROUP),
+)
+QA_DEPLOY = Pipeline(
+    key="qa-deploy",
+    name="[QA]-Deploy",
+    folder="\\QA",
+    summary="serves the version dev validated in qa",
+    completion_trigger=CompletionTrigger(DEV_BUILD_AND_DEPLOY.name, ("main",)),
+    stacks=("qa",),
+    environments=("qa",),
+    variable_groups=(PLATFORM_VARIABLE_GROUP,),
+)
+CUSTOM_QA_DEPLOY = Pipeline(
+    key="manual-custom-qa-deploy",
+    name="[Manual]-[Custom-QA]-Deploy",
+    folder="\\QA",
+    summary="serves a chosen model version in qa",
+    stacks=("qa",),
+    environments=("qa",),
+    variable_groups=(PLATFORM_VARIABLE_GROUP,),
+)
+PROD_DEPLOYMENT = Pipeline(
+    key="manual-prod-deployment",
+    name="[Manual]-[Prod]-deployment",
+    folder="\\Prod",
+    summary="creates or upgrades the engine's Helm release on AKS, after approval",
+    stacks=("prod",),
+    environments=("prod",),
+    variable_groups=(PLATFORM_VARIABLE_GROUP,),
+)
+PR_PREVIEW = Pipeline(
+    key="pr-preview",
+    name="[PR]-Preview",
+    folder="\\Platform",
+    summary="tests, then pulumi preview --diff of every stack, on pull requests to main",
+    pull_request_validation=True,
+    stacks=("shared", "dev", "qa", "prod"),
+    variable_groups=(PLATFORM_VARIABLE_GROUP,),
+)
+
+PIPELINES: tuple[Pipeline, ...] = (
+    EXTRACT_PREPARE,
+    TRAIN_EVALUATE_REGISTER,
+    DEV_BUILD_AND_DEPLOY,
+    DEV_DELETE_AFTER_24_HOURS,
+    QA_DEPLOY,
+    CUSTOM_QA_DEPLOY,
+    PROD_DEPLOYMENT,
+    PR_PREVIEW,
+)

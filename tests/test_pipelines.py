@@ -1,0 +1,180 @@
+"""The pipeline YAML: valid against Microsoft's schema, and exactly what components/pipelines.py
+declares (triggers, variable groups, environments, service connection)."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import jsonschema
+import pytest
+import yaml
+
+from components import pipelines as spec
+from components.offline import ROOT
+from tests.azure_pipelines_schema import _validator, load_as_azure, schema_errors
+
+PIPELINES_DIR = ROOT / "pipelines"
+ALL_YAML = sorted(PIPELINES_DIR.rglob("*.yml"))
+BY_KEY = {p.key: p for p in spec.PIPELINES}
+
+
+@pytest.mark.parametrize("path", ALL_YAML, ids=lambda p: str(p.relative_to(PIPELINES_DIR)))
+def test_every_yaml_file_validates_against_the_azure_pipelines_schema(path):
+    assert schema_errors(path) == []
+
+
+def test_the_validator_reports_real_errors(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("trigger: none\njobs:\n  - job: build\n    stepz:\n      - bash: echo hi\n")
+    errors = schema_errors(broken)
+    assert errors
+    typo = tmp_path / "typo.yml"
+    typo.write_text("steps:\n  - task: AzureCLI@2\n    inputs:\n      scriptType: fish\n")
+    assert schema_errors(typo)
+
+
+def test_typed_yaml_would_report_false_errors():
+    # Why the wrapper reads scalars as strings: a typed load turns 1500 into an int.
+    document = yaml.safe_load((PIPELINES_DIR / "dev-delete-after-24-hours.yml").read_text())
+    with pytest.raises(jsonschema.ValidationError):
+        _validator().validate(document)
+    _validator().validate(load_as_azure(PIPELINES_DIR / "dev-delete-after-24-hours.yml"))
+
+
+def test_every_pipeline_file_is_declared_and_every_declared_file_exists():
+    files = {p.stem for p in PIPELINES_DIR.glob("*.yml")}
+    assert files == set(BY_KEY)
+    assert len(spec.PIPELINES) == 8
+    for pipeline in spec.PIPELINES:
+        assert (ROOT / pipeline.yml_path).is_file()
+
+
+def document(pipeline: spec.Pipeline) -> dict:
+    return yaml.load((ROOT / pipeline.yml_path).read_text(), Loader=yaml.BaseLoader)
+
+
+@pytest.mark.parametrize("pipeline", spec.PIPELINES, ids=lambda p: p.key)
+def test_triggers_in_code_match_the_yaml(pipeline):
+    doc = document(pipeline)
+    # No CI or PR trigger on this repository: everything runs on resources, policy or by hand.
+    assert doc["trigger"] == "none" and doc["pr"] == "none"
+    resources = doc.get("resources", {})
+    repository_triggers = [
+        spec.RepositoryTrigger(repo["name"], tuple(repo["trigger"]["branches"]["include"]))
+        for repo in resources.get("repositories", [])
+        if "trigger" in repo
+    ]
+    completion_triggers = [
+        spec.CompletionTrigger(
+            p["source"], tuple(p["trigger"]["branches"]["include"]), tuple(p["trigger"].get("tags", []))
+        )
+        for p in resources.get("pipelines", [])
+        if "trigger" in p
+    ]
+    assert repository_triggers == ([pipeline.repository_trigger] if pipeline.repository_trigger else [])
+    assert completion_triggers == ([pipeline.completion_trigger] if pipeline.completion_trigger else [])
+
+
+def test_completion_triggers_name_declared_pipelines():
+    names = {p.name for p in spec.PIPELINES}
+    for pipeline in spec.PIPELINES:
+        if pipeline.completion_trigger:
+            assert pipeline.completion_trigger.pipeline in names
+
+
+def test_only_the_manual_pipelines_have_no_trigger():
+    manual = {p.name for p in spec.PIPELINES if p.manual_only}
+    assert manual == {"[Manual]-[Custom-QA]-Deploy", "[Manual]-[Prod]-deployment"}
+
+
+@dataclass
+class Usage:
+    groups: set[str] = field(default_factory=set)
+    environments: set[str] = field(default_factory=set)
+    service_connections: set[str] = field(default_factory=set)
+    repositories: set[str] = field(default_factory=set)
+    stacks: set[str] = field(default_factory=set)
+
+
+def usage_of(path: Path, parameters: dict[str, str] | None = None, usage: Usage | None = None) -> Usage:
+    """What a YAML file and the templates it includes use, template parameters substituted."""
+    usage = usage or Usage()
+    parameters = parameters or {}
+
+    def substitute(value: str) -> str:
+        return re.sub(r"\$\{\{\s*parameters\.(\w+)\s*\}\}", lambda m: parameters.get(m.group(1), m.group(0)), value)
+
+    def walk(node: object) -> None:
+        if isinstance(node, list):
+            for item in node:
+                walk(item)
+        elif isinstance(node, dict):
+            for key, value in node.items():
+                if key == "template" and isinstance(value, str):
+                    called = {k: substitute(v) for k, v in (node.get("parameters") or {}).items() if isinstance(v, str)}
+                    usage_of(path.parent / value, called, usage)
+                elif isinstance(value, str):
+                    record(key, substitute(value))
+                walk(value)
+
+    def record(key: str, value: str) -> None:
+        if key == "group":
+            usage.groups.add(value)
+        elif key == "environment" and "${{" not in value:
+            usage.environments.add(value)
+        elif key == "azureSubscription":
+            usage.service_connections.add(value)
+        elif key == "checkout" and value not in ("self", "none"):
+            usage.repositories.add(value)
+        elif key == "stack" and "${{" not in value:
+            usage.stacks.add(value)
+
+    walk(yaml.load(path.read_text(), Loader=yaml.BaseLoader))
+    return usage
+
+
+@pytest.mark.parametrize("pipeline", spec.PIPELINES, ids=lambda p: p.key)
+def test_what_a_pipeline_uses_is_what_code_authorizes(pipeline):
+    usage = usage_of(ROOT / pipeline.yml_path)
+    assert usage.groups == set(pipeline.variable_groups)
+    assert usage.environments == set(pipeline.environments)
+    assert usage.service_connections == ({spec.SERVICE_CONNECTION} if pipeline.uses_service_connection else set())
+    assert usage.repositories == ({"engine"} if pipeline.uses_engine_repository else set())
+    assert usage.stacks == set(pipeline.stacks)
+
+
+def test_only_the_teardown_pipeline_may_read_the_notification_groups():
+    readers = {
+        p.name
+        for p in spec.PIPELINES
+        if {spec.NOTIFICATION_VARIABLE_GROUP, spec.NOTIFICATION_SECRETS_GROUP} & set(p.variable_groups)
+    }
+    assert readers == {"[Dev]-Delete-After-24Hours"}
+
+
+def test_the_teardown_waits_agentless_longer_than_a_day():
+    doc = document(spec.DEV_DELETE_AFTER_24_HOURS)
+    (wait,) = [s for s in doc["stages"] if s["stage"] == "wait"]
+    job = wait["jobs"][0]
+    assert job["pool"] == "server"
+    assert int(job["timeoutInMinutes"]) > 24 * 60
+    assert job["steps"][0]["task"] == "Delay@1"
+    assert job["steps"][0]["inputs"]["delayForMinutes"] == "1440"
+
+
+def test_secrets_are_mapped_into_env_never_interpolated_into_scripts():
+    for path in ALL_YAML:
+        text = path.read_text()
+        for secret in ("$(sendgrid-api-key)", "$(System.AccessToken)"):
+            for line in text.splitlines():
+                if secret in line:
+                    assert re.match(r"\s*[A-Z_]+: " + re.escape(secret) + r"\s*$", line), f"{path.name}: {line.strip()}"
+
+
+def test_pulumi_cli_is_pinned_to_the_locked_sdk_version():
+    setup = yaml.safe_load((PIPELINES_DIR / "templates" / "setup.yml").read_text())
+    (version,) = [p["default"] for p in setup["parameters"] if p["name"] == "pulumiVersion"]
+    assert version == importlib.metadata.version("pulumi")
