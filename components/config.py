@@ -16,6 +16,8 @@ import pulumi
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
+from components.pipelines import PIPELINES
+
 PROJECT = "digitre-mlops"
 MANAGED_BY = "pulumi"
 
@@ -223,11 +225,57 @@ class AksConfig(_Section):
         return self
 
 
+_EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
+
+
+class DevOpsConfig(_Section):
+    """The Azure DevOps organization and project the pipelines live in (shared stack)."""
+
+    organization_url: Annotated[
+        str,
+        Field(
+            pattern=r"^https://dev\.azure\.com/[A-Za-z0-9][A-Za-z0-9-]{0,48}/?$",
+            description="an Azure DevOps organization URL such as https://dev.azure.com/digitre",
+        ),
+    ]
+    project: Annotated[
+        str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$", description="an Azure DevOps project name (1-64)")
+    ] = "DigitRE"
+    create_project: Annotated[bool, Field(description="true or false")] = False
+    subscription_name: Annotated[
+        str, Field(min_length=1, max_length=64, description="the Azure subscription's display name (1-64)")
+    ] = "DigitRE"
+    prod_approver_groups: Annotated[
+        tuple[Annotated[str, Field(min_length=1, max_length=256)], ...],
+        Field(min_length=1, max_length=10, description="a list of 1-10 Azure DevOps group names that approve prod"),
+    ] = ("Project Administrators",)
+    approval_timeout_minutes: Annotated[Int, Field(ge=60, le=43200, description="an integer 60..43200 (minutes)")] = (
+        1440
+    )
+    notification_from: Annotated[str, Field(pattern=_EMAIL, description="an e-mail address")]
+    notification_to: Annotated[
+        tuple[Annotated[str, Field(pattern=_EMAIL)], ...],
+        Field(min_length=1, max_length=50, description="a list of 1-50 e-mail addresses"),
+    ]
+    pulumi_backend_url: Annotated[
+        str,
+        Field(
+            pattern=r"^(azblob://[a-z0-9][a-z0-9-]{2,62}(\?.*)?|https://api\.pulumi\.com)$",
+            description="the pipelines' Pulumi backend: azblob://<container>?storage_account=<account> or https://api.pulumi.com",
+        ),
+    ]
+    pulumi_state_storage_account: Annotated[
+        str | None,
+        Field(pattern=r"^[a-z0-9]{3,24}$", description="a storage account name (3-24 lowercase letters or digits)"),
+    ] = None
+
+
 # Keys that only one role reads; setting one on a stack of the other role is a mistake
 # (it would be silently ignored), so it is rejected.
-_SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring", "environments")
+_SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring", "environments", "devops")
 _ENVIRONMENT_ONLY = ("shared_stack", "model_version", "serving", "health_check", "aci", "aks")
 _PLATFORM_ONLY = {"aci": "aci", "aks": "aks"}
+_PIPELINE_ENVIRONMENTS = {env for pipeline in PIPELINES for env in pipeline.environments}
 
 
 class StackConfig(_Section):
@@ -295,6 +343,7 @@ class StackConfig(_Section):
             description="a list of 1-10 environment stack names (2-8 lowercase letters or digits each)",
         ),
     ] = ("dev", "qa", "prod")
+    devops: DevOpsConfig | None = None
     registry: RegistryConfig = RegistryConfig()
     aml_compute: AmlComputeConfig = AmlComputeConfig()
     monitoring: MonitoringConfig = MonitoringConfig()
@@ -357,6 +406,14 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
         for name in unused
         if name in cfg.model_fields_set
     ]
+    missing = sorted(_PIPELINE_ENVIRONMENTS - set(cfg.environments))
+    if cfg.role is Role.SHARED and missing:
+        problems.append(
+            f"{PROJECT}:environments must include every environment a pipeline deploys to "
+            f"({', '.join(sorted(_PIPELINE_ENVIRONMENTS))}), got {_show(list(cfg.environments))}: missing {', '.join(missing)}"
+        )
+    if cfg.role is Role.SHARED and cfg.devops is None:
+        problems.append(f"{PROJECT}:devops is required for role shared: set it to {_rule(('devops',))}")
     if cfg.role is Role.ENVIRONMENT:
         problems += [
             f"{PROJECT}:{name} is only read when serving.platform is {name}, "

@@ -43,6 +43,7 @@ RULES: dict[str, NameRule] = {
     "ml_workspace": NameRule(r"[A-Za-z0-9][\w-]{2,32}", "3-33 letters, digits, _ or -"),
     "ml_compute": NameRule(r"[A-Za-z][A-Za-z0-9-]{1,14}[A-Za-z0-9]", "3-16 letters, digits, -, starting with a letter"),
     "user_assigned_identity": NameRule(r"[A-Za-z0-9][\w-]{2,127}", "3-128 letters, digits, _ or -"),
+    "pipeline_identity": NameRule(r"[A-Za-z0-9][\w-]{2,127}", "3-128 letters, digits, _ or -"),
     "container_group": NameRule(_LOWER_DNS_LABEL, "1-63 lowercase letters, digits, single hyphens inside"),
     "dns_name_label": NameRule(_LOWER_DNS_LABEL, "1-63 lowercase letters, digits, single hyphens inside"),
     "aks_cluster": NameRule(r"[A-Za-z0-9]([\w-]{0,61}[A-Za-z0-9])?", "1-63 letters, digits, _ or -"),
@@ -75,6 +76,7 @@ class Names:
     ml_workspace: str
     ml_compute: str
     user_assigned_identity: str
+    pipeline_identity: str
     container_group: str
     dns_name_label: str
     aks_cluster: str
@@ -95,6 +97,7 @@ class Names:
             ml_workspace=f"mlw-{base}",
             ml_compute=cfg.aml_compute.name,
             user_assigned_identity=f"id-{base}-acrpull",
+            pipeline_identity=f"id-{base}-pipelines",
             container_group=f"ci-{base}-engine",
             # ACI adds a hash of the reuse scope to the label, so it need not be unique here.
             dns_name_label=f"{base}-engine",

@@ -49,6 +49,7 @@ NAME_INPUTS: dict[str, str] = {
     "azure-native:containerinstance:ContainerGroup": "containerGroupName",
     "azure-native:containerservice:ManagedCluster": "resourceName",
     "azure-native:containerservice:AgentPool": "agentPoolName",
+    "azure-native:managedidentity:FederatedIdentityCredential": "federatedIdentityCredentialResourceName",
 }
 
 
@@ -151,6 +152,8 @@ class AzureMocks(pulumi.runtime.Mocks):
             else:
                 outputs, secrets = dict(reference), []
             return args.inputs["name"], {**state, "outputs": outputs, "secretOutputNames": secrets}
+        if args.typ.startswith("azuredevops:"):
+            return self._azure_devops(args, state)
         key = NAME_INPUTS.get(args.typ)
         name = state.get(key, args.name) if key else args.name
         state["name"] = name
@@ -190,6 +193,20 @@ class AzureMocks(pulumi.runtime.Mocks):
             )
         return resource_id, state
 
+    def _azure_devops(self, args: pulumi.runtime.MockResourceArgs, state: dict) -> tuple[str, dict]:
+        # Definitions, environments and variable groups have numeric ids; the rest GUIDs.
+        numeric = ("BuildDefinition", "Environment", "VariableGroup", "BuildFolder")
+        if args.typ.rsplit(":", 1)[1] in numeric:
+            resource_id = str(int(uuid.uuid5(uuid.NAMESPACE_URL, args.typ + args.name)) % 9000 + 1000)
+        else:
+            resource_id = _guid(args.typ, args.name)
+        if args.typ == "azuredevops:index/serviceEndpointAzureRM:ServiceEndpointAzureRM":
+            state.update(
+                workloadIdentityFederationIssuer=f"https://vstoken.dev.azure.com/{_guid('organization', 'org')}",
+                workloadIdentityFederationSubject=f"sc://digitre/DigitRE/{state['serviceEndpointName']}",
+            )
+        return resource_id, state
+
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         if args.token == "azure-native:authorization:getClientConfig":
             return {
@@ -212,7 +229,25 @@ class AzureMocks(pulumi.runtime.Mocks):
                 "location": "westeurope",
                 "identityProfile": {"kubeletidentity": _kubelet_identity(resource_id)},
             }, []
+        if args.token == "azuredevops:index/getProject:getProject":
+            name = args.args["name"]
+            return {"id": _guid("project", name), "projectId": _guid("project", name), "name": name}, []
+        if args.token == "azuredevops:index/getGitRepository:getGitRepository":
+            name = args.args["name"]
+            return {
+                "id": _guid("repository", name),
+                "name": name,
+                "projectId": args.args["projectId"],
+                "defaultBranch": "refs/heads/main",
+            }, []
+        if args.token == "azuredevops:index/getGroup:getGroup":
+            name = args.args["name"]
+            return {"id": _guid("group", name), "originId": _guid("group-origin", name), "name": name}, []
         raise NotImplementedError(f"no offline answer for invoke {args.token}")
+
+
+def _guid(kind: str, name: str) -> str:
+    return str(uuid.uuid5(uuid.NAMESPACE_OID, f"{kind}/{name}"))
 
 
 def _kubelet_identity(cluster_id: str) -> dict[str, str]:

@@ -7,6 +7,7 @@ from pulumi_azure_native import authorization, resources
 
 from components.aks import AksCluster, AksClusterArgs
 from components.config import StackConfig
+from components.devops import PlatformFacts, declare_devops
 from components.engine_release import EngineRelease, EngineReleaseArgs, chart_values
 from components.health_check import HealthCheck, HealthCheckArgs
 from components.image_tag import image_tag
@@ -97,7 +98,7 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
             tags=cfg.tags,
         ),
     )
-    return SharedPlatform(
+    platform = SharedPlatform(
         location=cfg.location,
         resource_group_name=group.name,
         environment_resource_groups=pulumi.Output.all(**{env: g.name for env, g in environment_groups.items()}),
@@ -114,7 +115,28 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
         log_analytics_workspace_id=monitoring.workspace_id,
         app_insights_id=monitoring.app_insights_id,
         app_insights_connection_string=monitoring.connection_string,
-    ).exports()
+    )
+    if cfg.devops is None:  # load_config requires it for this role; kept for the type checker
+        raise ValueError("digitre-mlops:devops is required for role shared")
+    devops = declare_devops(
+        cfg.devops,
+        PlatformFacts(
+            location=cfg.location,
+            resource_group_name=group.name,
+            resource_group_id=group.id,
+            environment_group_ids={env: g.id for env, g in environment_groups.items()},
+            pipeline_identity_name=names.pipeline_identity,
+            subscription_id=client.subscription_id,
+            tenant_id=client.tenant_id,
+            key_vault_id=ml.key_vault.id,
+            key_vault_name=ml.key_vault.name,
+            ml_workspace_name=ml.workspace_name,
+            ml_compute_name=compute.compute_name,
+            registry_name=registry.registry.name,
+            tags=cfg.tags,
+        ),
+    )
+    return {**platform.exports(), **devops}
 
 
 async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[object]]:

@@ -21,7 +21,8 @@ def test_shared_stack_file_is_read_into_typed_values(shared):
 
 def test_defaults_apply_when_keys_are_absent():
     config, _ = stack_config("shared")
-    removed = {k: None for k in config if k not in (key("role"), key("owner"), key("costCenter"))}
+    required = (key("role"), key("owner"), key("costCenter"), key("devops"))
+    removed = {k: None for k in config if k not in required}
     run = evaluate("shared", overrides=removed)
     assert run.error is None
     assert run.named("platform-rg").inputs["location"] == "westeurope"
@@ -159,6 +160,14 @@ BAD_CONFIG = [
         f"{PROJECT}:sharedStack must be a stack reference such as organization/digitre-mlops/shared, got a/b/c/d",
     ),
     ("shared", "environments", '["dev", "Prod"]', f"{PROJECT}:environments.1 must be a list of 1-10 environment stack names (2-8 lowercase letters or digits each), got Prod"),
+    ("shared", "environments", '["dev", "qa"]', f'{PROJECT}:environments must include every environment a pipeline deploys to (dev, prod, qa), got ["dev", "qa"]: missing prod'),
+    ("shared", "devops", None, f"{PROJECT}:devops is required for role shared: set it to an object with keys organizationUrl, project"),
+    ("shared", "devops", '{"organizationUrl": "https://example.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state"}', f"{PROJECT}:devops.organizationUrl must be an Azure DevOps organization URL such as https://dev.azure.com/digitre, got https://example.com/x"),
+    ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "nobody", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state"}', f"{PROJECT}:devops.notificationFrom must be an e-mail address, got nobody"),
+    ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "a@b.co", "notificationTo": [], "pulumiBackendUrl": "azblob://state"}', f"{PROJECT}:devops.notificationTo must be a list of 1-50 e-mail addresses"),
+    ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "file:///tmp"}', f"{PROJECT}:devops.pulumiBackendUrl must be the pipelines' Pulumi backend"),
+    ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state", "prodApproverGroups": []}', f"{PROJECT}:devops.prodApproverGroups must be a list of 1-10 Azure DevOps group names that approve prod"),
+    ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state", "approvalTimeoutMinutes": 5}', f"{PROJECT}:devops.approvalTimeoutMinutes must be an integer 60..43200 (minutes), got 5"),
     ("shared", "environments", "[]", f"{PROJECT}:environments must be a list of 1-10 environment stack names"),
     ("shared", "environments", "dev", f"{PROJECT}:environments must be a list of 1-10 environment stack names (2-8 lowercase letters or digits each), got dev"),
     ("dev", "environments", '["dev"]', f"{PROJECT}:environments is only read by stacks of another role, not role environment"),

@@ -19,6 +19,7 @@ AZURE_RULES = {
     "azure-native:machinelearningservices:Workspace": r"[A-Za-z0-9][\w-]{2,32}",
     "azure-native:machinelearningservices:Compute": r"[A-Za-z][A-Za-z0-9-]{1,14}[A-Za-z0-9]",
     "azure-native:managedidentity:UserAssignedIdentity": r"[A-Za-z0-9][\w-]{2,127}",
+    "azure-native:managedidentity:FederatedIdentityCredential": r"[A-Za-z0-9][\w-]{2,119}",
     "azure-native:containerinstance:ContainerGroup": r"(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
     "azure-native:containerservice:ManagedCluster": r"[A-Za-z0-9]([\w-]{0,61}[A-Za-z0-9])?",
     # Linux node pools: 1-12 lowercase letters and digits, starting with a letter.
@@ -37,6 +38,8 @@ GLOBALLY_UNIQUE = (
 )
 # Role assignments are named by a GUID the provider generates; they carry no tags.
 UNNAMED = {"azure-native:authorization:RoleAssignment"}
+# Resources Azure does not tag.
+UNTAGGABLE = UNNAMED | {"azure-native:managedidentity:FederatedIdentityCredential"}
 
 
 def test_every_azure_name_obeys_its_rule(every_run):
@@ -82,7 +85,7 @@ def check_tags(run):
         if resource.name in environment_groups:
             assert resource.inputs["tags"] == {**expected, "environment": environment_groups[resource.name]}
             continue
-        if resource.type in UNNAMED:
+        if resource.type in UNTAGGABLE:
             assert "tags" not in resource.inputs
         else:
             assert resource.inputs.get("tags") == expected, resource.name

@@ -21,7 +21,7 @@ def test_registry_sku_comes_from_config():
 
 
 def test_pull_identity_has_acr_pull_on_the_registry_only(shared):
-    identity = shared.one("azure-native:managedidentity:UserAssignedIdentity")
+    identity = shared.named("registry-pull-id")
     acr = shared.one("azure-native:containerregistry:Registry")
     pulls = [
         r

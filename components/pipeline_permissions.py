@@ -1,0 +1,51 @@
+"""Which pipeline may use which protected resource: granted one pipeline at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_azuredevops as azuredevops
+
+from components.pipelines import Pipeline
+
+
+@dataclass(frozen=True)
+class PipelinePermissionsArgs:
+    project_id: pulumi.Input[str]
+    pipelines: Sequence[Pipeline]
+    definition_ids: Mapping[str, pulumi.Input[str]]
+    service_connection_id: pulumi.Input[str]
+    variable_group_ids: Mapping[str, pulumi.Input[str]]
+    environment_ids: Mapping[str, pulumi.Input[str]]
+    # `<project id>.<repository id>`, as Azure DevOps names a repository resource.
+    engine_repository_resource_id: pulumi.Input[str]
+
+
+class PipelinePermissions(pulumi.ComponentResource):
+    """Owns one authorization per (pipeline, resource) it uses: the service connection,
+    each variable group, each environment, the engine repository. Nothing is open to all
+    pipelines, so the SendGrid key reaches the teardown pipeline only."""
+
+    def __init__(self, name: str, args: PipelinePermissionsArgs, opts: pulumi.ResourceOptions | None = None):
+        super().__init__("digitre:devops:PipelinePermissions", name, None, opts)
+        self.authorizations: dict[tuple[str, str], azuredevops.PipelineAuthorization] = {}
+        for pipeline in args.pipelines:
+            wanted: list[tuple[str, str, pulumi.Input[str]]] = []
+            if pipeline.uses_service_connection:
+                wanted.append(("endpoint", "service-connection", args.service_connection_id))
+            wanted += [("variablegroup", group, args.variable_group_ids[group]) for group in pipeline.variable_groups]
+            wanted += [("environment", env, args.environment_ids[env]) for env in pipeline.environments]
+            if pipeline.uses_engine_repository:
+                wanted.append(("repository", "engine-repository", args.engine_repository_resource_id))
+            for kind, label, resource_id in wanted:
+                self.authorizations[(pipeline.key, label)] = azuredevops.PipelineAuthorization(
+                    f"{name}-{pipeline.key}-{label}",
+                    project_id=args.project_id,
+                    type=kind,
+                    resource_id=resource_id,
+                    pipeline_id=pulumi.Output.from_input(args.definition_ids[pipeline.key]).apply(int),
+                    opts=pulumi.ResourceOptions(parent=self),
+                )
+        self.register_outputs({"count": len(self.authorizations)})
