@@ -50,7 +50,7 @@ def test_service_connection_uses_workload_identity_federation_and_stores_no_secr
 
 
 def test_pipeline_identity_has_least_privilege_scoped_to_resource_groups_and_vault(shared):
-    granted = Counter()
+    granted: Counter[tuple[str, str]] = Counter()
     for assignment in shared.of_type("azure-native:authorization:RoleAssignment"):
         if assignment.name.startswith("pipelines-azure-"):
             scope = assignment.inputs["scope"].rsplit("/", 1)[1]
