@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as kubernetes
@@ -114,7 +115,6 @@ class AksCluster(pulumi.ComponentResource):
         self.register_outputs({"clusterId": self.cluster_id, "clusterName": self.cluster_name})
 
     def _create_cluster(self, name: str, args: AksClusterArgs, child: pulumi.ResourceOptions) -> aks.ManagedCluster:
-        system = args.system_pool
         cluster = aks.ManagedCluster(
             f"{name}-cluster",
             resource_name_=args.cluster_name,
@@ -151,16 +151,9 @@ class AksCluster(pulumi.ComponentResource):
                 aks.ManagedClusterAgentPoolProfileArgs(
                     name="system",
                     mode=aks.AgentPoolMode.SYSTEM,
-                    type=aks.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
-                    os_type=aks.OSType.LINUX,
-                    os_sku="AzureLinux",
-                    vm_size=system.vm_size,
-                    enable_auto_scaling=True,
-                    min_count=system.min_count,
-                    max_count=system.max_count,
-                    count=system.min_count,
                     # Keep application pods on the user pool.
                     node_taints=["CriticalAddonsOnly=true:NoSchedule"],
+                    **_autoscaling_pool(args.system_pool),
                 )
             ],
             addon_profiles={
@@ -174,26 +167,32 @@ class AksCluster(pulumi.ComponentResource):
                 child, pulumi.ResourceOptions(protect=True, ignore_changes=["agentPoolProfiles[0].count"])
             ),
         )
-        user = args.user_pool
         self.user_pool = aks.AgentPool(
             f"{name}-engine-pool",
             agent_pool_name="engine",
             resource_name_=cluster.name,
             resource_group_name=args.resource_group_name,
             mode=aks.AgentPoolMode.USER,
-            type=aks.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
-            os_type=aks.OSType.LINUX,
-            os_sku="AzureLinux",
-            vm_size=user.vm_size,
-            enable_auto_scaling=True,
-            min_count=user.min_count,
-            max_count=user.max_count,
-            count=user.min_count,
             node_labels={"workload": "estimation-engine"},
             tags=dict(args.tags),
+            **_autoscaling_pool(args.user_pool),
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["count"])),
         )
         return cluster
+
+
+def _autoscaling_pool(pool: NodePoolConfig) -> dict[str, Any]:
+    """What every node pool here shares: Azure Linux VM scale sets autoscaling in config bounds."""
+    return {
+        "type": aks.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
+        "os_type": aks.OSType.LINUX,
+        "os_sku": "AzureLinux",
+        "vm_size": pool.vm_size,
+        "enable_auto_scaling": True,
+        "min_count": pool.min_count,
+        "max_count": pool.max_count,
+        "count": pool.min_count,
+    }
 
 
 def _kubelet_object_id(profile: Mapping[str, object] | None) -> str:
