@@ -1,0 +1,98 @@
+"""Every config key of every stack, given a hostile value (wrong type, empty, out of range,
+too long), is rejected before any resource is declared, by an error naming that key.
+
+The keys are enumerated from the config model itself, so a key added later is covered
+without editing this file."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, get_args, get_origin
+
+import pytest
+from pydantic import BaseModel
+from pydantic.alias_generators import to_camel
+
+from components.config import PROJECT, ConfigError, StackConfig
+from components.offline import evaluate, stack_config
+
+LONG = "x" * 300
+
+
+def model_of(annotation: Any) -> type[BaseModel] | None:
+    for candidate in (annotation, *get_args(annotation)):
+        if isinstance(candidate, type) and issubclass(candidate, BaseModel):
+            return candidate
+    return None
+
+
+def leaves(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
+    found = []
+    for name, field in model.model_fields.items():
+        if name == "stack":
+            continue
+        path = (*prefix, to_camel(name))
+        inner = model_of(field.annotation)
+        found += leaves(inner, path) if inner else [(path, field.annotation)]
+    return found
+
+
+def hostile_values(annotation: Any) -> list[Any]:
+    """Values no key of this type may accept."""
+    base = (
+        get_args(annotation)[0]
+        if get_origin(annotation) is not None and type(None) in get_args(annotation)
+        else annotation
+    )
+    text = str(base)
+    if base is bool or ("bool" in text and "str" not in text):
+        return ["", "maybe", {"nested": 1}]
+    if "int" in text or "float" in text:
+        return ["", -1, 10**9, LONG, {"nested": 1}]
+    if get_origin(base) in (tuple, list) or "tuple" in text:
+        # An empty list is legitimate for optional lists; required ones are in test_config's table.
+        return ["", [LONG], {"nested": 1}]
+    return ["", LONG, {"nested": 1}]
+
+
+# Which stack reads a key (shared-only keys on shared, the rest on an environment).
+SHARED_KEYS = {"registry", "amlCompute", "keyVault", "storage", "monitoring", "environments", "devops"}
+
+
+def stack_for(path: tuple[str, ...]) -> str:
+    if path[0] in SHARED_KEYS:
+        return "shared"
+    return "prod" if path[0] == "aks" else "dev"
+
+
+CASES = [(path, value) for path, annotation in leaves(StackConfig) for value in hostile_values(annotation)]
+
+
+def override(stack: str, path: tuple[str, ...], value: Any) -> dict[str, str]:
+    key = f"{PROJECT}:{path[0]}"
+    if len(path) == 1:
+        return {key: value if isinstance(value, str) else json.dumps(value)}
+    config, _ = stack_config(stack)
+    section = json.loads(config.get(key, "{}"))
+    target = section
+    for part in path[1:-1]:
+        target = target.setdefault(
+            part, {"name": "aks-x", "resourceGroup": "rg-x"} if part == "existingCluster" else {}
+        )
+    target[path[-1]] = value
+    return {key: json.dumps(section)}
+
+
+def test_every_key_is_covered():
+    keys = {".".join(path) for path, _ in CASES}
+    assert {"role", "owner", "amlCompute.maxNodes", "aks.systemPool.vmSize", "devops.notificationTo"} <= keys
+    assert len(keys) >= 55
+
+
+@pytest.mark.parametrize(("path", "value"), CASES, ids=[f"{'.'.join(p)}={str(v)[:12]}" for p, v in CASES])
+def test_hostile_value_is_rejected_by_key_before_any_resource(path, value):
+    stack = stack_for(path)
+    run = evaluate(stack, overrides=override(stack, path, value))
+    assert isinstance(run.error, ConfigError), f"{'.'.join(path)}={value!r} was accepted"
+    assert f"{PROJECT}:{'.'.join(path)}" in str(run.error)
+    assert run.resources == []
