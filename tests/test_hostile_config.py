@@ -27,7 +27,7 @@ def model_of(annotation: Any) -> type[BaseModel] | None:
 
 
 def leaves(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[tuple[str, ...], Any]]:
-    found = []
+    found: list[tuple[tuple[str, ...], Any]] = []
     for name, field in model.model_fields.items():
         if name == "stack":
             continue
