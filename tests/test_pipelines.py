@@ -178,3 +178,33 @@ def test_pulumi_cli_is_pinned_to_the_locked_sdk_version():
     setup = yaml.safe_load((PIPELINES_DIR / "templates" / "setup.yml").read_text())
     (version,) = [p["default"] for p in setup["parameters"] if p["name"] == "pulumiVersion"]
     assert version == importlib.metadata.version("pulumi")
+
+
+@pytest.mark.parametrize(
+    "pipeline", [p for p in spec.PIPELINES if p.stacks and p is not spec.DEV_DELETE_AFTER_24_HOURS], ids=lambda p: p.key
+)
+def test_previews_and_deploys_run_with_the_policy_pack(pipeline):
+    def calls(path: Path, parameters: dict[str, str]) -> list[dict[str, str]]:
+        found = []
+
+        def walk(node: object) -> None:
+            if isinstance(node, list):
+                for item in node:
+                    walk(item)
+            elif isinstance(node, dict):
+                if str(node.get("template", "")).endswith("pulumi.yml"):
+                    found.append(node.get("parameters") or {})
+                elif "template" in node:
+                    found.extend(calls(path.parent / node["template"], node.get("parameters") or {}))
+                for value in node.values():
+                    walk(value)
+
+        walk(yaml.load(path.read_text(), Loader=yaml.BaseLoader))
+        return found
+
+    pulumi_calls = calls(ROOT / pipeline.yml_path, {})
+    assert pulumi_calls
+    for call in pulumi_calls:
+        assert call["command"] in ("preview", "up")
+        assert call["policyPack"] == "policy"
+        assert (ROOT / "policy" / "PulumiPolicy.yaml").is_file()
