@@ -264,6 +264,13 @@ class DevOpsConfig(_Section):
             description="the pipelines' Pulumi backend: azblob://<container>?storage_account=<account> or https://api.pulumi.com",
         ),
     ]
+    pulumi_secrets_provider: Annotated[
+        str,
+        Field(
+            pattern=r"^azurekeyvault://[a-z0-9-]{3,24}\.vault\.azure\.net/keys/[A-Za-z0-9-]{1,127}$",
+            description="the pipelines' secrets provider: azurekeyvault://<vault>.vault.azure.net/keys/<key>",
+        ),
+    ]
     pulumi_state_storage_account: Annotated[
         str | None,
         Field(pattern=r"^[a-z0-9]{3,24}$", description="a storage account name (3-24 lowercase letters or digits)"),

@@ -105,6 +105,7 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
         "SERVING_REPOSITORY": ServingConfig().repository,
         "TEARDOWN_DEFINITION_ID": pipelines.definitions[DEV_DELETE_AFTER_24_HOURS.key].id,
         "PULUMI_BACKEND_URL": cfg.pulumi_backend_url,
+        "PULUMI_SECRETS_PROVIDER": cfg.pulumi_secrets_provider,
     }
     if cfg.pulumi_state_storage_account:
         platform_variables["PULUMI_STATE_STORAGE_ACCOUNT"] = cfg.pulumi_state_storage_account

@@ -190,6 +190,7 @@ def test_platform_group_tells_pipelines_where_things_are(shared):
     assert values["ACR_NAME"] == shared.outputs["registryName"]
     assert values["SERVING_REPOSITORY"] == "estimation-engine"
     assert values["PULUMI_BACKEND_URL"].startswith("azblob://")
+    assert values["PULUMI_SECRETS_PROVIDER"].startswith(f"azurekeyvault://{shared.outputs['keyVaultName']}.")
     assert teardown.urn.endswith(spec.DEV_DELETE_AFTER_24_HOURS.key)
     assert int(values["TEARDOWN_DEFINITION_ID"]) > 0
 
