@@ -382,14 +382,27 @@ def load_config(stack: str | None = None, config: pulumi.Config | None = None) -
         if value is None:
             continue
         raw[key] = _parse_object(value) if _is_structured(field) else value
+    unknown = [
+        f"{PROJECT}:{key} is not a known key; known keys: {', '.join(_known_keys(()))}"
+        for key in sorted(_configured_keys() - {_alias(n) for n in StackConfig.model_fields})
+    ]
     try:
         cfg = StackConfig.model_validate(raw)
     except ValidationError as err:
-        raise ConfigError([_describe(e) for e in err.errors()]) from None
+        raise ConfigError(unknown + [_describe(e) for e in err.errors()]) from None
+    if unknown:
+        raise ConfigError(unknown)
     problems = _role_mismatches(cfg)
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+def _configured_keys() -> set[str]:
+    """This project's keys in the stack's config, as the engine handed them to the program
+    (a typo'd key would otherwise be silently ignored)."""
+    given = set(pulumi.runtime.config.CONFIG.get()) | set(pulumi.runtime.get_config_env())
+    return {key.removeprefix(f"{PROJECT}:") for key in given if key.startswith(f"{PROJECT}:")}
 
 
 def _alias(field_name: str) -> str:

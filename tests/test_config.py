@@ -159,6 +159,8 @@ BAD_CONFIG = [
         "a/b/c/d",
         f"{PROJECT}:sharedStack must be a stack reference such as organization/digitre-mlops/shared, got a/b/c/d",
     ),
+    ("shared", "amlcompute", '{"maxNodes": 3}', f"{PROJECT}:amlcompute is not a known key; known keys: role, owner, costCenter"),
+    ("dev", "modelversion", "3", f"{PROJECT}:modelversion is not a known key"),
     ("shared", "environments", '["dev", "Prod"]', f"{PROJECT}:environments.1 must be a list of 1-10 environment stack names (2-8 lowercase letters or digits each), got Prod"),
     ("shared", "environments", '["dev", "qa"]', f'{PROJECT}:environments must include every environment a pipeline deploys to (dev, prod, qa), got ["dev", "qa"]: missing prod'),
     ("shared", "devops", None, f"{PROJECT}:devops is required for role shared: set it to an object with keys organizationUrl, project"),
