@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import http.server
 import json
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import ClassVar
 
 from components import pipelines as spec
 from components.dashboard_widgets import BUILD_HISTORY, MARKDOWN, WIDGET_PREFIX, DashboardClient, widgets
+from tests.loopback import serve
 
 
 def built() -> list[dict]:
@@ -69,13 +69,8 @@ class FakeAzureDevOps(http.server.BaseHTTPRequestHandler):
 @contextmanager
 def azure_devops(existing: dict[str, dict]) -> Iterator[tuple[str, type[FakeAzureDevOps]]]:
     handler = type("Handler", (FakeAzureDevOps,), {"widgets": dict(existing), "calls": []})
-    server = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serve(handler) as url:
+        yield url, handler
 
 
 def test_apply_replaces_our_widgets_and_keeps_hand_made_ones():

@@ -7,7 +7,6 @@ import http.server
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import ClassVar
@@ -16,6 +15,7 @@ import pytest
 
 from components.health_probe import wait_healthy
 from tests.conftest import ENVIRONMENTS, deploy
+from tests.loopback import serve
 
 COMMAND = "command:local:Command"
 WORKLOAD = {
@@ -61,14 +61,8 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 @contextmanager
 def server(statuses: list[int]) -> Iterator[str]:
     handler = type("Handler", (_Handler,), {"statuses": list(statuses)})
-    httpd = http.server.HTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/"
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
+    with serve(handler) as url:
+        yield f"{url}/"
 
 
 def test_healthy_endpoint_passes_at_once():
