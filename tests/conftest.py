@@ -9,6 +9,12 @@ from components.offline import STACKS, Evaluation, evaluate, evaluate_all, share
 
 MODEL_VERSION = "7"
 ENVIRONMENTS = STACKS[1:]
+# The resource that serves the model in each environment.
+WORKLOAD = {
+    "dev": "azure-native:containerinstance:ContainerGroup",
+    "qa": "azure-native:containerinstance:ContainerGroup",
+    "prod": "kubernetes:helm.sh/v3:Release",
+}
 
 
 @pytest.fixture(scope="session")

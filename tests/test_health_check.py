@@ -14,15 +14,10 @@ from typing import ClassVar
 import pytest
 
 from components.health_probe import wait_healthy
-from tests.conftest import ENVIRONMENTS, deploy
+from tests.conftest import ENVIRONMENTS, WORKLOAD, deploy
 from tests.loopback import serve
 
 COMMAND = "command:local:Command"
-WORKLOAD = {
-    "dev": "azure-native:containerinstance:ContainerGroup",
-    "qa": "azure-native:containerinstance:ContainerGroup",
-    "prod": "kubernetes:helm.sh/v3:Release",
-}
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)

@@ -10,13 +10,7 @@ import pytest
 from components.config import PROJECT
 from components.image_tag import image_tag
 from components.offline import LOCAL_ORGANIZATION
-from tests.conftest import ENVIRONMENTS, MODEL_VERSION, deploy
-
-WORKLOAD = {
-    "dev": "azure-native:containerinstance:ContainerGroup",
-    "qa": "azure-native:containerinstance:ContainerGroup",
-    "prod": "kubernetes:helm.sh/v3:Release",
-}
+from tests.conftest import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
 
 
 def self_reference(stack: str) -> str:
