@@ -7,8 +7,19 @@ from dataclasses import dataclass
 
 import pulumi
 from pulumi_azure_native import containerinstance as aci
+from pulumi_azure_native import operationalinsights
 
 from components.serving import ServingContract
+
+
+@dataclass(frozen=True)
+class LogAnalyticsTarget:
+    """The shared Log Analytics workspace the container group sends its logs to."""
+
+    resource_group_name: pulumi.Input[str]
+    workspace_name: pulumi.Input[str]
+    workspace_id: pulumi.Input[str]
+    customer_id: pulumi.Input[str]
 
 
 @dataclass(frozen=True)
@@ -26,17 +37,27 @@ class ModelServiceArgs:
     memory_gb: float
     restart_policy: str
     app_insights_connection_string: pulumi.Input[str]
+    log_analytics: LogAnalyticsTarget
     tags: Mapping[str, str]
 
 
 class ModelService(pulumi.ComponentResource):
     """Owns the container group that runs the Azure ML inference server image: pulled from
     the shared registry with the shared user-assigned identity (no registry password),
-    probed on the health route, reachable on a DNS label that cannot be taken over."""
+    probed on the health route, reachable on a DNS label that cannot be taken over, its logs
+    in the shared Log Analytics workspace."""
 
     def __init__(self, name: str, args: ModelServiceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:serving:ModelService", name, None, opts)
         port = args.contract.port
+        # ACI ships logs with the workspace key (it has no managed-identity option for this).
+        keys = operationalinsights.get_shared_keys_output(
+            resource_group_name=args.log_analytics.resource_group_name,
+            workspace_name=args.log_analytics.workspace_name,
+            opts=pulumi.InvokeOutputOptions(parent=self),
+        )
+        primary_key: pulumi.Output[str] = keys.primary_shared_key.apply(lambda key: key or "")
+        workspace_key: pulumi.Output[str] = pulumi.Output.secret(primary_key)  # type: ignore[arg-type]
 
         def probe(initial_delay: int) -> aci.ContainerProbeArgs:
             return aci.ContainerProbeArgs(
@@ -86,6 +107,14 @@ class ModelService(pulumi.ComponentResource):
                 ports=[aci.PortArgs(port=port, protocol=aci.ContainerGroupNetworkProtocol.TCP)],
                 dns_name_label=args.dns_name_label,
                 auto_generated_domain_name_label_scope=args.dns_name_label_reuse,
+            ),
+            diagnostics=aci.ContainerGroupDiagnosticsArgs(
+                log_analytics=aci.LogAnalyticsArgs(
+                    workspace_id=args.log_analytics.customer_id,
+                    workspace_key=workspace_key,
+                    workspace_resource_id=args.log_analytics.workspace_id,
+                    log_type=aci.LogAnalyticsLogType.CONTAINER_INSIGHTS,
+                )
             ),
             tags=dict(args.tags),
             # The group has a fixed name: a replacement must delete the old one first.

@@ -51,6 +51,9 @@ class Monitoring(pulumi.ComponentResource):
             opts=child,
         )
         self.workspace_id = self.workspace.id
+        self.workspace_name = self.workspace.name
+        # The workspace's GUID, which agents (ACI diagnostics) address it by.
+        self.customer_id = self.workspace.customer_id
         self.app_insights_id = self.app_insights.id
         self.connection_string: pulumi.Output[str] = pulumi.Output.secret(self.app_insights.connection_string)  # type: ignore[arg-type]
         self.register_outputs(

@@ -173,6 +173,8 @@ class AzureMocks(pulumi.runtime.Mocks):
             if isinstance(identity.get("userAssignedIdentities"), list):
                 identity["userAssignedIdentities"] = {i: {} for i in identity["userAssignedIdentities"]}
             state["identity"] = identity
+        if args.typ == "azure-native:operationalinsights:Workspace":
+            state["customerId"] = str(uuid.uuid5(uuid.NAMESPACE_OID, resource_id))
         if args.typ == "azure-native:containerservice:ManagedCluster":
             state["identityProfile"] = {"kubeletidentity": _kubelet_identity(resource_id)}
         if args.typ == "azure-native:containerinstance:ContainerGroup":
@@ -229,6 +231,9 @@ class AzureMocks(pulumi.runtime.Mocks):
                 "location": "westeurope",
                 "identityProfile": {"kubeletidentity": _kubelet_identity(resource_id)},
             }, []
+        if args.token == "azure-native:operationalinsights:getSharedKeys":
+            seed = f"{args.args['resourceGroupName']}/{args.args['workspaceName']}"
+            return {"primarySharedKey": f"offline-key-{_guid('la-key', seed)}", "secondarySharedKey": ""}, []
         if args.token == "azuredevops:index/getProject:getProject":
             name = args.args["name"]
             return {"id": _guid("project", name), "projectId": _guid("project", name), "name": name}, []

@@ -31,6 +31,8 @@ class SharedPlatform:
     key_vault_name: pulumi.Input[str]
     storage_account_name: pulumi.Input[str]
     log_analytics_workspace_id: pulumi.Input[str]
+    log_analytics_workspace_name: pulumi.Input[str]
+    log_analytics_customer_id: pulumi.Input[str]
     app_insights_id: pulumi.Input[str]
     # Secret: it carries the instrumentation key.
     app_insights_connection_string: pulumi.Input[str]

@@ -13,7 +13,7 @@ from components.health_check import HealthCheck, HealthCheckArgs
 from components.image_tag import image_tag
 from components.ml_compute import MlCompute, MlComputeArgs
 from components.ml_workspace import MlWorkspace, MlWorkspaceArgs
-from components.model_service import ModelService, ModelServiceArgs
+from components.model_service import LogAnalyticsTarget, ModelService, ModelServiceArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.naming import Names, resource_group_name
 from components.registry import Registry, RegistryArgs
@@ -113,6 +113,8 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
         key_vault_name=ml.key_vault.name,
         storage_account_name=ml.storage_account.name,
         log_analytics_workspace_id=monitoring.workspace_id,
+        log_analytics_workspace_name=monitoring.workspace_name,
+        log_analytics_customer_id=monitoring.customer_id,
         app_insights_id=monitoring.app_insights_id,
         app_insights_connection_string=monitoring.connection_string,
     )
@@ -185,6 +187,12 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                 memory_gb=cfg.serving.memory_gb,
                 restart_policy=cfg.aci.restart_policy,
                 app_insights_connection_string=shared.app_insights_connection_string,
+                log_analytics=LogAnalyticsTarget(
+                    resource_group_name=shared.resource_group_name,
+                    workspace_name=shared.log_analytics_workspace_name,
+                    workspace_id=shared.log_analytics_workspace_id,
+                    customer_id=shared.log_analytics_customer_id,
+                ),
                 tags=cfg.tags,
             ),
         )

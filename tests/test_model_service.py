@@ -95,3 +95,12 @@ def test_dev_teardown_deletes_only_what_dev_created(served, shared):
         "digitre:serving:HealthCheck",
         "command:local:Command",
     }
+
+
+def test_logs_go_to_the_shared_log_analytics_workspace_with_a_secret_key(group, shared):
+    logs = group.inputs["diagnostics"]["logAnalytics"]
+    assert logs["workspaceId"] == shared.outputs["logAnalyticsCustomerId"]
+    assert logs["workspaceResourceId"] == shared.outputs["logAnalyticsWorkspaceId"]
+    assert logs["logType"] == "ContainerInsights"
+    assert logs["workspaceKey"].startswith("offline-key-")
+    assert group.is_secret("diagnostics.logAnalytics.workspaceKey")
