@@ -9,6 +9,7 @@ Not a test: run it by hand or in CI to watch the targets (on a 2-core machine) o
 from __future__ import annotations
 
 import argparse
+import resource
 import subprocess
 import sys
 import time
@@ -56,6 +57,10 @@ def main() -> int:
         )
         if elapsed > STACK_TARGET_S:
             missed.append(label)
+
+    # Peak memory of this process after evaluating every case (Linux reports KiB).
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(f"peak memory of the evaluations: {peak_mib:.0f} MiB")
 
     if not args.no_suite:
         started = time.perf_counter()
