@@ -279,9 +279,10 @@ class DevOpsConfig(_Section):
 
 # Keys that only one role reads; setting one on a stack of the other role is a mistake
 # (it would be silently ignored), so it is rejected.
-_SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring", "environments", "devops")
+SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring", "environments", "devops")
 _ENVIRONMENT_ONLY = ("shared_stack", "model_version", "serving", "health_check", "aci", "aks")
-_PLATFORM_ONLY = {"aci": "aci", "aks": "aks"}
+# Sections named after the serving platform that reads them.
+_PLATFORM_SECTIONS = ("aci", "aks")
 _PIPELINE_ENVIRONMENTS = {env for pipeline in PIPELINES for env in pipeline.environments}
 
 
@@ -419,7 +420,7 @@ def _parse_object(value: str) -> Any:
 
 
 def _role_mismatches(cfg: StackConfig) -> list[str]:
-    unused = _ENVIRONMENT_ONLY if cfg.role is Role.SHARED else _SHARED_ONLY
+    unused = _ENVIRONMENT_ONLY if cfg.role is Role.SHARED else SHARED_ONLY
     problems = [
         f"{PROJECT}:{_alias(name)} is only read by stacks of another role, "
         f"not role {cfg.role.value}: remove it from Pulumi.{cfg.stack}.yaml"
@@ -438,7 +439,7 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
         problems += [
             f"{PROJECT}:{name} is only read when serving.platform is {name}, "
             f"not {cfg.serving.platform}: remove it from Pulumi.{cfg.stack}.yaml"
-            for name in _PLATFORM_ONLY
+            for name in _PLATFORM_SECTIONS
             if name in cfg.model_fields_set and name != cfg.serving.platform
         ]
     return problems

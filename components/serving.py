@@ -48,10 +48,6 @@ class ServedModel:
     version: str | None
     source: VersionSource
 
-    @property
-    def serves_something(self) -> bool:
-        return self.version is not None
-
 
 def self_reference_name() -> str:
     return f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"

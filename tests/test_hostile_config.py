@@ -13,7 +13,7 @@ import pytest
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
-from components.config import PROJECT, ConfigError, StackConfig
+from components.config import PROJECT, SHARED_ONLY, ConfigError, StackConfig
 from components.offline import evaluate, stack_config
 
 LONG = "x" * 300
@@ -56,7 +56,7 @@ def hostile_values(annotation: Any) -> list[Any]:
 
 
 # Which stack reads a key (shared-only keys on shared, the rest on an environment).
-SHARED_KEYS = {"registry", "amlCompute", "keyVault", "storage", "monitoring", "environments", "devops"}
+SHARED_KEYS = {to_camel(name) for name in SHARED_ONLY}
 
 
 def stack_for(path: tuple[str, ...]) -> str:
