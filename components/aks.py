@@ -21,6 +21,8 @@ from components.config import ExistingClusterConfig, NodePoolConfig
 KUBELOGIN_MODE = "azurecli"
 # The application id of the AKS Entra ID server (the same in every tenant).
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+# The add-on profile key of the Azure Key Vault provider for the Secrets Store CSI driver.
+KEY_VAULT_SECRETS_PROVIDER = "azureKeyvaultSecretsProvider"
 
 
 @dataclass(frozen=True)
@@ -44,14 +46,18 @@ class AksClusterArgs:
     deployer_principal_type: str
     tags: Mapping[str, str]
     existing: ExistingClusterConfig | None = None
+    # Public Azure DNS zones whose records the application routing add-on manages.
+    dns_zone_ids: Sequence[str] = ()
 
 
 class AksCluster(pulumi.ComponentResource):
     """Owns the cluster (Entra ID with Azure RBAC, local accounts off, OIDC issuer and
     workload identity, Cilium network policy, auto-upgrade, autoscaling system and user
-    pools, Container Insights to the shared Log Analytics; protected), AcrPull for its
+    pools, Container Insights to the shared Log Analytics, the application routing add-on
+    (managed NGINX ingress) with the Key Vault secrets provider; protected), AcrPull for its
     kubelet identity on the shared registry, and a Kubernetes provider whose kubeconfig
-    stays secret. With `existing`, the cluster is looked up, not created."""
+    stays secret. With `existing`, the cluster is looked up, not created; it must already
+    run the application routing add-on."""
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:aks:AksCluster", name, None, opts)
@@ -65,6 +71,7 @@ class AksCluster(pulumi.ComponentResource):
             group_name: pulumi.Input[str] = args.resource_group_name
             self.cluster_id = self.cluster.id
             identity_profile = self.cluster.identity_profile
+            ingress_profile = self.cluster.ingress_profile
             # Whoever runs `pulumi up` (a pipeline's service connection) deploys the Helm release.
             grants.append(
                 roles.grant(
@@ -87,7 +94,10 @@ class AksCluster(pulumi.ComponentResource):
             group_name = args.existing.resource_group
             self.cluster_id = found.id
             identity_profile = found.identity_profile
+            ingress_profile = found.ingress_profile
         kubelet_object_id = identity_profile.apply(_kubelet_object_id)
+        # Granted the TLS certificate (and DNS records) by the environment: see components/ingress.py.
+        self.app_routing_object_id: pulumi.Output[str] = ingress_profile.apply(_app_routing_object_id)
         self.acr_pull = roles.grant(
             f"{name}-kubelet-acrpull",
             role=roles.ACR_PULL,
@@ -159,8 +169,19 @@ class AksCluster(pulumi.ComponentResource):
             addon_profiles={
                 "omsagent": aks.ManagedClusterAddonProfileArgs(
                     enabled=True, config={"logAnalyticsWorkspaceResourceID": args.log_analytics_workspace_id}
-                )
+                ),
+                # The CSI driver that fetches the ingress's TLS certificate from Key Vault
+                # (`az aks approuting update --enable-kv`); rotation picks up a renewed one.
+                KEY_VAULT_SECRETS_PROVIDER: aks.ManagedClusterAddonProfileArgs(
+                    enabled=True, config={"enableSecretRotation": "true"}
+                ),
             },
+            # The only way in: managed NGINX with TLS from Key Vault (components/ingress.py).
+            ingress_profile=aks.ManagedClusterIngressProfileArgs(
+                web_app_routing=aks.ManagedClusterIngressProfileWebAppRoutingArgs(
+                    enabled=True, dns_zone_resource_ids=list(args.dns_zone_ids) or None
+                )
+            ),
             tags=dict(args.tags),
             # The autoscaler owns node counts; the cluster is production: never deleted by accident.
             opts=pulumi.ResourceOptions.merge(
@@ -200,6 +221,17 @@ def _kubelet_object_id(profile: Mapping[str, object] | None) -> str:
     object_id = getattr(kubelet, "object_id", None)
     if not object_id:
         raise ValueError("the AKS cluster reported no kubelet identity")
+    return str(object_id)
+
+
+def _app_routing_object_id(profile: Any) -> str:
+    routing = getattr(profile, "web_app_routing", None)
+    object_id = getattr(getattr(routing, "identity", None), "object_id", None)
+    if not getattr(routing, "enabled", False) or not object_id:
+        raise ValueError(
+            "the AKS cluster reports no application routing add-on identity: prod is served through "
+            "the add-on, so enable it (az aks approuting enable) on an existing cluster"
+        )
     return str(object_id)
 
 

@@ -184,6 +184,43 @@ class ExistingClusterConfig(_Section):
     ]
 
 
+class IngressConfig(_Section):
+    """How callers reach prod: `https://<host>`, TLS terminated by the application routing
+    add-on with a certificate kept in the shared Key Vault."""
+
+    host: Annotated[
+        str,
+        Field(
+            # No look-ahead (pydantic's regex engine has none): max_length caps the total.
+            pattern=r"^([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$",
+            max_length=253,
+            description="a fully qualified lowercase DNS name such as engine.digitre.com",
+        ),
+    ]
+    certificate_name: Annotated[
+        str,
+        Field(
+            pattern=r"^[A-Za-z][A-Za-z0-9-]{0,126}$",
+            description="a Key Vault certificate name in the shared vault: 1-127 letters, digits or -, starting with a letter",
+        ),
+    ]
+    dns_zone_id: Annotated[
+        str | None,
+        Field(
+            pattern=r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w.()]{1,90}/providers/Microsoft\.Network/dns[zZ]ones/[a-z0-9.-]{1,253}$",
+            description="the resource id of a public Azure DNS zone (Microsoft.Network/dnszones) the add-on keeps the host's record in",
+        ),
+    ] = None
+
+    @model_validator(mode="after")
+    def _host_inside_zone(self) -> IngressConfig:
+        if self.dns_zone_id is not None:
+            zone = self.dns_zone_id.rsplit("/", 1)[1]
+            if not self.host.endswith(f".{zone}"):
+                raise ValueError(f"host ({self.host}) must be a name inside the DNS zone {zone} of dnsZoneId")
+        return self
+
+
 class AksConfig(_Section):
     existing_cluster: Annotated[
         ExistingClusterConfig | None,
@@ -217,11 +254,27 @@ class AksConfig(_Section):
     deployer_principal_type: Annotated[
         Literal["ServicePrincipal", "User", "Group"], Field(description="one of ServicePrincipal, User, Group")
     ] = "ServicePrincipal"
+    # No default: a host name and a certificate have no sane default, and prod serves HTTPS only.
+    ingress: Annotated[
+        IngressConfig | None,
+        Field(description="an object with keys host, certificateName and optionally dnsZoneId"),
+    ] = None
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> AksConfig:
         if self.max_replicas < self.min_replicas:
             raise ValueError(f"maxReplicas ({self.max_replicas}) must not be below minReplicas ({self.min_replicas})")
+        return self
+
+    @model_validator(mode="after")
+    def _zone_only_on_a_cluster_made_here(self) -> AksConfig:
+        # Zones are attached through the cluster's ingress profile, which only a cluster this
+        # program creates carries.
+        if self.existing_cluster is not None and self.ingress is not None and self.ingress.dns_zone_id is not None:
+            raise ValueError(
+                "ingress.dnsZoneId is only attached to a cluster this program creates, not to existingCluster: "
+                "attach the zone with az aks approuting zone add and remove dnsZoneId"
+            )
         return self
 
 
@@ -442,6 +495,11 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
             for name in _PLATFORM_SECTIONS
             if name in cfg.model_fields_set and name != cfg.serving.platform
         ]
+        if cfg.serving.platform == "aks" and cfg.aks.ingress is None:
+            problems.append(
+                f"{PROJECT}:aks.ingress is required when serving.platform is aks (prod is served over HTTPS only): "
+                f"set it to {_rule(('aks', 'ingress'))}"
+            )
     return problems
 
 

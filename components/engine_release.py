@@ -1,4 +1,5 @@
-"""The estimation engine on AKS: the Helm release of `charts/estimation-engine`."""
+"""The estimation engine on AKS: the Helm release of `charts/estimation-engine`, reached
+only through its HTTPS Ingress (components/ingress.py)."""
 
 from __future__ import annotations
 
@@ -9,12 +10,15 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as kubernetes
 
+from components.ingress import INGRESS_CLASS, https_base_url
 from components.serving import ServingContract
 
 # Relative to the project directory (where `pulumi up` runs), so the state holds no
 # machine-specific path.
 CHART_PATH = "charts/estimation-engine"
 RELEASE_NAME = "estimation-engine"
+# Cluster-internal: only the ingress controller talks to it, TLS ends at the controller.
+SERVICE_TYPE = "ClusterIP"
 SERVICE_PORT = 80
 
 
@@ -29,6 +33,8 @@ def chart_values(
     max_replicas: int,
     target_cpu_utilization: int,
     app_insights_connection_string: pulumi.Input[str],
+    host: str,
+    certificate_uri: pulumi.Input[str],
 ) -> dict[str, Any]:
     """The chart's values from stack config; `values.schema.json` is their contract."""
     quantities = {"cpu": f"{round(cpu * 1000)}m", "memory": f"{round(memory_gb * 1024)}Mi"}
@@ -46,7 +52,8 @@ def chart_values(
         },
         # Keep at least one pod through node drains and upgrades, more when the floor allows.
         "podDisruptionBudget": {"minAvailable": max(1, min_replicas - 1)},
-        "service": {"type": "LoadBalancer", "port": SERVICE_PORT},
+        "service": {"type": SERVICE_TYPE, "port": SERVICE_PORT},
+        "ingress": {"className": INGRESS_CLASS, "host": host, "keyVaultCertificateUri": certificate_uri},
         "appInsightsConnectionString": app_insights_connection_string,
         "nodeSelector": {"workload": "estimation-engine"},
     }
@@ -63,7 +70,7 @@ class EngineReleaseArgs:
 
 class EngineRelease(pulumi.ComponentResource):
     """Owns the Helm release (atomic: a failed upgrade rolls back; created or upgraded in
-    place) and reads back its Service to know the engine's public address."""
+    place). The engine's address is its Ingress's host, over HTTPS."""
 
     def __init__(self, name: str, args: EngineReleaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:aks:EngineRelease", name, None, opts)
@@ -83,19 +90,6 @@ class EngineRelease(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
         )
-        status = self.release.status
-        self.service = kubernetes.core.v1.Service.get(
-            f"{name}-service",
-            pulumi.Output.concat(status.namespace, "/", status.name),
-            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=[self.release])),
-        )
-        address = self.service.status.apply(_load_balancer_address)
-        self.base_url = pulumi.Output.concat("http://", address, ":", str(SERVICE_PORT))
+        # The Ingress's host: callers reach the engine there, over HTTPS only.
+        self.base_url = https_base_url(args.values["ingress"]["host"])
         self.register_outputs({"baseUrl": self.base_url})
-
-
-def _load_balancer_address(status: Any) -> str:
-    ingress = (status.load_balancer.ingress if status and status.load_balancer else None) or []
-    if not ingress:
-        raise ValueError("the engine Service has no load balancer address yet")
-    return str(ingress[0].ip or ingress[0].hostname)

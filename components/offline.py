@@ -33,7 +33,6 @@ LOCAL_ORGANIZATION = "organization"
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
 TENANT_ID = "00000000-0000-0000-0000-0000000000aa"
 DEPLOYER_OBJECT_ID = "00000000-0000-0000-0000-0000000000b1"
-MOCK_LOAD_BALANCER_IP = "20.50.0.10"
 
 # The input that carries each resource type's physical Azure name.
 NAME_INPUTS: dict[str, str] = {
@@ -177,18 +176,15 @@ class AzureMocks(pulumi.runtime.Mocks):
             state["customerId"] = str(uuid.uuid5(uuid.NAMESPACE_OID, resource_id))
         if args.typ == "azure-native:containerservice:ManagedCluster":
             state["identityProfile"] = {"kubeletidentity": _kubelet_identity(resource_id)}
+            routing = (state.get("ingressProfile") or {}).get("webAppRouting")
+            if routing and routing.get("enabled"):
+                # Azure creates the add-on's user-assigned identity and reports it here.
+                state["ingressProfile"] = {"webAppRouting": {**routing, "identity": _app_routing_identity(resource_id)}}
         if args.typ == "azure-native:containerinstance:ContainerGroup":
             label = state["ipAddress"].get("dnsNameLabel", name)
             state["ipAddress"] = {**state["ipAddress"], "fqdn": f"{label}.{state['location']}.azurecontainer.io"}
         if args.typ == "kubernetes:helm.sh/v3:Release":
             state["status"] = {"name": state["name"], "namespace": state["namespace"], "status": "deployed"}
-        if args.typ == "kubernetes:core/v1:Service":
-            namespace, _, service = (args.resource_id or "").partition("/")
-            state.update(
-                metadata={"name": service, "namespace": namespace},
-                status={"loadBalancer": {"ingress": [{"ip": MOCK_LOAD_BALANCER_IP}]}},
-            )
-            return args.resource_id, state
         if args.typ == "azure-native:applicationinsights:Component":
             state["connectionString"] = (
                 f"InstrumentationKey={principal};IngestionEndpoint=https://{state['location']}.in.applicationinsights.azure.com/"
@@ -230,6 +226,7 @@ class AzureMocks(pulumi.runtime.Mocks):
                 "name": name,
                 "location": "westeurope",
                 "identityProfile": {"kubeletidentity": _kubelet_identity(resource_id)},
+                "ingressProfile": {"webAppRouting": {"enabled": True, "identity": _app_routing_identity(resource_id)}},
             }, []
         if args.token == "azure-native:operationalinsights:getSharedKeys":
             seed = f"{args.args['resourceGroupName']}/{args.args['workspaceName']}"
@@ -260,6 +257,14 @@ def _kubelet_identity(cluster_id: str) -> dict[str, str]:
         "objectId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cluster_id}/kubelet")),
         "clientId": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{cluster_id}/kubelet")),
         "resourceId": f"{cluster_id}-agentpool",
+    }
+
+
+def _app_routing_identity(cluster_id: str) -> dict[str, str]:
+    return {
+        "objectId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cluster_id}/webapprouting")),
+        "clientId": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{cluster_id}/webapprouting")),
+        "resourceId": f"{cluster_id}-webapprouting",
     }
 
 

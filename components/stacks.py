@@ -11,6 +11,13 @@ from components.devops import PlatformFacts, declare_devops
 from components.engine_release import EngineRelease, EngineReleaseArgs, chart_values
 from components.health_check import HealthCheck, HealthCheckArgs
 from components.image_tag import image_tag
+from components.ingress import (
+    HttpsOnlyController,
+    HttpsOnlyControllerArgs,
+    IngressAccess,
+    IngressAccessArgs,
+    certificate_uri,
+)
 from components.ml_compute import MlCompute, MlComputeArgs
 from components.ml_workspace import MlWorkspace, MlWorkspaceArgs
 from components.model_service import LogAnalyticsTarget, ModelService, ModelServiceArgs
@@ -111,6 +118,7 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
         ml_workspace_name=ml.workspace_name,
         ml_compute_name=compute.compute_name,
         key_vault_name=ml.key_vault.name,
+        key_vault_id=ml.key_vault.id,
         storage_account_name=ml.storage_account.name,
         log_analytics_workspace_id=monitoring.workspace_id,
         log_analytics_workspace_name=monitoring.workspace_name,
@@ -159,9 +167,13 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         "modelVersionSource": served.source.value,
     }
     cluster = _cluster(cfg, names, group, shared) if cfg.serving.platform == "aks" else None
+    access = _ingress_access(cfg, cluster, shared) if cluster is not None else None
     if cluster is not None:
         outputs["aksClusterName"] = cluster.cluster_name
     if served.version is None:
+        if cluster is not None:
+            # Nothing served yet, but the add-on's controller is public: close its HTTP port now.
+            HttpsOnlyController("ingress-controller", HttpsOnlyControllerArgs(cluster.provider, cluster.grants))
         outputs["serving"] = "nothing yet: deploy with --config digitre-mlops:modelVersion=<version>"
         return outputs
 
@@ -170,6 +182,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
     repository = pulumi.Output.concat(shared.registry_login_server, "/", cfg.serving.repository)
     image = image_reference(shared.registry_login_server, cfg.serving.repository, tag)
     workload: pulumi.Resource
+    base_url: pulumi.Input[str]
     if cluster is None:
         service = ModelService(
             "engine",
@@ -197,7 +210,10 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
             ),
         )
         base_url, workload = service.base_url, service.container_group
+        check_after: list[pulumi.Resource] = [workload]
     else:
+        if access is None or cfg.aks.ingress is None:  # set together with the cluster; for the type checker
+            raise ValueError("an AKS environment needs digitre-mlops:aks.ingress")
         release = EngineRelease(
             "engine",
             EngineReleaseArgs(
@@ -213,12 +229,19 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                     max_replicas=cfg.aks.max_replicas,
                     target_cpu_utilization=cfg.aks.target_cpu_utilization,
                     app_insights_connection_string=shared.app_insights_connection_string,
+                    host=cfg.aks.ingress.host,
+                    certificate_uri=certificate_uri(shared.key_vault_name, cfg.aks.ingress.certificate_name),
                 ),
                 timeout_seconds=cfg.aks.helm_timeout_seconds,
-                depends_on=cluster.grants,
+                # The Ingress's certificate is fetched with the add-on's grant: grant first.
+                depends_on=[*cluster.grants, *access.grants],
             ),
         )
+        controller = HttpsOnlyController(
+            "ingress-controller", HttpsOnlyControllerArgs(cluster.provider, [release.release])
+        )
         base_url, workload = release.base_url, release.release
+        check_after = [workload, controller.patch]
     health_url = pulumi.Output.concat(base_url, contract.health_path)
     HealthCheck(
         "health-check",
@@ -227,7 +250,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
             attempts=cfg.health_check.attempts,
             interval_seconds=cfg.health_check.interval_seconds,
             triggers=[image],
-            depends_on=[workload],
+            depends_on=check_after,
         ),
     )
     outputs.update(
@@ -236,6 +259,21 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         scoringUrl=pulumi.Output.concat(base_url, contract.score_path),
     )
     return outputs
+
+
+def _ingress_access(cfg: StackConfig, cluster: AksCluster, shared: SharedPlatform) -> IngressAccess:
+    """The add-on's grants: the shared vault's certificate (and the DNS zone, when configured)."""
+    if cfg.aks.ingress is None:  # load_config requires it for aks; kept for the type checker
+        raise ValueError("digitre-mlops:aks.ingress is required when serving.platform is aks")
+    return IngressAccess(
+        "ingress-access",
+        IngressAccessArgs(
+            addon_object_id=cluster.app_routing_object_id,
+            key_vault_id=shared.key_vault_id,
+            subscription_id=authorization.get_client_config_output().subscription_id,
+            dns_zone_id=cfg.aks.ingress.dns_zone_id,
+        ),
+    )
 
 
 def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: SharedPlatform) -> AksCluster:
@@ -262,5 +300,6 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             deployer_principal_type=cfg.aks.deployer_principal_type,
             tags=cfg.tags,
             existing=cfg.aks.existing_cluster,
+            dns_zone_ids=[cfg.aks.ingress.dns_zone_id] if cfg.aks.ingress and cfg.aks.ingress.dns_zone_id else [],
         ),
     )

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import pytest
 
 from components.config import PROJECT
-from components.offline import STACKS, Evaluation, evaluate, evaluate_all, shared_stack_name
+from components.offline import STACKS, Evaluation, evaluate, evaluate_all, shared_stack_name, stack_config
 
 MODEL_VERSION = "7"
 ENVIRONMENTS = STACKS[1:]
@@ -39,6 +42,15 @@ def deploy(stack: str, shared: Evaluation, version: str | None = MODEL_VERSION, 
     references = {shared_stack_name(stack): shared, **kwargs.pop("references", {})}
     run = evaluate(stack, overrides=overrides, references=references, **kwargs)
     return run
+
+
+def prod_aks(*, keep_file: bool = True, **changes: Any) -> dict[str, str]:
+    """An override of prod's `aks` section: `changes` on top of Pulumi.prod.yaml's section, or
+    with `keep_file=False` on top of its required `ingress` alone (every other key defaults)."""
+    config, _ = stack_config("prod")
+    section = json.loads(config[f"{PROJECT}:aks"])
+    base = section if keep_file else {"ingress": section["ingress"]}
+    return {f"{PROJECT}:aks": json.dumps({**base, **changes})}
 
 
 @pytest.fixture(scope="session")

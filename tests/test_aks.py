@@ -10,9 +10,8 @@ import yaml
 
 from components import roles
 from components.aks import AKS_SERVER_ID, kubeconfig_for_login
-from components.config import PROJECT
 from components.offline import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID, mock_kubeconfig
-from tests.conftest import deploy
+from tests.conftest import deploy, prod_aks
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 PROVIDER = "pulumi:providers:kubernetes"
@@ -63,11 +62,9 @@ def test_system_and_user_pools_autoscale_within_config_bounds(prod, cluster):
 
 
 def test_monitoring_goes_to_the_shared_log_analytics_workspace(cluster, shared):
-    assert cluster.inputs["addonProfiles"] == {
-        "omsagent": {
-            "enabled": True,
-            "config": {"logAnalyticsWorkspaceResourceID": shared.outputs["logAnalyticsWorkspaceId"]},
-        }
+    assert cluster.inputs["addonProfiles"]["omsagent"] == {
+        "enabled": True,
+        "config": {"logAnalyticsWorkspaceResourceID": shared.outputs["logAnalyticsWorkspaceId"]},
     }
 
 
@@ -117,13 +114,16 @@ def test_kubeconfig_switches_kubelogin_to_azure_cli_login():
 
 
 def test_an_existing_cluster_is_looked_up_not_created(shared):
-    existing = {"existingCluster": {"name": "aks-platform", "resourceGroup": "rg-platform-aks"}}
-    run = deploy("prod", shared, overrides={f"{PROJECT}:aks": json.dumps(existing)})
+    existing = {"name": "aks-platform", "resourceGroup": "rg-platform-aks"}
+    run = deploy("prod", shared, overrides=prod_aks(existingCluster=existing))
     assert run.error is None, run.error
     assert run.of_type(CLUSTER) == []
     assert run.of_type("azure-native:containerservice:AgentPool") == []
-    (pull,) = run.of_type("azure-native:authorization:RoleAssignment")
-    assert pull.inputs["roleDefinitionId"].endswith(roles.ACR_PULL)
+    grants = {
+        r.inputs["roleDefinitionId"].rsplit("/", 1)[1] for r in run.of_type("azure-native:authorization:RoleAssignment")
+    }
+    # AcrPull for the kubelet, the certificate for the add-on: nothing on a cluster it does not own.
+    assert grants == {roles.ACR_PULL, roles.KEY_VAULT_CERTIFICATE_USER}
     assert run.outputs["aksClusterName"] == "aks-platform"
     assert run.one(PROVIDER).is_secret("kubeconfig")
 
@@ -136,7 +136,7 @@ def test_pool_sizes_and_admin_groups_come_from_config(shared):
         "upgradeChannel": "patch",
         "deployerPrincipalType": "User",
     }
-    run = deploy("prod", shared, overrides={f"{PROJECT}:aks": json.dumps(aks)})
+    run = deploy("prod", shared, overrides=prod_aks(keep_file=False, **aks))
     cluster = run.one(CLUSTER)
     assert cluster.inputs["aadProfile"]["adminGroupObjectIDs"] == [group]
     assert cluster.inputs["autoUpgradeProfile"]["upgradeChannel"] == "patch"

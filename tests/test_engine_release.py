@@ -11,11 +11,10 @@ import jsonschema
 import pytest
 import yaml
 
-from components.config import PROJECT
 from components.engine_release import CHART_PATH, chart_values
 from components.offline import ROOT
 from components.serving import ServingContract
-from tests.conftest import deploy
+from tests.conftest import deploy, prod_aks
 
 CHART = ROOT / CHART_PATH
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
@@ -61,7 +60,7 @@ def test_release_values_from_stack_config_satisfy_the_chart_schema(release):
 
 
 def test_replica_bounds_come_from_config(shared):
-    run = deploy("prod", shared, overrides={f"{PROJECT}:aks": json.dumps({"minReplicas": 3, "maxReplicas": 10})})
+    run = deploy("prod", shared, overrides=prod_aks(minReplicas=3, maxReplicas=10))
     values = run.one(RELEASE).inputs["values"]
     jsonschema.validate(values, SCHEMA)
     assert values["autoscaling"]["minReplicas"] == 3
@@ -79,6 +78,8 @@ def valid_values() -> dict:
         max_replicas=4,
         target_cpu_utilization=70,
         app_insights_connection_string="InstrumentationKey=x",
+        host="engine.example.com",
+        certificate_uri="https://kvexample.vault.azure.net/certificates/engine-tls",
     )
 
 
