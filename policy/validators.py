@@ -2,7 +2,8 @@
 them on crafted properties and on every resource a stack declares under mocks.
 
 Mandatory rules follow Microsoft's security baseline for each resource type this repository
-declares; advisory rules flag cost. `policies()` turns them into pulumi-policy policies.
+declares, and keep prod HTTPS only; advisory rules flag cost and the plain HTTP that dev and
+qa accept. `policies()` turns them into pulumi-policy policies.
 """
 
 from __future__ import annotations
@@ -117,6 +118,38 @@ def aci_secured(props: Props) -> list[str]:
     return problems
 
 
+def aci_plain_http(props: Props) -> list[str]:
+    """ACI has no TLS of its own: a public container group answers plain HTTP. Dev and qa
+    accept that (README: how each environment is reached), so this only warns."""
+    if _get(props, "ipAddress", "type") != "Public":
+        return []
+    return [
+        f"{_environment(props) or 'this'} container group serves the engine over plain HTTP on a public IP: "
+        "anyone who learns its address can call it; send it no production data"
+    ]
+
+
+def release_https_only(props: Props) -> list[str]:
+    """The engine's Helm release is reached through its HTTPS Ingress only."""
+    values = props.get("values") or {}
+    problems = []
+    service_type = _get(values, "service", "type")
+    if service_type != "ClusterIP":
+        problems.append(
+            f"the engine's Service must be ClusterIP (reached through the HTTPS Ingress only), got {service_type}"
+        )
+    ingress = values.get("ingress") if isinstance(values, Mapping) else None
+    if not isinstance(ingress, Mapping) or not ingress.get("host") or not ingress.get("className"):
+        problems.append("the engine must be published by an Ingress with a host and an IngressClass (values.ingress)")
+        return problems
+    uri = ingress.get("keyVaultCertificateUri")
+    if not isinstance(uri, str) or not uri.startswith("https://"):
+        problems.append(
+            "the Ingress must terminate TLS with a Key Vault certificate (values.ingress.keyVaultCertificateUri)"
+        )
+    return problems
+
+
 def aml_compute_scales_to_zero(props: Props) -> list[str]:
     inner = _get(props, "properties", "properties") or {}
     problems = []
@@ -179,6 +212,8 @@ AKS = "azure-native:containerservice:ManagedCluster"
 AKS_POOL = "azure-native:containerservice:AgentPool"
 ACI = "azure-native:containerinstance:ContainerGroup"
 AML_COMPUTE = "azure-native:machinelearningservices:Compute"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CONTROLLER_PATCH = "kubernetes:approuting.kubernetes.azure.com/v1alpha1:NginxIngressControllerPatch"
 AZURE_RM_CONNECTION = "azuredevops:index/serviceEndpointAzureRM:ServiceEndpointAzureRM"
 ENVIRONMENT = "azuredevops:index/environment:Environment"
 CHECK_APPROVAL = "azuredevops:index/checkApproval:CheckApproval"
@@ -216,6 +251,12 @@ RULES: tuple[Rule, ...] = (
         aci_secured,
     ),
     Rule(
+        "release-https-only-no-public-service",
+        "AKS: the engine's Service is ClusterIP, reached only through an Ingress with a Key Vault TLS certificate.",
+        (RELEASE,),
+        release_https_only,
+    ),
+    Rule(
         "aml-compute-scales-to-zero-no-public-ssh",
         "AML compute: min nodes 0, no public SSH.",
         (AML_COMPUTE,),
@@ -243,6 +284,13 @@ RULES: tuple[Rule, ...] = (
         mandatory=False,
     ),
     Rule("dev-qa-no-aks", "Cost: dev and qa serve from ACI.", (AKS,), no_aks_in_dev_and_qa, mandatory=False),
+    Rule(
+        "aci-public-plain-http",
+        "Exposure: an ACI container group with a public IP serves plain HTTP (accepted for dev and qa).",
+        (ACI,),
+        aci_plain_http,
+        mandatory=False,
+    ),
 )
 
 
@@ -267,14 +315,44 @@ def prod_has_an_approval(resources: Sequence[StackResource]) -> list[str]:
     ]
 
 
+def plain_http_closed(resources: Sequence[StackResource]) -> list[str]:
+    """A stack serving from AKS closes the plain-HTTP port of the application routing add-on's
+    default controller (components/ingress.py), so nothing public answers plain HTTP."""
+    on_aks = any(r.type in (AKS, RELEASE) for r in resources)
+    closed = any(
+        r.type == CONTROLLER_PATCH
+        and _get(r.props, "metadata", "name") == "default"
+        and _get(r.props, "spec", "httpDisabled") is True
+        for r in resources
+    )
+    if on_aks and not closed:
+        return [
+            "the ingress controller still answers plain HTTP: patch the add-on's default "
+            "NginxIngressController with spec.httpDisabled: true"
+        ]
+    return []
+
+
 PROD_APPROVAL = "prod-environment-requires-approval"
+PLAIN_HTTP_CLOSED = "aks-ingress-plain-http-closed"
+STACK_RULES: tuple[tuple[str, str, Callable[[Sequence[StackResource]], list[str]]], ...] = (
+    (PROD_APPROVAL, "The prod environment carries an approval check.", prod_has_an_approval),
+    (PLAIN_HTTP_CLOSED, "A stack serving from AKS answers no plain HTTP.", plain_http_closed),
+)
 
 
 def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
     """The rules as pulumi-policy policies: mandatory ones block, advisory ones warn."""
     result: list[ResourceValidationPolicy | StackValidationPolicy] = [_resource_policy(rule) for rule in RULES]
 
-    def validate_stack(args: StackValidationArgs, report: ReportViolation) -> None:
+    result += [_stack_policy(name, description, check) for name, description, check in STACK_RULES]
+    return result
+
+
+def _stack_policy(
+    name: str, description: str, check: Callable[[Sequence[StackResource]], list[str]]
+) -> StackValidationPolicy:
+    def validate(args: StackValidationArgs, report: ReportViolation) -> None:
         resources = [
             StackResource(
                 r.resource_type,
@@ -285,18 +363,12 @@ def policies() -> list[ResourceValidationPolicy | StackValidationPolicy]:
             )
             for r in args.resources
         ]
-        for message in prod_has_an_approval(resources):
+        for message in check(resources):
             report(message, None)
 
-    result.append(
-        StackValidationPolicy(
-            name=PROD_APPROVAL,
-            description="The prod environment carries an approval check.",
-            validate=validate_stack,
-            enforcement_level=EnforcementLevel.MANDATORY,
-        )
+    return StackValidationPolicy(
+        name=name, description=description, validate=validate, enforcement_level=EnforcementLevel.MANDATORY
     )
-    return result
 
 
 def _resource_policy(rule: Rule) -> ResourceValidationPolicy:
