@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from components.config import PROJECT, ConfigError
 from components.offline import evaluate, stack_config
+from tests.conftest import prod_aks
 
 
 def key(name: str) -> str:
@@ -31,6 +34,17 @@ def test_defaults_apply_when_keys_are_absent():
     assert props["vmSize"] == "Standard_DS3_v2"
     assert props["vmPriority"] == "Dedicated"
     assert props["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 4, "nodeIdleTimeBeforeScaleDown": "PT300S"}
+
+
+ZONE = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/digitre.com"
+
+
+def ingress(**changes: object) -> str:
+    """Prod's `aks` section with its ingress changed (None removes a key)."""
+    section = prod_aks()[key("aks")]
+    aks = json.loads(section)
+    aks["ingress"] = {k: v for k, v in {**aks["ingress"], **changes}.items() if v is not None}
+    return json.dumps(aks)
 
 
 # fmt: off
@@ -197,6 +211,19 @@ BAD_CONFIG = [
     ("prod", "aks", '{"kubernetesVersion": "latest"}', f"{PROJECT}:aks.kubernetesVersion must be a Kubernetes version such as 1.33, got latest"),
     ("prod", "aks", '{"tier": "Gold"}', f"{PROJECT}:aks.tier must be one of Free, Standard, Premium, got Gold"),
     ("prod", "aks", '{"deployerPrincipalType": "Robot"}', f"{PROJECT}:aks.deployerPrincipalType must be one of ServicePrincipal, User, Group, got Robot"),
+    ("prod", "aks", '{"minReplicas": 2}', f"{PROJECT}:aks.ingress is required when serving.platform is aks (prod is served over HTTPS only): set it to an object with keys host, certificateName and optionally dnsZoneId"),
+    ("prod", "aks", ingress(host="Engine.Digitre.com"), f"{PROJECT}:aks.ingress.host must be a fully qualified lowercase DNS name such as engine.digitre.com, got Engine.Digitre.com"),
+    ("prod", "aks", ingress(host="engine"), f"{PROJECT}:aks.ingress.host must be a fully qualified lowercase DNS name such as engine.digitre.com, got engine"),
+    ("prod", "aks", ingress(host="https://engine.digitre.com"), f"{PROJECT}:aks.ingress.host must be a fully qualified lowercase DNS name such as engine.digitre.com, got https://engine.digitre.com"),
+    ("prod", "aks", ingress(host=None), f"{PROJECT}:aks.ingress.host is required: set it to a fully qualified lowercase DNS name"),
+    ("prod", "aks", ingress(certificateName="engine_tls"), f"{PROJECT}:aks.ingress.certificateName must be a Key Vault certificate name in the shared vault: 1-127 letters, digits or -, starting with a letter, got engine_tls"),
+    ("prod", "aks", ingress(certificateName="1-tls"), f"{PROJECT}:aks.ingress.certificateName must be a Key Vault certificate name in the shared vault"),
+    ("prod", "aks", ingress(certificateName=None), f"{PROJECT}:aks.ingress.certificateName is required"),
+    ("prod", "aks", ingress(dnsZoneId="digitre.com"), f"{PROJECT}:aks.ingress.dnsZoneId must be the resource id of a public Azure DNS zone (Microsoft.Network/dnszones) the add-on keeps the host's record in, got digitre.com"),
+    ("prod", "aks", ingress(dnsZoneId=ZONE.replace("dnszones", "privateDnsZones")), f"{PROJECT}:aks.ingress.dnsZoneId must be the resource id of a public Azure DNS zone"),
+    ("prod", "aks", ingress(dnsZoneId=ZONE.replace("digitre.com", "example.com")), f"{PROJECT}:aks.ingress is invalid: host (engine.digitre.com) must be a name inside the DNS zone example.com of dnsZoneId"),
+    ("prod", "aks", ingress(hostname="engine.digitre.com"), f"{PROJECT}:aks.ingress.hostname is not a known key; known keys: host, certificateName, dnsZoneId"),
+    ("prod", "aks", '{"ingress": "engine.digitre.com"}', f"{PROJECT}:aks.ingress must be an object with keys host, certificateName and optionally dnsZoneId, got engine.digitre.com"),
 ]
 # fmt: on
 
@@ -239,3 +266,24 @@ def test_tags_come_from_config(shared):
         "owner": "ml-platform@digitre.com",
         "cost-center": "digitre-ml",
     }
+
+
+def test_a_dns_zone_is_refused_on_an_existing_cluster():
+    existing = prod_aks(existingCluster={"name": "aks-x", "resourceGroup": "rg-x"})[key("aks")]
+    aks = json.loads(existing)
+    aks["ingress"]["dnsZoneId"] = ZONE
+    run = evaluate("prod", overrides={key("aks"): json.dumps(aks)})
+    assert isinstance(run.error, ConfigError), run.error
+    assert (
+        f"{PROJECT}:aks is invalid: ingress.dnsZoneId is only attached to a cluster this program creates, "
+        "not to existingCluster: attach the zone with az aks approuting zone add and remove dnsZoneId"
+    ) in str(run.error)
+    assert run.resources == []
+
+
+def test_dev_and_qa_need_no_ingress(runs):
+    # The ingress is required by the serving platform, not by the environment role.
+    for stack in ("dev", "qa"):
+        config, _ = stack_config(stack)
+        assert key("aks") not in config
+        assert runs[stack].error is None

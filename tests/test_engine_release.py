@@ -93,6 +93,17 @@ def valid_values() -> dict:
         (("resources", "limits", "memory"), "2GB"),
         (("autoscaling", "minReplicas"), 0),
         (("service", "type"), "NodePort"),
+        (("service", "type"), "LoadBalancer"),
+        (("ingress",), None),
+        (("ingress", "className"), "nginx"),
+        (("ingress", "host"), ""),
+        (("ingress", "host"), "https://engine.example.com"),
+        (("ingress", "keyVaultCertificateUri"), "http://kvexample.vault.azure.net/certificates/engine-tls"),
+        # A versioned URI would pin the certificate: a renewal would not be picked up.
+        (
+            ("ingress", "keyVaultCertificateUri"),
+            "https://kvexample.vault.azure.net/certificates/engine-tls/0123456789abcdef0123456789abcdef",
+        ),
         (("unknownKey",), True),
     ],
 )

@@ -1,0 +1,195 @@
+"""prod over HTTPS only: the application routing add-on, the Ingress the release publishes,
+the add-on's certificate grant on the shared Key Vault, and the controller's closed HTTP port."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+import jsonschema
+import pytest
+import yaml
+
+from components import roles
+from components.aks import KEY_VAULT_SECRETS_PROVIDER, _app_routing_object_id
+from components.engine_release import CHART_PATH
+from components.ingress import (
+    CONTROLLER_API_VERSION,
+    CONTROLLER_KIND,
+    DEFAULT_CONTROLLER,
+    FORCE_SSL_REDIRECT_ANNOTATION,
+    INGRESS_CLASS,
+    KEY_VAULT_CERTIFICATE_ANNOTATION,
+    KEY_VAULT_HOST_SUFFIX,
+    TLS_SECRET_PREFIX,
+)
+from components.offline import ROOT, mock_app_routing_identity, stack_config
+from tests.conftest import deploy, prod_aks
+
+CHART = ROOT / CHART_PATH
+SCHEMA = json.loads((CHART / "values.schema.json").read_text())
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+GRANT = "azure-native:authorization:RoleAssignment"
+PATCH = f"kubernetes:{CONTROLLER_API_VERSION}:{CONTROLLER_KIND}Patch"
+PROBE = "command:local:Command"
+ZONE = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/digitre.com"
+# What Pulumi.prod.yaml sets.
+HOST = "engine.digitre.com"
+CERTIFICATE = "estimation-engine-tls"
+
+
+@pytest.fixture(scope="module")
+def prod(served):
+    return served["prod"]
+
+
+def grants(run) -> dict[str, list]:
+    by_role: dict[str, list] = {}
+    for grant in run.of_type(GRANT):
+        by_role.setdefault(grant.inputs["roleDefinitionId"].rsplit("/", 1)[1], []).append(grant)
+    return by_role
+
+
+def addon_object_id(run) -> str:
+    """The add-on identity the mocked cluster reports (the deployer's grant is scoped to the cluster)."""
+    (admin,) = grants(run)[roles.AKS_RBAC_CLUSTER_ADMIN]
+    return mock_app_routing_identity(admin.inputs["scope"])["objectId"]
+
+
+def test_the_add_on_names_are_the_ones_microsoft_documents():
+    assert INGRESS_CLASS == "webapprouting.kubernetes.azure.com"
+    assert KEY_VAULT_CERTIFICATE_ANNOTATION == "kubernetes.azure.com/tls-cert-keyvault-uri"
+    assert TLS_SECRET_PREFIX == "keyvault-"
+    assert (CONTROLLER_API_VERSION, CONTROLLER_KIND, DEFAULT_CONTROLLER) == (
+        "approuting.kubernetes.azure.com/v1alpha1",
+        "NginxIngressController",
+        "default",
+    )
+    assert FORCE_SSL_REDIRECT_ANNOTATION == "nginx.ingress.kubernetes.io/force-ssl-redirect"
+    assert KEY_VAULT_SECRETS_PROVIDER == "azureKeyvaultSecretsProvider"
+    assert KEY_VAULT_HOST_SUFFIX == ".vault.azure.net"
+
+
+def test_the_built_in_role_ids_are_microsofts():
+    assert roles.KEY_VAULT_CERTIFICATE_USER == "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
+    assert roles.DNS_ZONE_CONTRIBUTOR == "befefa01-2a29-4197-83a8-272ff33ce314"
+
+
+def test_the_cluster_runs_the_application_routing_add_on_with_the_key_vault_provider(prod):
+    cluster = prod.one(CLUSTER)
+    assert cluster.inputs["ingressProfile"] == {"webAppRouting": {"enabled": True}}
+    assert cluster.inputs["addonProfiles"][KEY_VAULT_SECRETS_PROVIDER] == {
+        "enabled": True,
+        "config": {"enableSecretRotation": "true"},
+    }
+
+
+def test_the_release_is_published_only_by_its_https_ingress(prod, shared):
+    values = prod.one(RELEASE).inputs["values"]
+    assert values["service"] == {"type": "ClusterIP", "port": 80}
+    assert values["ingress"] == {
+        "className": INGRESS_CLASS,
+        "host": HOST,
+        "keyVaultCertificateUri": f"https://{shared.outputs['keyVaultName']}.vault.azure.net/certificates/{CERTIFICATE}",
+    }
+    jsonschema.validate(values, SCHEMA)
+
+
+def test_the_host_and_certificate_come_from_config(shared):
+    ingress = {"host": "price.example.org", "certificateName": "price-tls"}
+    run = deploy("prod", shared, overrides=prod_aks(ingress=ingress))
+    assert run.error is None, run.error
+    values = run.one(RELEASE).inputs["values"]["ingress"]
+    assert values["host"] == "price.example.org"
+    assert values["keyVaultCertificateUri"].endswith("/certificates/price-tls")
+    assert run.outputs["healthUrl"] == "https://price.example.org/"
+
+
+def test_health_check_and_scoring_url_use_https_on_the_host(prod):
+    assert prod.outputs["healthUrl"] == f"https://{HOST}/"
+    assert prod.outputs["scoringUrl"] == f"https://{HOST}/score"
+    assert prod.one(PROBE).inputs["environment"]["HEALTH_URL"] == f"https://{HOST}/"
+    assert "http://" not in json.dumps(prod.outputs)
+
+
+def test_the_add_on_identity_reads_the_certificate_in_the_shared_vault_before_the_release(prod, shared):
+    (grant,) = grants(prod)[roles.KEY_VAULT_CERTIFICATE_USER]
+    assert grant.inputs["scope"] == shared.outputs["keyVaultId"]
+    assert grant.inputs["principalId"] == addon_object_id(prod)
+    assert grant.inputs["principalType"] == "ServicePrincipal"
+    assert grant.inputs["roleDefinitionId"].startswith("/subscriptions/")
+    assert grant.urn in prod.one(RELEASE).depends_on
+    # Read-only, on the vault alone; no DNS zone configured, so no DNS grant.
+    assert roles.DNS_ZONE_CONTRIBUTOR not in grants(prod)
+    assert roles.KEY_VAULT_ADMINISTRATOR not in grants(prod)
+
+
+def test_the_controller_answers_no_plain_http_and_is_checked_after_it(prod):
+    patch = prod.one(PATCH)
+    assert patch.inputs == {
+        "apiVersion": CONTROLLER_API_VERSION,
+        "kind": CONTROLLER_KIND,
+        "metadata": {"name": DEFAULT_CONTROLLER},
+        "spec": {"httpDisabled": True},
+    }
+    # The add-on makes the default controller: patch it once the release has rolled out.
+    assert prod.one(RELEASE).urn in patch.depends_on
+    assert patch.urn in prod.one(PROBE).depends_on
+
+
+def test_before_any_model_the_grant_is_made_and_the_port_closed(runs):
+    run = runs["prod"]
+    assert run.of_type(RELEASE) == []
+    patch = run.one(PATCH)
+    assert patch.inputs["spec"] == {"httpDisabled": True}
+    cluster_grants = {g.urn for role in (roles.AKS_RBAC_CLUSTER_ADMIN, roles.ACR_PULL) for g in grants(run)[role]}
+    assert cluster_grants <= set(patch.depends_on)
+    (grant,) = grants(run)[roles.KEY_VAULT_CERTIFICATE_USER]
+    assert grant.inputs["principalId"] == addon_object_id(run)
+
+
+def test_a_dns_zone_is_attached_to_the_add_on_and_granted(shared):
+    config, _ = stack_config("prod")
+    ingress = {**json.loads(config["digitre-mlops:aks"])["ingress"], "dnsZoneId": ZONE}
+    run = deploy("prod", shared, overrides=prod_aks(ingress=ingress))
+    assert run.error is None, run.error
+    routing = run.one(CLUSTER).inputs["ingressProfile"]["webAppRouting"]
+    assert routing == {"enabled": True, "dnsZoneResourceIds": [ZONE]}
+    (dns,) = grants(run)[roles.DNS_ZONE_CONTRIBUTOR]
+    assert dns.inputs["scope"] == ZONE
+    assert dns.inputs["principalId"] == addon_object_id(run)
+    assert dns.urn in run.one(RELEASE).depends_on
+
+
+def test_an_existing_cluster_must_already_run_the_add_on():
+    def profile(routing):
+        return SimpleNamespace(web_app_routing=routing)
+
+    enabled = SimpleNamespace(enabled=True, identity=SimpleNamespace(object_id="oid"))
+    assert _app_routing_object_id(profile(enabled)) == "oid"
+    for missing in (
+        None,
+        SimpleNamespace(enabled=False, identity=None),
+        SimpleNamespace(enabled=True, identity=None),
+    ):
+        with pytest.raises(ValueError, match="no application routing add-on identity"):
+            _app_routing_object_id(profile(missing))
+    with pytest.raises(ValueError, match="az aks approuting enable"):
+        _app_routing_object_id(None)
+
+
+def test_the_chart_ingress_uses_the_add_on_names():
+    text = (CHART / "templates" / "ingress.yaml").read_text()
+    assert f"{KEY_VAULT_CERTIFICATE_ANNOTATION}: {{{{ .Values.ingress.keyVaultCertificateUri | quote }}}}" in text
+    assert f'{FORCE_SSL_REDIRECT_ANNOTATION}: "true"' in text
+    # The TLS Secret is the one the add-on fills for this Ingress: prefix + the Ingress's name.
+    assert "  name: {{ $fullname }}\n" in text
+    assert f"secretName: {TLS_SECRET_PREFIX}{{{{ $fullname }}}}" in text
+    assert "ingressClassName: {{ .Values.ingress.className }}" in text
+    assert "pathType: Exact" in text and "Prefix" not in text
+    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert defaults["ingress"]["className"] == INGRESS_CLASS
+    assert defaults["service"]["type"] == "ClusterIP"
+    assert SCHEMA["properties"]["ingress"]["properties"]["className"] == {"enum": [INGRESS_CLASS]}
+    assert SCHEMA["properties"]["service"]["properties"]["type"] == {"enum": ["ClusterIP"]}
