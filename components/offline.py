@@ -179,7 +179,9 @@ class AzureMocks(pulumi.runtime.Mocks):
             routing = (state.get("ingressProfile") or {}).get("webAppRouting")
             if routing and routing.get("enabled"):
                 # Azure creates the add-on's user-assigned identity and reports it here.
-                state["ingressProfile"] = {"webAppRouting": {**routing, "identity": mock_app_routing_identity(resource_id)}}
+                state["ingressProfile"] = {
+                    "webAppRouting": {**routing, "identity": mock_app_routing_identity(resource_id)}
+                }
         if args.typ == "azure-native:containerinstance:ContainerGroup":
             label = state["ipAddress"].get("dnsNameLabel", name)
             state["ipAddress"] = {**state["ipAddress"], "fqdn": f"{label}.{state['location']}.azurecontainer.io"}
@@ -226,7 +228,9 @@ class AzureMocks(pulumi.runtime.Mocks):
                 "name": name,
                 "location": "westeurope",
                 "identityProfile": {"kubeletidentity": _kubelet_identity(resource_id)},
-                "ingressProfile": {"webAppRouting": {"enabled": True, "identity": mock_app_routing_identity(resource_id)}},
+                "ingressProfile": {
+                    "webAppRouting": {"enabled": True, "identity": mock_app_routing_identity(resource_id)}
+                },
             }, []
         if args.token == "azure-native:operationalinsights:getSharedKeys":
             seed = f"{args.args['resourceGroupName']}/{args.args['workspaceName']}"
