@@ -5,7 +5,7 @@ from __future__ import annotations
 import pulumi
 from pulumi_azure_native import authorization
 
-# Built-in role definition ids: the same in every tenant. Each is pinned to its row in
+# Built-in role definition ids, each pinned to its row in
 # docs/assumptions.md ("Azure RBAC and identities"), copied from Microsoft Learn's
 # "Azure built-in roles"; tests/test_roles.py fails when a constant and its row disagree.
 ACR_PULL = "7f951dda-4ed3-4680-a7ca-43fe172d538d"
