@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
-from pulumi_azure_native import keyvault, machinelearningservices, storage
+from pulumi_azure_native import keyvault, machinelearningservices, managedidentity, storage
 
 from components import roles
 
@@ -16,6 +16,7 @@ class MlWorkspaceArgs:
     resource_group_name: pulumi.Input[str]
     location: str
     workspace_name: str
+    identity_name: str
     key_vault_name: str
     storage_account_name: str
     storage_sku: str
@@ -28,10 +29,17 @@ class MlWorkspaceArgs:
 
 
 class MlWorkspace(pulumi.ComponentResource):
-    """Owns the Key Vault, the storage account and the AML workspace (system-assigned
-    identity) wired to them, the shared registry and Application Insights, plus the data-plane
-    roles the workspace identity needs. The vault, the storage and the workspace hold models,
-    data and secrets, so they are protected."""
+    """Owns the Key Vault, the storage account and the AML workspace wired to them, the
+    shared registry and Application Insights, and the workspace's user-assigned identity with
+    every role it needs. The vault, the storage and the workspace hold models, data and
+    secrets, so they are protected.
+
+    Why a user-assigned identity: with its default system-assigned identity, Azure ML makes
+    role assignments for that identity by itself, so declaring one it also makes fails with
+    RoleAssignmentExists. With a user-assigned identity the assignments are ours to make, and
+    Microsoft lists the ones a workspace needs (docs/assumptions.md, "Azure Machine
+    Learning"): all are declared here, before the workspace but for the one on the workspace
+    itself."""
 
     def __init__(self, name: str, args: MlWorkspaceArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:ml:MlWorkspace", name, None, opts)
@@ -71,6 +79,31 @@ class MlWorkspace(pulumi.ComponentResource):
             tags=tags,
             opts=stateful,
         )
+        self.identity = managedidentity.UserAssignedIdentity(
+            f"{name}-id",
+            resource_name_=args.identity_name,
+            resource_group_name=args.resource_group_name,
+            location=args.location,
+            tags=tags,
+            opts=child,
+        )
+        # Created before the workspace: it validates and uses them as it is provisioned.
+        self.role_assignments = {
+            key: roles.grant(
+                f"{name}-{key}",
+                role=role,
+                principal_id=self.identity.principal_id,
+                scope=scope,
+                subscription_id=args.subscription_id,
+                opts=child,
+            )
+            for key, (role, scope) in workspace_dependency_grants(
+                key_vault_id=self.key_vault.id,
+                storage_account_id=self.storage_account.id,
+                registry_id=args.registry_id,
+                app_insights_id=args.app_insights_id,
+            ).items()
+        }
         self.workspace = machinelearningservices.Workspace(
             f"{name}-mlw",
             workspace_name=args.workspace_name,
@@ -78,34 +111,29 @@ class MlWorkspace(pulumi.ComponentResource):
             location=args.location,
             friendly_name="DigitRE estimation engine",
             identity=machinelearningservices.ManagedServiceIdentityArgs(
-                type=machinelearningservices.ManagedServiceIdentityType.SYSTEM_ASSIGNED
+                type=machinelearningservices.ManagedServiceIdentityType.USER_ASSIGNED,
+                user_assigned_identities=[self.identity.id],
             ),
+            primary_user_assigned_identity=self.identity.id,
             sku=machinelearningservices.SkuArgs(name="Basic", tier=machinelearningservices.SkuTier.BASIC),
             key_vault=self.key_vault.id,
             storage_account=self.storage_account.id,
             container_registry=args.registry_id,
             application_insights=args.app_insights_id,
             tags=tags,
-            opts=stateful,
+            opts=pulumi.ResourceOptions.merge(
+                stateful, pulumi.ResourceOptions(depends_on=list(self.role_assignments.values()))
+            ),
         )
-        principal_id = self.workspace.identity.apply(_principal_id)
-        grants = {
-            "acrpush": (roles.ACR_PUSH, args.registry_id),
-            "kv-admin": (roles.KEY_VAULT_ADMINISTRATOR, self.key_vault.id),
-            "blob": (roles.STORAGE_BLOB_DATA_CONTRIBUTOR, self.storage_account.id),
-            "file": (roles.STORAGE_FILE_DATA_PRIVILEGED_CONTRIBUTOR, self.storage_account.id),
-        }
-        self.role_assignments = {
-            key: roles.grant(
-                f"{name}-{key}",
-                role=role,
-                principal_id=principal_id,
-                scope=scope,
-                subscription_id=args.subscription_id,
-                opts=child,
-            )
-            for key, (role, scope) in grants.items()
-        }
+        # The one grant whose scope exists only once the workspace does.
+        self.role_assignments["mlw-contributor"] = roles.grant(
+            f"{name}-mlw-contributor",
+            role=roles.CONTRIBUTOR,
+            principal_id=self.identity.principal_id,
+            scope=self.workspace.id,
+            subscription_id=args.subscription_id,
+            opts=child,
+        )
         self.workspace_name = self.workspace.name
         self.register_outputs(
             {
@@ -117,7 +145,21 @@ class MlWorkspace(pulumi.ComponentResource):
         )
 
 
-def _principal_id(identity: machinelearningservices.outputs.ManagedServiceIdentityResponse | None) -> str:
-    if identity is None:
-        raise ValueError("the AML workspace reported no managed identity; it is declared SystemAssigned")
-    return identity.principal_id
+def workspace_dependency_grants(
+    *,
+    key_vault_id: pulumi.Input[str],
+    storage_account_id: pulumi.Input[str],
+    registry_id: pulumi.Input[str],
+    app_insights_id: pulumi.Input[str],
+) -> dict[str, tuple[str, pulumi.Input[str]]]:
+    """The roles Microsoft documents as required on a user-assigned workspace identity, on
+    the workspace's associated resources (the vault uses the RBAC permission model)."""
+    return {
+        "kv-contributor": (roles.CONTRIBUTOR, key_vault_id),
+        "kv-admin": (roles.KEY_VAULT_ADMINISTRATOR, key_vault_id),
+        "st-contributor": (roles.CONTRIBUTOR, storage_account_id),
+        # Documented as optional: it enables data preview in the studio.
+        "st-blob": (roles.STORAGE_BLOB_DATA_CONTRIBUTOR, storage_account_id),
+        "acr-contributor": (roles.CONTRIBUTOR, registry_id),
+        "appi-contributor": (roles.CONTRIBUTOR, app_insights_id),
+    }

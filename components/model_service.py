@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from enum import Enum
+from typing import TypeVar
 
 import pulumi
 from pulumi_azure_native import containerinstance as aci
 from pulumi_azure_native import operationalinsights
 
 from components.serving import ServingContract
+
+E = TypeVar("E", bound=Enum)
 
 
 @dataclass(frozen=True)
@@ -75,7 +79,7 @@ class ModelService(pulumi.ComponentResource):
             location=args.location,
             os_type=aci.OperatingSystemTypes.LINUX,
             sku=aci.ContainerGroupSku.STANDARD,
-            restart_policy=args.restart_policy,
+            restart_policy=provider_value(aci.ContainerGroupRestartPolicy, args.restart_policy),
             identity=aci.ContainerGroupIdentityArgs(
                 type=aci.ResourceIdentityType.USER_ASSIGNED,
                 user_assigned_identities=[args.pull_identity_id],
@@ -106,7 +110,9 @@ class ModelService(pulumi.ComponentResource):
                 type=aci.ContainerGroupIpAddressType.PUBLIC,
                 ports=[aci.PortArgs(port=port, protocol=aci.ContainerGroupNetworkProtocol.TCP)],
                 dns_name_label=args.dns_name_label,
-                auto_generated_domain_name_label_scope=args.dns_name_label_reuse,
+                auto_generated_domain_name_label_scope=provider_value(
+                    aci.DnsNameLabelReusePolicy, args.dns_name_label_reuse
+                ),
             ),
             diagnostics=aci.ContainerGroupDiagnosticsArgs(
                 log_analytics=aci.LogAnalyticsArgs(
@@ -125,3 +131,13 @@ class ModelService(pulumi.ComponentResource):
         self.health_url = pulumi.Output.concat(self.base_url, args.contract.health_path)
         self.scoring_url = pulumi.Output.concat(self.base_url, args.contract.score_path)
         self.register_outputs({"healthUrl": self.health_url, "scoringUrl": self.scoring_url})
+
+
+def provider_value(enum: type[E], value: str) -> E:
+    """The member of the provider's enum that `value` names, whatever its case: config says
+    `NoReuse` as Microsoft's prose does, while the API's enum (and so the provider's) spells
+    it `Noreuse`."""
+    for member in enum:
+        if str(member.value).lower() == value.lower():
+            return member
+    raise ValueError(f"{value!r} is not one of {', '.join(str(m.value) for m in enum)}")

@@ -4,7 +4,8 @@ Names follow the Cloud Adoption Framework abbreviations (`rg-`, `kv`, `st`, `cr`
 Azure's naming rules. Names that must be globally unique (storage account, key vault,
 container registry) end in a short suffix derived from the project, prefix and stack, so it
 is stable across runs and differs per stack. `Names.for_stack` checks every name against its
-rule, so a name Azure would refuse is a config error, never a failed deployment.
+rule, so a name Azure would refuse is a config error, never a failed deployment. Each rule
+is a row of docs/assumptions.md ("Config, regions and naming"), with its source.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import hashlib
 import re
 from dataclasses import dataclass, fields
 
-from components.config import PROJECT, StackConfig
+from components.config import PROJECT, ConfigError, StackConfig
 
 
 @dataclass(frozen=True)
@@ -26,8 +27,10 @@ class NameRule:
 
 
 # Azure's rules per resource kind (learn.microsoft.com, "Naming rules and restrictions for
-# Azure resources").
+# Azure resources", and the service's own page where it is stricter; see the ledger).
 _RESOURCE_GROUP = NameRule(r"[\w.()-]{0,89}[\w()-]", "1-90 letters, digits, _ . ( ) -, not ending in .")
+# Where Microsoft's pages differ, the rule is what all of them allow (see the ledger rows).
+_IDENTITY = NameRule(r"[A-Za-z0-9][A-Za-z0-9-]{2,127}", "3-128 letters, digits or -")
 _LOWER_DNS_LABEL = "(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
 
 RULES: dict[str, NameRule] = {
@@ -40,10 +43,16 @@ RULES: dict[str, NameRule] = {
         "3-24 letters, digits, hyphens, starting with a letter, no --",
     ),
     "container_registry": NameRule(r"[A-Za-z0-9]{5,50}", "5-50 letters or digits"),
-    "ml_workspace": NameRule(r"[A-Za-z0-9][\w-]{2,32}", "3-33 letters, digits, _ or -"),
-    "ml_compute": NameRule(r"[A-Za-z][A-Za-z0-9-]{1,14}[A-Za-z0-9]", "3-16 letters, digits, -, starting with a letter"),
-    "user_assigned_identity": NameRule(r"[A-Za-z0-9][\w-]{2,127}", "3-128 letters, digits, _ or -"),
-    "pipeline_identity": NameRule(r"[A-Za-z0-9][\w-]{2,127}", "3-128 letters, digits, _ or -"),
+    "ml_workspace": NameRule(r"[A-Za-z0-9][A-Za-z0-9-]{2,32}", "3-33 letters, digits or -"),
+    # What both of Microsoft's pages allow (2-16 in the general list, 3-24 on Azure ML's own);
+    # Azure ML also refuses a hyphen no letter follows later in the name (cpu-1, gpu-2-3).
+    "ml_compute": NameRule(
+        r"(?=.{3,16}$)[A-Za-z]([A-Za-z0-9-]*-[0-9]*[A-Za-z][A-Za-z0-9]*|[A-Za-z0-9]*)",
+        "3-16 letters, digits or -, starting with a letter, every - followed later by a letter",
+    ),
+    "user_assigned_identity": _IDENTITY,
+    "ml_workspace_identity": _IDENTITY,
+    "pipeline_identity": _IDENTITY,
     "container_group": NameRule(_LOWER_DNS_LABEL, "1-63 lowercase letters, digits, single hyphens inside"),
     "dns_name_label": NameRule(_LOWER_DNS_LABEL, "1-63 lowercase letters, digits, single hyphens inside"),
     "aks_cluster": NameRule(r"[A-Za-z0-9]([\w-]{0,61}[A-Za-z0-9])?", "1-63 letters, digits, _ or -"),
@@ -76,6 +85,7 @@ class Names:
     ml_workspace: str
     ml_compute: str
     user_assigned_identity: str
+    ml_workspace_identity: str
     pipeline_identity: str
     container_group: str
     dns_name_label: str
@@ -97,9 +107,11 @@ class Names:
             ml_workspace=f"mlw-{base}",
             ml_compute=cfg.aml_compute.name,
             user_assigned_identity=f"id-{base}-acrpull",
+            ml_workspace_identity=f"id-{base}-mlw",
             pipeline_identity=f"id-{base}-pipelines",
             container_group=f"ci-{base}-engine",
-            # ACI adds a hash of the reuse scope to the label, so it need not be unique here.
+            # Under TenantReuse (the default) ACI hashes the label with the tenant id, so it need
+            # not be unique outside this tenant (see the ledger, "Serving").
             dns_name_label=f"{base}-engine",
             aks_cluster=f"aks-{base}",
             aks_dns_prefix=base,
@@ -109,11 +121,17 @@ class Names:
         return names
 
     def check(self) -> None:
-        """Raise ValueError naming each name that breaks its Azure rule."""
+        """Raise ConfigError naming each name that breaks its Azure rule (and the config key it
+        comes from, where one does)."""
         bad = [
-            f"{f.name} name {getattr(self, f.name)!r} breaks Azure's rule: {RULES[f.name].description}"
+            f"{_SOURCES.get(f.name, f.name + ' name')} {getattr(self, f.name)!r} breaks Azure's rule: "
+            f"{RULES[f.name].description}"
             for f in fields(self)
             if not RULES[f.name].check(getattr(self, f.name))
         ]
         if bad:
-            raise ValueError("; ".join(bad))
+            raise ConfigError(bad)
+
+
+# Names taken from config as they are; the others derive from prefix and stack.
+_SOURCES = {"ml_compute": f"{PROJECT}:amlCompute.name"}

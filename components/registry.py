@@ -37,6 +37,9 @@ class Registry(pulumi.ComponentResource):
             sku=containerregistry.SkuArgs(name=args.sku),
             admin_user_enabled=False,
             anonymous_pull_enabled=False,
+            # ACI pulls by managed identity only from a registry that lets trusted Azure
+            # services in (the service's default, stated so a change is a visible diff).
+            network_rule_bypass_options=containerregistry.NetworkRuleBypassOptions.AZURE_SERVICES,
             tags=dict(args.tags),
             # Images are what every environment serves: a stray destroy must fail.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True)),

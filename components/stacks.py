@@ -80,6 +80,7 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
             resource_group_name=group.name,
             location=cfg.location,
             workspace_name=names.ml_workspace,
+            identity_name=names.ml_workspace_identity,
             key_vault_name=names.key_vault,
             storage_account_name=names.storage_account,
             storage_sku=cfg.storage.sku,

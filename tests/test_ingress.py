@@ -72,11 +72,6 @@ def test_the_add_on_names_are_the_ones_microsoft_documents():
     assert KEY_VAULT_HOST_SUFFIX == ".vault.azure.net"
 
 
-def test_the_built_in_role_ids_are_microsofts():
-    assert roles.KEY_VAULT_CERTIFICATE_USER == "db79e9a7-68ee-4b58-9aeb-b90e7c24fcba"
-    assert roles.DNS_ZONE_CONTRIBUTOR == "befefa01-2a29-4197-83a8-272ff33ce314"
-
-
 def test_the_cluster_runs_the_application_routing_add_on_with_the_key_vault_provider(prod):
     cluster = prod.one(CLUSTER)
     assert cluster.inputs["ingressProfile"] == {"webAppRouting": {"enabled": True}}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+from components import roles
 from components.config import PROJECT
 from components.offline import evaluate
 
@@ -41,3 +42,14 @@ def test_cluster_size_priority_and_idle_time_come_from_config():
     assert inner["vmSize"] == "Standard_NC6s_v3"
     assert inner["vmPriority"] == "LowPriority"
     assert inner["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 2, "nodeIdleTimeBeforeScaleDown": "PT900S"}
+
+
+def test_cluster_identity_gets_no_grant_from_us(shared):
+    # Azure ML grants the cluster's identity AcrPull on the workspace's registry itself when the
+    # registry exists first (it does); declaring it too would fail with RoleAssignmentExists.
+    compute = shared.one("azure-native:machinelearningservices:Compute")
+    assert compute.inputs["identity"] == {"type": "SystemAssigned"}
+    grants = shared.of_type("azure-native:authorization:RoleAssignment")
+    assert [r for r in grants if r.parent == compute.parent] == []
+    pulls = [r for r in grants if r.inputs["roleDefinitionId"].endswith(roles.ACR_PULL)]
+    assert [r.inputs["principalId"] for r in pulls] == [shared.outputs["pullIdentityPrincipalId"]]

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import re
 
-from components.config import PROJECT, StackConfig
-from components.naming import Names
+import pytest
+
+from components.config import PROJECT, ConfigError, StackConfig
+from components.naming import RULES, Names
 from components.offline import evaluate
 
 # Azure's naming rules, written out here independently of components/naming.py.
@@ -16,9 +18,10 @@ AZURE_RULES = {
     "azure-native:storage:StorageAccount": r"[a-z0-9]{3,24}",
     "azure-native:keyvault:Vault": r"(?!.*--)[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]",
     "azure-native:containerregistry:Registry": r"[A-Za-z0-9]{5,50}",
-    "azure-native:machinelearningservices:Workspace": r"[A-Za-z0-9][\w-]{2,32}",
-    "azure-native:machinelearningservices:Compute": r"[A-Za-z][A-Za-z0-9-]{1,14}[A-Za-z0-9]",
-    "azure-native:managedidentity:UserAssignedIdentity": r"[A-Za-z0-9][\w-]{2,127}",
+    "azure-native:machinelearningservices:Workspace": r"[A-Za-z0-9][A-Za-z0-9-]{2,32}",
+    # 3-16 (both of Microsoft's pages), starting with a letter, not ending in - and digits.
+    "azure-native:machinelearningservices:Compute": r"(?=.{3,16}$)(?!.*-[0-9]*$)[A-Za-z][A-Za-z0-9-]*",
+    "azure-native:managedidentity:UserAssignedIdentity": r"[A-Za-z0-9][A-Za-z0-9-]{2,127}",
     "azure-native:managedidentity:FederatedIdentityCredential": r"[A-Za-z0-9][\w-]{2,119}",
     "azure-native:containerinstance:ContainerGroup": r"(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?",
     "azure-native:containerservice:ManagedCluster": r"[A-Za-z0-9]([\w-]{0,61}[A-Za-z0-9])?",
@@ -121,3 +124,22 @@ def test_longest_allowed_prefix_and_stack_still_fit():
     assert len(names.storage_account) == 24
     assert len(names.key_vault) == 24
     names.check()
+
+
+@pytest.mark.parametrize("name", ["cpu-1", "gpu-2-3"])
+def test_a_compute_name_azure_ml_refuses_is_a_config_error(name):
+    # Config's own pattern lets these through; Azure ML refuses a hyphen no letter follows.
+    run = evaluate("shared", overrides={f"{PROJECT}:amlCompute": f'{{"name": "{name}"}}'})
+    assert isinstance(run.error, ConfigError)
+    (problem,) = run.error.problems
+    assert problem.startswith(f"{PROJECT}:amlCompute.name {name!r} breaks Azure's rule: ")
+    assert "every - followed later by a letter" in problem
+    assert run.resources == []
+
+
+def test_compute_name_rule_is_what_both_of_microsofts_pages_allow():
+    rule = RULES["ml_compute"]
+    for good in ("cpu-cluster", "cpu", "a-b", "x-1-b", "gpu-v100", "c" * 16):
+        assert rule.check(good), good
+    for bad in ("cp", "c" * 17, "1cpu", "cpu-", "cpu-1", "cpu_cluster", "cpu.cluster"):
+        assert not rule.check(bad), bad

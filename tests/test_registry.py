@@ -5,19 +5,27 @@ from __future__ import annotations
 from components import roles
 from components.config import PROJECT
 from components.offline import SUBSCRIPTION_ID, evaluate
+from tests import ledger
 
 
 def test_registry_admin_user_and_anonymous_pull_are_off(shared):
     acr = shared.one("azure-native:containerregistry:Registry")
     assert acr.inputs["adminUserEnabled"] is False
     assert acr.inputs["anonymousPullEnabled"] is False
-    assert acr.inputs["sku"] == {"name": "Standard"}
     assert acr.protect is True
 
 
+def test_shared_registry_meets_acis_managed_identity_pull_prerequisites(shared):
+    (row,) = [r for r in ledger.rows("Serving: the Azure ML inference server, ACI, ACR") if "premium SKU" in r.fact]
+    acr = shared.one("azure-native:containerregistry:Registry")
+    assert acr.inputs["sku"] == {"name": "Premium"}
+    assert acr.inputs["networkRuleBypassOptions"] == "AzureServices"
+    assert "Pulumi.shared.yaml" in row.relied_on_in
+
+
 def test_registry_sku_comes_from_config():
-    run = evaluate("shared", overrides={f"{PROJECT}:registry": '{"sku": "Premium"}'})
-    assert run.one("azure-native:containerregistry:Registry").inputs["sku"] == {"name": "Premium"}
+    run = evaluate("shared", overrides={f"{PROJECT}:registry": '{"sku": "Standard"}'})
+    assert run.one("azure-native:containerregistry:Registry").inputs["sku"] == {"name": "Standard"}
 
 
 def test_pull_identity_has_acr_pull_on_the_registry_only(shared):

@@ -21,10 +21,10 @@ SHARED_PLATFORM = Counter(
         "azure-native:containerregistry:Registry": 1,
         "azure-native:machinelearningservices:Workspace": 1,
         "azure-native:machinelearningservices:Compute": 1,
-        "azure-native:managedidentity:UserAssignedIdentity": 2,
+        "azure-native:managedidentity:UserAssignedIdentity": 3,
         "azure-native:managedidentity:FederatedIdentityCredential": 1,
-        # AcrPull, four for the AML workspace, eight for the pipelines' identity.
-        "azure-native:authorization:RoleAssignment": 13,
+        # AcrPull, seven for the AML workspace's identity, eight for the pipelines' identity.
+        "azure-native:authorization:RoleAssignment": 16,
     }
 )
 
