@@ -42,7 +42,7 @@ def require_helm() -> Path:
     if reason:
         pytest.skip(f"Helm deliberately unavailable ({UNAVAILABLE_ENV}): {reason}")
     pytest.fail(
-        f"Helm is not installed at {HELM.relative_to(ROOT)}: run `bash scripts/install-helm.sh` "
+        f"Helm is not installed at {HELM}: run `bash scripts/install-helm.sh` "
         f"(.ci/run does), or set {UNAVAILABLE_ENV}=<reason> where it cannot be installed",
         pytrace=False,
     )
