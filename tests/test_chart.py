@@ -24,9 +24,9 @@ from tests.helm_tool import CHART, Helm, require_helm
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CLUSTER = "azure-native:containerservice:ManagedCluster"
-# With `aks.kubernetesVersion` unset, AKS creates the cluster at its default version and the
-# `stable` upgrade channel moves it along the supported window; the chart must then hold on every
-# minor AKS supports (its release calendar on 2026-11-29, docs/assumptions.md).
+# With `aks.kubernetesVersion` unset, AKS picks the cluster's version from the minors it supports
+# (a window that moves on); the chart must then hold on every one of them (AKS's release calendar
+# on 2026-11-29, docs/assumptions.md).
 AKS_SUPPORTED_MINORS = ("1.34", "1.35", "1.36", "1.37")
 EXPECTED_KINDS = {
     "Deployment",
@@ -45,9 +45,9 @@ WRITABLE_PATHS = {
     "/run": "nginx.pid and rsyslogd.pid (Debian/Ubuntu packaging defaults)",
     "/var/lib/nginx": "nginx's client-body and proxy temporary files (compiled-in paths)",
     "/var/log/nginx": "nginx's access and error logs (the packaged nginx.conf)",
-    "/var/runit/gunicorn/supervise": "runsv's lock, pid, status and control FIFO",
-    "/var/runit/nginx/supervise": "runsv's lock, pid, status and control FIFO",
-    "/var/runit/rsyslog/supervise": "runsv's lock, pid, status and control FIFO",
+    "/var/runit/gunicorn/supervise": "runsv's status, stat, pid and control FIFO",
+    "/var/runit/nginx/supervise": "runsv's status, stat, pid and control FIFO",
+    "/var/runit/rsyslog/supervise": "runsv's status, stat, pid and control FIFO",
 }
 # The managed NGINX controller's pod and namespace labels, as the app routing operator sets them
 # (Azure/aks-app-routing-operator pkg/manifests), and a neighbour in the same namespace.
