@@ -50,8 +50,9 @@ def chart_values(
             "maxReplicas": max_replicas,
             "targetCPUUtilizationPercentage": target_cpu_utilization,
         },
-        # Keep at least one pod through node drains and upgrades, more when the floor allows.
-        "podDisruptionBudget": {"minAvailable": max(1, min_replicas - 1)},
+        # One pod at a time through node drains and upgrades; never a floor of available pods,
+        # which with minReplicas 1 would forbid every eviction and block the drain.
+        "podDisruptionBudget": {"maxUnavailable": 1},
         "service": {"type": SERVICE_TYPE, "port": SERVICE_PORT},
         "ingress": {"className": INGRESS_CLASS, "host": host, "keyVaultCertificateUri": certificate_uri},
         "appInsightsConnectionString": app_insights_connection_string,

@@ -55,7 +55,7 @@ def test_release_values_from_stack_config_satisfy_the_chart_schema(release):
     assert values["healthPath"] == "/"
     assert values["resources"]["requests"] == {"cpu": "1000m", "memory": "2048Mi"}
     assert values["autoscaling"] == {"minReplicas": 2, "maxReplicas": 6, "targetCPUUtilizationPercentage": 70}
-    assert values["podDisruptionBudget"] == {"minAvailable": 1}
+    assert values["podDisruptionBudget"] == {"maxUnavailable": 1}
     assert release.is_secret("values.appInsightsConnectionString")
 
 
@@ -64,7 +64,8 @@ def test_replica_bounds_come_from_config(shared):
     values = run.one(RELEASE).inputs["values"]
     jsonschema.validate(values, SCHEMA)
     assert values["autoscaling"]["minReplicas"] == 3
-    assert values["podDisruptionBudget"] == {"minAvailable": 2}
+    # A budget of pods that may go, whatever the floor: a drain never waits on it.
+    assert values["podDisruptionBudget"] == {"maxUnavailable": 1}
 
 
 def valid_values() -> dict:
@@ -120,7 +121,10 @@ def test_the_schema_rejects_bad_values(path, bad):
 
 def test_the_chart_defaults_are_exactly_the_schema_keys():
     defaults = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert set(defaults) == set(SCHEMA["properties"]) == set(valid_values())
+    assert set(defaults) == set(SCHEMA["properties"])
+    # The stack sets every required value; the rest (the NetworkPolicy's source) keep their defaults.
+    assert set(SCHEMA["required"]) <= set(valid_values()) <= set(SCHEMA["properties"])
+    assert set(SCHEMA["properties"]) - set(valid_values()) == {"networkPolicy"}
 
 
 def templates() -> dict[str, str]:
@@ -160,6 +164,7 @@ def test_chart_has_the_workload_objects():
         "PodDisruptionBudget",
         "Secret",
         "ServiceAccount",
+        "NetworkPolicy",
     }
 
 

@@ -1,0 +1,344 @@
+"""The engine chart judged by the real things: Helm 3 (`lint --strict`, `template`) fed exactly
+the values the prod stack hands its Release, and every rendered manifest checked against the
+Kubernetes API's own schemas (`kubernetes-validate --strict`) for the cluster's version."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+import re
+import shutil
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+from kubernetes_validate.utils import all_versions, major_minor
+
+from components.offline import ROOT, Evaluation
+from tests.conftest import deploy, prod_aks
+from tests.helm_tool import CHART, Helm, require_helm
+
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+# With `aks.kubernetesVersion` unset, AKS picks the cluster's version from the minors it supports
+# (a window that moves on); the chart must then hold on every one of them (AKS's release calendar
+# on 2026-11-29, docs/assumptions.md).
+AKS_SUPPORTED_MINORS = ("1.34", "1.35", "1.36", "1.37")
+EXPECTED_KINDS = {
+    "Deployment",
+    "Service",
+    "HorizontalPodAutoscaler",
+    "PodDisruptionBudget",
+    "Secret",
+    "ServiceAccount",
+    "NetworkPolicy",
+    "Ingress",
+}
+# The paths the serving image's processes write, each mounted writable (an emptyDir) over the
+# read-only root filesystem. The base image starts `runsvdir /var/runit`, which runs gunicorn,
+# nginx and rsyslog as runit services (docs/assumptions.md has the source of each line).
+WRITABLE_PATHS = {
+    "/tmp": "gunicorn's worker heartbeat files: its default temporary directory",
+    "/run": "nginx.pid and rsyslogd.pid (Debian/Ubuntu packaging defaults)",
+    "/var/lib/nginx": "nginx's client-body and proxy temporary files (compiled-in paths)",
+    "/var/log/nginx": "nginx's access and error logs (the packaged nginx.conf)",
+    "/var/runit/gunicorn/supervise": "runsv's status, stat, pid and control FIFO",
+    "/var/runit/nginx/supervise": "runsv's status, stat, pid and control FIFO",
+    "/var/runit/rsyslog/supervise": "runsv's status, stat, pid and control FIFO",
+}
+# The managed NGINX controller's pod and namespace labels, as the app routing operator sets them
+# (Azure/aks-app-routing-operator pkg/manifests), and a neighbour in the same namespace.
+APP_ROUTING_NAMESPACE = {"kubernetes.io/metadata.name": "app-routing-system"}
+APP_ROUTING_NGINX_POD = {
+    "app": "nginx",
+    "app.kubernetes.io/component": "ingress-controller",
+    "app.kubernetes.io/managed-by": "aks-app-routing-operator",
+    "kubernetes.azure.com/managedby": "aks",
+}
+APP_ROUTING_EXTERNAL_DNS_POD = {
+    "app": "external-dns",
+    "app.kubernetes.io/managed-by": "aks-app-routing-operator",
+    "kubernetes.azure.com/managedby": "aks",
+}
+
+
+@pytest.fixture(scope="module")
+def helm(tmp_path_factory: pytest.TempPathFactory) -> Helm:
+    return Helm(require_helm(), tmp_path_factory.mktemp("helm-home"))
+
+
+@pytest.fixture(scope="module")
+def prod(served: dict[str, Evaluation]) -> Evaluation:
+    return served["prod"]
+
+
+@pytest.fixture(scope="module")
+def release(prod: Evaluation) -> dict[str, Any]:
+    return prod.one(RELEASE).inputs
+
+
+def kube_versions(run: Evaluation) -> tuple[str, ...]:
+    """The Kubernetes minors the release must render for: the cluster's configured version, or
+    with none configured (or an existing cluster), every minor AKS supports."""
+    configured = {r.inputs.get("kubernetesVersion") for r in run.of_type(CLUSTER)} - {None}
+    if configured:
+        return tuple(sorted(major_minor(str(v)) for v in configured))
+    return AKS_SUPPORTED_MINORS
+
+
+@pytest.fixture(scope="module")
+def rendered(helm: Helm, prod: Evaluation, release: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+    """The prod release rendered by Helm for each Kubernetes minor it must run on."""
+    return {
+        version: helm.render(release["name"], release["namespace"], release["values"], version)
+        for version in kube_versions(prod)
+    }
+
+
+def one(docs: list[dict[str, Any]], kind: str) -> dict[str, Any]:
+    found = [d for d in docs if d["kind"] == kind]
+    assert len(found) == 1, f"expected one {kind}, rendered {len(found)}"
+    return found[0]
+
+
+def any_render(rendered: dict[str, list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    return next(iter(rendered.values()))
+
+
+def test_the_prod_cluster_version_maps_to_kubernetes_minors(prod):
+    assert kube_versions(prod) == AKS_SUPPORTED_MINORS  # Pulumi.prod.yaml sets no kubernetesVersion
+    pinned = Evaluation("prod")
+    pinned.resources = [r for r in prod.resources if r.type != CLUSTER]
+    cluster = prod.one(CLUSTER)
+    pinned.resources.append(dataclasses.replace(cluster, inputs={**cluster.inputs, "kubernetesVersion": "1.35.7"}))
+    assert kube_versions(pinned) == ("1.35",)
+
+
+def test_kubernetes_validate_ships_schemas_for_every_minor_the_cluster_may_run(prod):
+    # validate() silently falls back to an older schema for a minor it lacks: require an exact one.
+    shipped = {major_minor(v) for v in all_versions()}
+    missing = sorted(set(kube_versions(prod)) - shipped)
+    assert missing == [], f"kubernetes-validate ships no schemas for {missing}: upgrade it (ships {sorted(shipped)})"
+
+
+def test_the_chart_lints_strictly_with_the_prod_values(helm, prod, release):
+    for version in kube_versions(prod):
+        result = helm.lint(release["values"], release["namespace"], version)
+        assert result.returncode == 0, f"helm lint --strict (Kubernetes {version}):\n{result.stdout}{result.stderr}"
+        assert "[WARNING]" not in result.stdout and "[ERROR]" not in result.stdout
+
+
+def test_every_manifest_the_prod_release_renders_is_valid_for_its_kubernetes_version(rendered):
+    for version, docs in rendered.items():
+        assert {d["kind"] for d in docs} == EXPECTED_KINDS
+        errors = []
+        for doc in docs:
+            try:
+                kubernetes_validate.validate(doc, version, strict=True)
+            except kubernetes_validate.ValidationError as error:
+                errors.append(f"{doc['kind']}/{doc['metadata']['name']} at {list(error.path)}: {error.message}")
+        assert errors == [], f"Kubernetes {version} rejects:\n" + "\n".join(errors)
+
+
+def test_strict_validation_rejects_a_misspelled_field(rendered):
+    deployment = copy.deepcopy(one(any_render(rendered), "Deployment"))
+    kubernetes_validate.validate(deployment, "1.36", strict=True)
+    deployment["spec"]["template"]["spec"]["containers"][0]["securityContext"]["readOnlyRootFileSystem"] = True
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(deployment, "1.36", strict=True)
+
+
+def test_every_object_is_in_the_release_namespace(rendered, release):
+    for doc in any_render(rendered):
+        assert doc["metadata"].get("namespace") == release["namespace"], doc["kind"]
+
+
+def test_helm_applies_the_values_schema(helm, release):
+    values = {**release["values"], "containerPort": 0}
+    result = helm.template(release["name"], release["namespace"], values, "1.36")
+    assert result.returncode != 0 and "containerPort" in result.stderr
+
+
+# --- NetworkPolicy: only the ingress controller reaches the engine port -------------------------
+
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """matchLabels semantics (the chart uses no matchExpressions)."""
+    assert set(selector) <= {"matchLabels"}, selector
+    return all(labels.get(k) == v for k, v in (selector.get("matchLabels") or {}).items())
+
+
+def admits(
+    policy: dict[str, Any], namespace: str, namespace_labels: dict[str, str], pod_labels: dict[str, str], port: int
+) -> bool:
+    """Whether the policy lets a pod with these labels connect to `port` of the pods it selects."""
+    spec = policy["spec"]
+    assert spec["policyTypes"] == ["Ingress"]
+    for rule in spec.get("ingress") or []:
+        ports = rule.get("ports")
+        if ports and not any(p.get("protocol", "TCP") == "TCP" and p.get("port") == port for p in ports):
+            continue
+        for peer in rule.get("from") or []:
+            if "namespaceSelector" in peer:
+                in_namespace = selects(peer["namespaceSelector"], namespace_labels)
+            else:
+                in_namespace = namespace == policy["metadata"]["namespace"]
+            if in_namespace and selects(peer.get("podSelector", {}), pod_labels):
+                return True
+    return False
+
+
+def test_the_network_policy_isolates_the_engine_pods(rendered):
+    docs = any_render(rendered)
+    policy, deployment = one(docs, "NetworkPolicy"), one(docs, "Deployment")
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert policy["spec"]["podSelector"] == deployment["spec"]["selector"]
+    assert selects(policy["spec"]["podSelector"], pod_labels)
+
+
+def test_only_the_app_routing_nginx_reaches_the_engine_port(rendered, release):
+    docs = any_render(rendered)
+    policy = one(docs, "NetworkPolicy")
+    port = int(release["values"]["containerPort"])
+    container_ports = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["ports"]
+    assert [p["containerPort"] for p in container_ports] == [port]
+    engine_ns = release["namespace"]
+    engine_ns_labels = {"kubernetes.io/metadata.name": engine_ns}
+    assert admits(policy, "app-routing-system", APP_ROUTING_NAMESPACE, APP_ROUTING_NGINX_POD, port)
+    # The same controller may not reach any other port (gunicorn listens on 31311 behind nginx).
+    assert not admits(policy, "app-routing-system", APP_ROUTING_NAMESPACE, APP_ROUTING_NGINX_POD, 31311)
+    # Neither a look-alike elsewhere, nor the add-on's other pods, nor the engine's neighbours.
+    assert not admits(policy, "default", {"kubernetes.io/metadata.name": "default"}, APP_ROUTING_NGINX_POD, port)
+    assert not admits(policy, "app-routing-system", APP_ROUTING_NAMESPACE, APP_ROUTING_EXTERNAL_DNS_POD, port)
+    assert not admits(policy, engine_ns, engine_ns_labels, {"app": "debug"}, port)
+
+
+def test_the_allowed_source_is_a_value(helm, release):
+    values = copy.deepcopy(release["values"])
+    values["networkPolicy"] = {
+        "ingressController": {
+            "namespaceLabels": {"kubernetes.io/metadata.name": "ingress-nginx"},
+            # Helm merges maps with the chart's defaults: null drops a default label.
+            "podLabels": {
+                "app.kubernetes.io/component": None,
+                "app.kubernetes.io/managed-by": None,
+                "app.kubernetes.io/name": "ingress-nginx",
+            },
+        }
+    }
+    policy = one(helm.render(release["name"], release["namespace"], values, "1.36"), "NetworkPolicy")
+    namespace = {"kubernetes.io/metadata.name": "ingress-nginx"}
+    assert admits(policy, "ingress-nginx", namespace, {"app.kubernetes.io/name": "ingress-nginx"}, 5001)
+    assert not admits(policy, "app-routing-system", APP_ROUTING_NAMESPACE, APP_ROUTING_NGINX_POD, 5001)
+
+
+@pytest.mark.parametrize("key", ["namespaceLabels", "podLabels"])
+def test_an_empty_selector_that_would_admit_everyone_is_rejected(key):
+    # The chart's schema applied to its default networkPolicy alone.
+    schema = {**json.loads((CHART / "values.schema.json").read_text()), "required": []}
+    values = {"networkPolicy": yaml.safe_load((CHART / "values.yaml").read_text())["networkPolicy"]}
+    jsonschema.validate(values, schema)
+    values["networkPolicy"]["ingressController"][key] = {}
+    with pytest.raises(jsonschema.ValidationError, match=r"should be non-empty|does not have enough properties"):
+        jsonschema.validate(values, schema)
+
+
+# --- PodDisruptionBudget: never blocks a node drain ------------------------------------------
+
+
+def disruptions_allowed(pdb: dict[str, Any], healthy: int) -> int:
+    """What the disruption controller allows with `healthy` ready pods of `healthy` expected."""
+    spec = pdb["spec"]
+    if "maxUnavailable" in spec:
+        return healthy - (healthy - int(spec["maxUnavailable"]))
+    return healthy - int(spec["minAvailable"])
+
+
+@pytest.fixture(scope="module")
+def single_replica(shared: Evaluation) -> Evaluation:
+    run = deploy("prod", shared, overrides=prod_aks(keep_file=False, minReplicas=1, maxReplicas=3))
+    assert run.error is None, run.error
+    return run
+
+
+def test_a_drain_can_evict_at_every_replica_count_even_one(helm, single_replica):
+    inputs = single_replica.one(RELEASE).inputs
+    docs = helm.render(inputs["name"], inputs["namespace"], inputs["values"], "1.36")
+    hpa, pdb = one(docs, "HorizontalPodAutoscaler"), one(docs, "PodDisruptionBudget")
+    assert hpa["spec"]["minReplicas"] == 1
+    for replicas in range(hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"] + 1):
+        assert disruptions_allowed(pdb, replicas) >= 1, f"a drain blocks with {replicas} replica(s)"
+    # A pod that is not ready cannot hold a drain hostage either.
+    assert pdb["spec"]["unhealthyPodEvictionPolicy"] == "AlwaysAllow"
+    assert pdb["spec"]["selector"] == one(docs, "Deployment")["spec"]["selector"]
+
+
+def test_the_drain_arithmetic_catches_a_floor_of_one():
+    assert disruptions_allowed({"spec": {"minAvailable": 1}}, 1) == 0
+    assert disruptions_allowed({"spec": {"maxUnavailable": 1}}, 1) == 1
+
+
+# --- Read-only root filesystem: writable exactly where the image writes ------------------------
+
+
+def test_the_root_filesystem_is_read_only_with_emptydirs_exactly_where_the_image_writes(rendered):
+    pod = one(any_render(rendered), "Deployment")["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    assert set(mounts) == set(WRITABLE_PATHS)
+    volumes = {v["name"]: v for v in pod["volumes"]}
+    assert set(volumes) == set(mounts.values())
+    for volume in volumes.values():
+        assert set(volume) == {"name", "emptyDir"}, volume
+        assert volume["emptyDir"].get("sizeLimit"), f"{volume['name']} is unbounded"
+    assert all(not m.get("readOnly") for m in container["volumeMounts"])
+
+
+def test_the_serving_image_keeps_the_base_images_runit_entrypoint():
+    # WRITABLE_PATHS is what the Azure ML inference base image's `runsvdir /var/runit` writes; a
+    # serving Dockerfile with its own entrypoint would write elsewhere and need new mounts.
+    dockerfile = (ROOT / "serving" / "Dockerfile").read_text()
+    instructions = [
+        line.split()[0].upper()
+        for line in dockerfile.splitlines()
+        if line.strip() and not line.lstrip().startswith("#")
+    ]
+    assert "CMD" not in instructions and "ENTRYPOINT" not in instructions
+    assert re.search(r"mcr\.microsoft\.com/azureml/[a-z0-9.-]*inference", dockerfile)
+    assert re.search(r"^USER 1000$", dockerfile, re.M)
+
+
+# --- NOTES.txt ---------------------------------------------------------------------------------
+
+
+def test_the_notes_tell_how_to_reach_the_engine(helm, release, tmp_path):
+    # `helm template` leaves NOTES.txt out and `helm install --dry-run` needs a cluster, so a copy
+    # of the chart renders the same text, with the same engine and values, as a ConfigMap.
+    chart = tmp_path / "chart"
+    shutil.copytree(CHART, chart)
+    notes = (chart / "templates" / "NOTES.txt").read_text()
+    (chart / "templates" / "zz-notes.yaml").write_text(
+        '{{- define "test.notes" }}' + notes + "{{ end }}\n"
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: notes\n"
+        'data:\n  notes: {{ include "test.notes" . | toJson }}\n'
+    )
+    docs = helm.render(
+        release["name"],
+        release["namespace"],
+        release["values"],
+        "1.36",
+        chart=chart,
+        extra=["--show-only", "templates/zz-notes.yaml"],
+    )
+    text = one(docs, "ConfigMap")["data"]["notes"]
+    name, namespace = release["name"], release["namespace"]
+    values = release["values"]
+    assert f"http://{name}.{namespace}.svc.cluster.local:{int(values['service']['port'])}" in text
+    assert f"GET  {values['healthPath']}" in text and f"POST {values['scorePath']}" in text
+    assert f"kubectl --namespace {namespace} port-forward service/{name} 8080:{int(values['service']['port'])}" in text
+    assert "app-routing-system" in text  # who may connect
+    assert "{{" not in text and "<no value>" not in text
