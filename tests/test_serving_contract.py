@@ -147,6 +147,22 @@ def test_the_contract_port_is_the_servers_own_default(image, server_python):
     assert int(match.group(1)) == int(image.argument("--port"))
 
 
+def test_in_the_container_the_server_listens_on_every_interface(server_python):
+    # ACI's and the kubelet's probes reach the container's own IP, not its loopback; the
+    # tests rebind to 127.0.0.1 (LAUNCHER) only because they run on a shared machine.
+    result = subprocess.run(
+        [
+            str(server_python),
+            "-c",
+            "from azureml_inference_server_http import amlserver; print(amlserver.DEFAULT_HOST)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "0.0.0.0", result.stderr
+
+
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_every_health_check_path_answers_on_the_real_server(engine, served, stack):
     for who, path, _ in health_checks(served[stack]):
