@@ -65,8 +65,13 @@ def _url(environ: Mapping[str, str], name: str) -> str | None:
     value = environ.get(name)
     if value is None:
         return None
-    parts = urllib.parse.urlsplit(value)
-    if parts.scheme not in ("http", "https") or not parts.hostname or value != value.strip():
+    try:
+        parts = urllib.parse.urlsplit(value)
+        valid = parts.scheme in ("http", "https") and bool(parts.hostname) and value == value.strip()
+        _ = parts.port  # an out-of-range or non-numeric port raises here, not mid-probe
+    except ValueError:
+        valid = False
+    if not valid:
         raise SettingsError(f"{name} must be an http:// or https:// URL with a host, got {value!r}")
     return value
 

@@ -64,6 +64,8 @@ class Image:
     expose: list[int] = field(default_factory=list)
     entrypoint: list[str] = field(default_factory=list)
     cmd: list[str] = field(default_factory=list)
+    # Not executed here (no base image), only read.
+    runs: list[str] = field(default_factory=list)
 
     @property
     def command(self) -> list[str]:
@@ -95,6 +97,8 @@ def read_dockerfile(path: Path = DOCKERFILE) -> Image:
             image.workdir = rest
         elif instruction == "USER":
             image.user = rest
+        elif instruction == "RUN":
+            image.runs.append(rest)
         elif instruction == "EXPOSE":
             image.expose += [int(p.split("/")[0]) for p in rest.split()]
         elif instruction in ("ENTRYPOINT", "CMD"):

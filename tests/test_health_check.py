@@ -274,6 +274,8 @@ def probe_with(env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
             "HEALTH_URL must be an http:// or https:// URL with a host, got 'ftp://engine/'",
         ),
         ({"HEALTH_URL": "http:///"}, "HEALTH_URL must be an http:// or https:// URL with a host"),
+        ({"HEALTH_URL": "http://engine:99999/"}, "HEALTH_URL must be an http:// or https:// URL with a host"),
+        ({"HEALTH_URL": "http://[::1/"}, "HEALTH_URL must be an http:// or https:// URL with a host"),
         (
             {"HEALTH_URL": "http://e/", "HEALTH_ATTEMPTS": "many"},
             "HEALTH_ATTEMPTS must be an integer 1..60, got 'many'",
@@ -346,6 +348,10 @@ def test_the_probe_checks_an_https_endpoint_and_its_certificate(certificate):
         score = {"SCORE_URL": f"{url}/score", "SCORE_REQUEST": '{"data": []}'}
         trusted = probe_with({**settings, **score, "SSL_CERT_FILE": str(certificate[0])})
         untrusted = probe_with({**settings, **score, "SSL_CERT_FILE": None})
+        lines: list[str] = []
+        scored_untrusted = smoke_score(f"{url}/score", b"{}", 1, 0, log=lines.append)
+    # The scoring request verifies the certificate too, not only the health request.
+    assert scored_untrusted is False and "CERTIFICATE_VERIFY_FAILED" in lines[0]
     assert trusted.returncode == 0, trusted.stdout + trusted.stderr
     assert "scored:" in trusted.stdout
     # A certificate the machine does not trust fails the check: verification stays on.

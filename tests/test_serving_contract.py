@@ -123,6 +123,8 @@ def test_the_base_image_is_pinned_by_digest(image):
 def test_the_image_runs_the_inference_server_as_its_non_root_user(image):
     assert image.entrypoint == ["azmlinfsrv"]
     assert image.user == "1000:1000"
+    # uid 1000 is only assumed to be dockeruser: the build itself must check it.
+    assert 'test "$(id -u dockeruser):$(id -g dockeruser)" = "1000:1000"' in image.runs
     # One entry script: the one the server is given is the one Azure ML's variable names.
     assert image.argument("--entry_script") == image.env["AZUREML_ENTRY_SCRIPT"]
     assert image.workdir == image.env["AML_APP_ROOT"]
