@@ -13,6 +13,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
+from pulumi.runtime.config import is_config_secret
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
 from pydantic.alias_generators import to_camel
 
@@ -127,9 +128,43 @@ class ServingConfig(_Section):
     memory_gb: Annotated[Float, Field(ge=0.5, le=16, description="a number of GB 0.5..16")] = 1.5
 
 
+# The probe's own limit (components/health_probe.py); far below Linux's limit on one
+# environment variable, which is how the sample reaches the probe.
+SAMPLE_REQUEST_MAX_BYTES = 16 << 10
+
+
+def _compact_json(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), sort_keys=True)
+
+
+def _json_document(value: Any) -> Any:
+    if value is not None and not isinstance(value, dict | list):
+        raise ValueError("not a JSON object or array")
+    if value is not None and len(_compact_json(value).encode()) > SAMPLE_REQUEST_MAX_BYTES:
+        raise ValueError("too large")
+    return value
+
+
 class HealthCheckConfig(_Section):
     attempts: Annotated[Int, Field(ge=1, le=60, description="an integer 1..60")] = 20
     interval_seconds: Annotated[Int, Field(ge=1, le=60, description="an integer 1..60 (seconds)")] = 15
+    # Posted to the scoring route after each deploy (the engine repo's sample request): an
+    # update whose model cannot score it fails. It reaches the probe in plain text, so it
+    # holds no secret, and load_config rejects it as a Pulumi secret.
+    sample_request: Annotated[
+        Any,
+        BeforeValidator(_json_document),
+        Field(
+            description=f"a JSON object or array of at most {SAMPLE_REQUEST_MAX_BYTES} bytes "
+            "(the scoring route's sample request)"
+        ),
+    ] = None
+
+    @property
+    def sample_request_json(self) -> str | None:
+        """The sample as the probe receives it: compact and key-sorted, so an unchanged
+        sample never shows as a diff."""
+        return None if self.sample_request is None else _compact_json(self.sample_request)
 
 
 class AciConfig(_Section):
@@ -446,10 +481,23 @@ def load_config(stack: str | None = None, config: pulumi.Config | None = None) -
         raise ConfigError(unknown + [_describe(e) for e in err.errors()]) from None
     if unknown:
         raise ConfigError(unknown)
-    problems = _role_mismatches(cfg)
+    problems = _role_mismatches(cfg) + _secrets_in_plain_text()
     if problems:
         raise ConfigError(problems)
     return cfg
+
+
+# Sections whose values reach plain text (the post-deploy check's environment, its logs):
+# a Pulumi secret there would be decrypted and leak, so it is refused instead.
+_PLAIN_TEXT_SECTIONS = ("health_check",)
+
+
+def _secrets_in_plain_text() -> list[str]:
+    return [
+        f"{PROJECT}:{_alias(name)} must not be a secret: it reaches the post-deploy check in plain text"
+        for name in _PLAIN_TEXT_SECTIONS
+        if is_config_secret(f"{PROJECT}:{_alias(name)}")
+    ]
 
 
 def _configured_keys() -> set[str]:

@@ -12,7 +12,7 @@ import base64
 import json
 import runpy
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -361,11 +361,14 @@ def evaluate(
     references: Mapping[str, StackOutputs] | None = None,
     preview: bool = False,
     main: Path = MAIN,
+    secrets: Iterable[str] = (),
 ) -> Evaluation:
     """Run the program for `stack` under mocks. `overrides` sets (or, with None, removes)
-    config keys; `references` are the outputs of other stacks, by stack reference name.
-    An exception the program raises is returned in `Evaluation.error`, not raised."""
+    config keys, and `secrets` marks keys as set with `--secret`; `references` are the
+    outputs of other stacks, by stack reference name. An exception the program raises is
+    returned in `Evaluation.error`, not raised."""
     config, secret_keys = stack_config(stack)
+    secret_keys |= set(secrets)
     for key, value in (overrides or {}).items():
         if value is None:
             config.pop(key, None)

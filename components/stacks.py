@@ -244,6 +244,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         base_url, workload = release.base_url, release.release
         check_after = [workload, controller.patch]
     health_url = pulumi.Output.concat(base_url, contract.health_path)
+    scoring_url = pulumi.Output.concat(base_url, contract.score_path)
     HealthCheck(
         "health-check",
         HealthCheckArgs(
@@ -252,13 +253,11 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
             interval_seconds=cfg.health_check.interval_seconds,
             triggers=[image],
             depends_on=check_after,
+            score_url=scoring_url,
+            sample_request=cfg.health_check.sample_request_json,
         ),
     )
-    outputs.update(
-        image=image,
-        healthUrl=health_url,
-        scoringUrl=pulumi.Output.concat(base_url, contract.score_path),
-    )
+    outputs.update(image=image, healthUrl=health_url, scoringUrl=scoring_url)
     return outputs
 
 

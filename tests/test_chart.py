@@ -38,17 +38,9 @@ EXPECTED_KINDS = {
     "Ingress",
 }
 # The paths the serving image's processes write, each mounted writable (an emptyDir) over the
-# read-only root filesystem. The base image starts `runsvdir /var/runit`, which runs gunicorn,
-# nginx and rsyslog as runit services (docs/assumptions.md has the source of each line).
-WRITABLE_PATHS = {
-    "/tmp": "gunicorn's worker heartbeat files: its default temporary directory",
-    "/run": "nginx.pid and rsyslogd.pid (Debian/Ubuntu packaging defaults)",
-    "/var/lib/nginx": "nginx's client-body and proxy temporary files (compiled-in paths)",
-    "/var/log/nginx": "nginx's access and error logs (the packaged nginx.conf)",
-    "/var/runit/gunicorn/supervise": "runsv's status, stat, pid and control FIFO",
-    "/var/runit/nginx/supervise": "runsv's status, stat, pid and control FIFO",
-    "/var/runit/rsyslog/supervise": "runsv's status, stat, pid and control FIFO",
-}
+# read-only root filesystem: the inference server writes only under /tmp, which
+# tests/test_serving_contract.py::test_the_server_writes_only_under_tmp measures on the real server.
+WRITABLE_PATHS = {"/tmp": "gunicorn's heartbeat files and control socket (XDG_RUNTIME_DIR)"}
 # The managed NGINX controller's pod and namespace labels, as the app routing operator sets them
 # (Azure/aks-app-routing-operator pkg/manifests), and a neighbour in the same namespace.
 APP_ROUTING_NAMESPACE = {"kubernetes.io/metadata.name": "app-routing-system"}
@@ -298,18 +290,13 @@ def test_the_root_filesystem_is_read_only_with_emptydirs_exactly_where_the_image
     assert all(not m.get("readOnly") for m in container["volumeMounts"])
 
 
-def test_the_serving_image_keeps_the_base_images_runit_entrypoint():
-    # WRITABLE_PATHS is what the Azure ML inference base image's `runsvdir /var/runit` writes; a
-    # serving Dockerfile with its own entrypoint would write elsewhere and need new mounts.
+def test_the_serving_image_runs_what_the_contract_tests_measured():
+    # WRITABLE_PATHS holds for the inference server started directly with its runtime dir in
+    # /tmp; the base image's runit supervisor (nginx, rsyslog) would write elsewhere.
     dockerfile = (ROOT / "serving" / "Dockerfile").read_text()
-    instructions = [
-        line.split()[0].upper()
-        for line in dockerfile.splitlines()
-        if line.strip() and not line.lstrip().startswith("#")
-    ]
-    assert "CMD" not in instructions and "ENTRYPOINT" not in instructions
-    assert re.search(r"mcr\.microsoft\.com/azureml/[a-z0-9.-]*inference", dockerfile)
-    assert re.search(r"^USER 1000$", dockerfile, re.M)
+    assert re.search(r'^ENTRYPOINT \["azmlinfsrv"\]$', dockerfile, re.M)
+    assert re.search(r"XDG_RUNTIME_DIR=/tmp\b", dockerfile)
+    assert re.search(r"^USER 1000:1000$", dockerfile, re.M)
 
 
 # --- NOTES.txt ---------------------------------------------------------------------------------

@@ -4,16 +4,23 @@ a probe that really polls an HTTP endpoint (tested against a loopback server).""
 from __future__ import annotations
 
 import http.server
+import json
+import logging
 import os
+import ssl
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
-from components.health_probe import wait_healthy
+from components.config import PROJECT, SAMPLE_REQUEST_MAX_BYTES, ConfigError
+from components.health_probe import MAX_SAMPLE_BYTES, smoke_score, wait_healthy
+from components.offline import stack_config
 from tests.conftest import ENVIRONMENTS, WORKLOAD, deploy
 from tests.loopback import serve
 
@@ -102,3 +109,251 @@ def test_the_command_the_stack_runs_exits_by_health():
     assert failed.returncode == 1
     assert "unhealthy after 2 attempts" in failed.stderr
     assert run_probe("file:///etc/passwd").returncode == 2
+
+
+# --- The smoke score: settings, wiring, and the probe against loopback servers ---
+
+SAMPLE = {"data": [{"surface_m2": 80, "rooms": 3}]}
+
+
+def with_sample(stack: str, sample: object) -> dict[str, str]:
+    config, _ = stack_config(stack)
+    section = json.loads(config.get(key("healthCheck"), "{}"))
+    return {key("healthCheck"): json.dumps({**section, "sampleRequest": sample})}
+
+
+def key(name: str) -> str:
+    return f"{PROJECT}:{name}"
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_the_sample_request_is_posted_to_the_scoring_route(shared, stack):
+    run = deploy(stack, shared, overrides=with_sample(stack, SAMPLE))
+    assert run.error is None, run.error
+    environment = run.one(COMMAND).inputs["environment"]
+    assert environment["SCORE_URL"] == run.outputs["scoringUrl"]
+    assert environment["HEALTH_URL"] == run.outputs["healthUrl"]
+    # Compact and key-sorted: the same sample written differently is no change.
+    assert environment["SCORE_REQUEST"] == '{"data":[{"rooms":3,"surface_m2":80}]}'
+    assert run.one(COMMAND).inputs["triggers"] == [run.outputs["image"]]
+
+
+def test_a_changed_sample_re_runs_the_check(served, shared):
+    # pulumi-command runs `create` again when an input changes (no `update` command).
+    before = deploy("qa", shared, overrides=with_sample("qa", SAMPLE)).one(COMMAND)
+    after = deploy("qa", shared, overrides=with_sample("qa", {"data": []})).one(COMMAND)
+    assert before.inputs["environment"] != after.inputs["environment"]
+    assert "update" not in after.inputs
+
+
+def test_without_a_sample_the_check_warns_that_it_proves_health_only(shared, caplog):
+    with caplog.at_level(logging.WARNING):
+        run = deploy("dev", shared)
+    assert "SCORE_URL" not in run.one(COMMAND).inputs["environment"]
+    assert any("no healthCheck.sampleRequest" in r.getMessage() for r in caplog.records)
+    caplog.clear()
+    with caplog.at_level(logging.WARNING):
+        deploy("dev", shared, overrides=with_sample("dev", SAMPLE))
+    assert not any("no healthCheck.sampleRequest" in r.getMessage() for r in caplog.records)
+
+
+@pytest.mark.parametrize(
+    ("sample", "message"),
+    [
+        ("price me", "healthCheck.sampleRequest must be a JSON object or array of at most 16384 bytes"),
+        (42, "healthCheck.sampleRequest must be a JSON object or array of at most 16384 bytes"),
+        ({"data": "x" * 20_000}, "healthCheck.sampleRequest must be a JSON object or array of at most 16384 bytes"),
+    ],
+)
+def test_a_bad_sample_is_rejected_before_any_resource(shared, sample, message):
+    run = deploy("dev", shared, overrides=with_sample("dev", sample))
+    assert isinstance(run.error, ConfigError), run.error
+    assert f"{PROJECT}:{message}" in str(run.error)
+    assert run.resources == []
+
+
+def test_a_secret_sample_is_rejected_before_any_resource(shared):
+    # It would reach the probe's environment, and the state, decrypted.
+    run = deploy("qa", shared, overrides=with_sample("qa", SAMPLE), secrets=[key("healthCheck")])
+    assert isinstance(run.error, ConfigError), run.error
+    assert f"{PROJECT}:healthCheck must not be a secret: it reaches the post-deploy check in plain text" in str(
+        run.error
+    )
+    assert run.resources == []
+
+
+def test_config_and_probe_agree_on_the_largest_sample():
+    assert SAMPLE_REQUEST_MAX_BYTES == MAX_SAMPLE_BYTES
+
+
+class _Scoring(http.server.BaseHTTPRequestHandler):
+    """GET answers 200; POST answers from `answers`, one per request (the last repeats)."""
+
+    answers: ClassVar[list[tuple[int, dict[str, str], bytes]]] = []
+    received: ClassVar[list[bytes]] = []
+
+    def do_GET(self) -> None:
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(b"Healthy")
+
+    def do_POST(self) -> None:
+        self.received.append(self.rfile.read(int(self.headers["Content-Length"])))
+        status, headers, body = self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+        self.send_response(status)
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def scoring(answers: list[tuple[int, dict[str, str], bytes]]) -> Iterator[tuple[str, list[bytes]]]:
+    received: list[bytes] = []
+    handler = type("Handler", (_Scoring,), {"answers": list(answers), "received": received})
+    with serve(handler) as url:
+        yield url, received
+
+
+JSON_OK = (200, {"Content-Type": "application/json"}, b'{"prices": [320000.0]}')
+
+
+def test_a_json_answer_scores():
+    with scoring([JSON_OK]) as (url, received):
+        assert smoke_score(f"{url}/score", b'{"data": []}', 3, 0, log=lambda _: None) is True
+    assert received == [b'{"data": []}']
+
+
+@pytest.mark.parametrize(
+    ("answer", "problem"),
+    [
+        ((200, {"Content-Type": "text/html"}, b"<html>ok</html>"), "HTTP 200 but the answer is not JSON"),
+        ((500, {"Content-Type": "application/json"}, b'{"message": "boom"}'), "HTTP 500"),
+        ((400, {}, b"bad input"), "HTTP 400"),
+        ((307, {"Location": "https://elsewhere/score"}, b""), "HTTP 307 to https://elsewhere/score"),
+    ],
+)
+def test_an_answer_that_is_not_a_score_fails_at_once(answer, problem):
+    lines: list[str] = []
+    with scoring([answer, JSON_OK]) as (url, received):
+        assert smoke_score(f"{url}/score", b"{}", 5, 0, log=lines.append) is False
+    assert len(received) == 1
+    assert problem in lines[0]
+
+
+def test_a_gateway_error_is_retried_within_the_attempts():
+    sleeps: list[float] = []
+    with scoring([(503, {}, b""), (502, {}, b""), JSON_OK]) as (url, received):
+        assert smoke_score(f"{url}/score", b"{}", 5, 2, sleep=sleeps.append, log=lambda _: None) is True
+    assert (len(received), sleeps) == (3, [2, 2])
+    with scoring([(504, {}, b"")]) as (url, received):
+        assert smoke_score(f"{url}/score", b"{}", 3, 0, log=lambda _: None) is False
+    assert len(received) == 3
+
+
+def probe_with(env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("HEALTH_", "SCORE_"))}
+    for name, value in env.items():
+        if value is not None:
+            base[name] = value
+    return subprocess.run(
+        [sys.executable, "-m", "components.health_probe"], env=base, capture_output=True, text=True, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("env", "message"),
+    [
+        ({}, "HEALTH_URL is not set"),
+        (
+            {"HEALTH_URL": "ftp://engine/"},
+            "HEALTH_URL must be an http:// or https:// URL with a host, got 'ftp://engine/'",
+        ),
+        ({"HEALTH_URL": "http:///"}, "HEALTH_URL must be an http:// or https:// URL with a host"),
+        ({"HEALTH_URL": "http://engine:99999/"}, "HEALTH_URL must be an http:// or https:// URL with a host"),
+        ({"HEALTH_URL": "http://[::1/"}, "HEALTH_URL must be an http:// or https:// URL with a host"),
+        (
+            {"HEALTH_URL": "http://e/", "HEALTH_ATTEMPTS": "many"},
+            "HEALTH_ATTEMPTS must be an integer 1..60, got 'many'",
+        ),
+        ({"HEALTH_URL": "http://e/", "HEALTH_ATTEMPTS": "0"}, "HEALTH_ATTEMPTS must be an integer 1..60, got '0'"),
+        (
+            {"HEALTH_URL": "http://e/", "HEALTH_INTERVAL_SECONDS": "-1"},
+            "HEALTH_INTERVAL_SECONDS must be a number 0..60",
+        ),
+        ({"HEALTH_URL": "http://e/", "SCORE_URL": "http://e/score"}, "SCORE_URL and SCORE_REQUEST go together"),
+        (
+            {"HEALTH_URL": "http://e/", "SCORE_URL": "http://e/s", "SCORE_REQUEST": "{oops"},
+            "SCORE_REQUEST must be JSON",
+        ),
+        (
+            {"HEALTH_URL": "http://e/", "SCORE_URL": "http://e/s", "SCORE_REQUEST": '"x"'},
+            "SCORE_REQUEST must be a JSON object or array",
+        ),
+        (
+            {"HEALTH_URL": "http://e/", "SCORE_URL": "http://e/s", "SCORE_REQUEST": json.dumps({"x": "y" * 20_000})},
+            "SCORE_REQUEST must be at most 16384 bytes, got 20009",
+        ),
+        (
+            {"HEALTH_URL": "http://e/", "SCORE_URL": "file:///s", "SCORE_REQUEST": "{}"},
+            "SCORE_URL must be an http:// or https:// URL",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_not_a_traceback(env, message):
+    result = probe_with(env)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"health_probe: {message}"), result.stderr
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1, made here (nothing secret is committed)."""
+    directory = tmp_path_factory.mktemp("tls")
+    cert, private_key = directory / "cert.pem", directory / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(private_key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return cert, private_key
+
+
+@contextmanager
+def https(certificate: tuple[Path, Path]) -> Iterator[str]:
+    server = http.server.HTTPServer(
+        ("127.0.0.1", 0), type("Handler", (_Scoring,), {"answers": [JSON_OK], "received": []})
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(*certificate)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield f"https://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_the_probe_checks_an_https_endpoint_and_its_certificate(certificate):
+    with https(certificate) as url:
+        settings = {"HEALTH_URL": f"{url}/", "HEALTH_ATTEMPTS": "1", "HEALTH_INTERVAL_SECONDS": "0"}
+        score = {"SCORE_URL": f"{url}/score", "SCORE_REQUEST": '{"data": []}'}
+        trusted = probe_with({**settings, **score, "SSL_CERT_FILE": str(certificate[0])})
+        untrusted = probe_with({**settings, **score, "SSL_CERT_FILE": None})
+        lines: list[str] = []
+        scored_untrusted = smoke_score(f"{url}/score", b"{}", 1, 0, log=lines.append)
+    # The scoring request verifies the certificate too, not only the health request.
+    assert scored_untrusted is False and "CERTIFICATE_VERIFY_FAILED" in lines[0]
+    assert trusted.returncode == 0, trusted.stdout + trusted.stderr
+    assert "scored:" in trusted.stdout
+    # A certificate the machine does not trust fails the check: verification stays on.
+    assert untrusted.returncode == 1
+    assert "CERTIFICATE_VERIFY_FAILED" in untrusted.stdout

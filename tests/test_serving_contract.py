@@ -1,0 +1,261 @@
+"""The serving contract judged by the real Azure ML inference HTTP server.
+
+`serving/Dockerfile` is read, the files it copies are laid out, and what its ENTRYPOINT and
+CMD start runs (azureml-inference-server-http from its own pinned environment, with the
+Dockerfile's ENV) on a free loopback port. The health route and port that ACI's probes, the
+chart's probes and the post-deploy check use must answer there, the scoring route must
+score, and the post-deploy check itself must pass against it, and fail when the model
+cannot score.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from components.config import PROJECT, ServingConfig
+from components.offline import stack_config
+from components.serving import ServingContract
+from tests.conftest import ENVIRONMENTS, WORKLOAD
+from tests.inference_server import (
+    LAUNCHER,
+    SERVING,
+    Image,
+    Layout,
+    RunningServer,
+    install_server,
+    lay_out,
+    read_dockerfile,
+    running,
+)
+
+SAMPLE = (SERVING / "sample_request.json").read_bytes()
+MODEL = json.loads((SERVING / "context" / "model" / "model.json").read_text())
+COMMAND = "command:local:Command"
+
+
+@pytest.fixture(scope="module")
+def image() -> Image:
+    return read_dockerfile()
+
+
+@pytest.fixture(scope="module")
+def server_python() -> Path:
+    return install_server()
+
+
+@pytest.fixture(scope="module")
+def engine(image: Image, server_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
+    """The image with the stand-in scoring script and model, serving."""
+    layout = lay_out(image, SERVING / "context", tmp_path_factory.mktemp("image"))
+    with running(layout, server_python) as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def broken_engine(
+    image: Image, server_python: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    """The same image whose scoring script loads but raises on every request."""
+    layout = lay_out(
+        image,
+        SERVING / "context",
+        tmp_path_factory.mktemp("broken-image"),
+        replace={"score.py": SERVING / "raising_score.py"},
+    )
+    with running(layout, server_python) as server:
+        yield server
+
+
+def get(url: str) -> tuple[int, bytes]:
+    with urllib.request.urlopen(url, timeout=10) as response:
+        return response.status, response.read()
+
+
+def post(url: str, body: bytes) -> tuple[int, str, bytes]:
+    request = urllib.request.Request(url, data=body, method="POST", headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return response.status, response.headers.get("Content-Type", ""), response.read()
+
+
+def contract_of(stack: str) -> ServingContract:
+    config, _ = stack_config(stack)
+    return ServingContract.from_config(ServingConfig.model_validate(json.loads(config.get(f"{PROJECT}:serving", "{}"))))
+
+
+def health_checks(run) -> list[tuple[str, str, int | None]]:
+    """(who, path, container port) of every health request the stack declares; the
+    post-deploy check's port is the public endpoint's, not the container's."""
+    checks: list[tuple[str, str, int | None]] = []
+    workload = run.one(WORKLOAD[run.stack])
+    if run.stack == "prod":
+        values = workload.inputs["values"]
+        # The chart's liveness and readiness probes: httpGet on healthPath, port `http`
+        # (containerPort) in charts/estimation-engine/templates/deployment.yaml.
+        checks.append(("chart probes", values["healthPath"], values["containerPort"]))
+    else:
+        container = workload.inputs["containers"][0]
+        for probe in ("livenessProbe", "readinessProbe"):
+            http_get = container[probe]["httpGet"]
+            checks.append((f"ACI {probe}", http_get["path"], http_get["port"]))
+    health_url = run.one(COMMAND).inputs["environment"]["HEALTH_URL"]
+    checks.append(("post-deploy check", urllib.parse.urlsplit(health_url).path, None))
+    return checks
+
+
+def test_the_base_image_is_pinned_by_digest(image):
+    # A tag can move (and `latest` always does); a digest is one set of bytes.
+    assert re.fullmatch(r"mcr\.microsoft\.com/azureml/minimal-py312-inference@sha256:[0-9a-f]{64}", image.base), (
+        image.base
+    )
+    assert "latest" not in image.base
+
+
+def test_the_image_runs_the_inference_server_as_its_non_root_user(image):
+    assert image.entrypoint == ["azmlinfsrv"]
+    assert image.user == "1000:1000"
+    # uid 1000 is only assumed to be dockeruser: the build itself must check it.
+    assert 'test "$(id -u dockeruser):$(id -g dockeruser)" = "1000:1000"' in image.runs
+    # One entry script: the one the server is given is the one Azure ML's variable names.
+    assert image.argument("--entry_script") == image.env["AZUREML_ENTRY_SCRIPT"]
+    assert image.workdir == image.env["AML_APP_ROOT"]
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_the_image_serves_on_the_contract_port(image, served, stack):
+    contract = contract_of(stack)
+    assert int(image.argument("--port")) == contract.port
+    assert image.expose == [contract.port]
+    ports = {port for _, _, port in health_checks(served[stack]) if port is not None}
+    assert ports == {contract.port}
+
+
+def test_the_contract_port_is_the_servers_own_default(image, server_python):
+    # What the server listens on without --port, from the real server's help.
+    result = subprocess.run(
+        [str(server_python), "-c", LAUNCHER, "azmlinfsrv", "--help"], capture_output=True, text=True, timeout=60
+    )
+    match = re.search(r"--port PORT\s+The serving port of the server\. Default is (\d+)\.", result.stdout)
+    assert match is not None, result.stdout
+    assert int(match.group(1)) == int(image.argument("--port"))
+
+
+def test_in_the_container_the_server_listens_on_every_interface(server_python):
+    # ACI's and the kubelet's probes reach the container's own IP, not its loopback; the
+    # tests rebind to 127.0.0.1 (LAUNCHER) only because they run on a shared machine.
+    result = subprocess.run(
+        [
+            str(server_python),
+            "-c",
+            "from azureml_inference_server_http import amlserver; print(amlserver.DEFAULT_HOST)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "0.0.0.0", result.stderr
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_every_health_check_path_answers_on_the_real_server(engine, served, stack):
+    for who, path, _ in health_checks(served[stack]):
+        status, body = get(engine.url + path)
+        assert (status, body) == (200, b"Healthy"), who
+
+
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_the_scoring_route_scores(engine, served, stack):
+    path = urllib.parse.urlsplit(served[stack].outputs["scoringUrl"]).path
+    status, content_type, body = post(engine.url + path, SAMPLE)
+    assert status == 200
+    assert content_type.startswith("application/json")
+    expected = [
+        round(MODEL["intercept"] + sum(w * row[k] for k, w in MODEL["coefficients"].items()), 2)
+        for row in json.loads(SAMPLE)["data"]
+    ]
+    assert json.loads(body) == {"prices": expected}
+
+
+def test_the_server_writes_only_under_tmp(engine):
+    # The chart's read-only root filesystem mounts a writable /tmp and nothing else: every
+    # file the running server created, and every file it holds open for writing, must be
+    # there (the root holds the image's files, the HOME of its user and /tmp).
+    post(engine.url + "/score", SAMPLE)
+    written = _created(engine.layout) | _open_for_writing(engine)
+    outside = sorted(str(p) for p in written if not p.is_relative_to(engine.layout.tmp))
+    assert outside == [], outside
+    # gunicorn's control socket goes to XDG_RUNTIME_DIR (the Dockerfile's /tmp), not HOME.
+    assert (engine.layout.tmp / "gunicorn.ctl").exists()
+
+
+def _created(layout: Layout) -> set[Path]:
+    copied = {layout.path(destination) for _, destination in layout.image.copies}
+    return {
+        path
+        for path in layout.root.rglob("*")
+        if not path.is_dir() and not any(path == c or path.is_relative_to(c) for c in copied)
+    }
+
+
+def _open_for_writing(server: RunningServer) -> set[Path]:
+    found = set()
+    for pid in server.pids():
+        for fd in Path(f"/proc/{pid}/fd").iterdir():
+            try:
+                target = os.readlink(fd)
+                flags = int(Path(f"/proc/{pid}/fdinfo/{fd.name}").read_text().split("flags:")[1].split()[0], 8)
+            except (OSError, IndexError):
+                continue
+            writable = flags & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+            path = Path(target.removesuffix(" (deleted)"))
+            if writable and path.is_relative_to(server.layout.root):
+                found.add(path)
+    return found
+
+
+def run_probe(engine: RunningServer, **settings: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "HEALTH_URL": f"{engine.url}/",
+        "HEALTH_ATTEMPTS": "3",
+        "HEALTH_INTERVAL_SECONDS": "0",
+        "SCORE_URL": f"{engine.url}/score",
+        "SCORE_REQUEST": SAMPLE.decode(),
+        **settings,
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "components.health_probe"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_the_post_deploy_check_passes_when_the_model_scores(engine):
+    result = run_probe(engine)
+    assert result.returncode == 0, result.stderr
+    assert "healthy:" in result.stdout
+    assert "scored:" in result.stdout
+
+
+def test_the_post_deploy_check_fails_when_the_model_cannot_score(broken_engine):
+    # Healthy on GET /, so a health-only check would pass this deploy.
+    assert get(broken_engine.url + "/") == (200, b"Healthy")
+    result = run_probe(broken_engine)
+    assert result.returncode == 1
+    assert "healthy:" in result.stdout
+    assert "cannot score:" in result.stdout and "HTTP 500" in result.stdout
+    assert result.stderr.strip() == f"the model does not score the sample request: {broken_engine.url}/score"
+    # A model error is the model's answer, not a gateway's: no retries.
+    assert result.stdout.count("cannot score:") == 1
