@@ -13,9 +13,10 @@ import pulumi_kubernetes as kubernetes
 import yaml
 from pulumi_azure_native import authorization
 from pulumi_azure_native import containerservice as aks
+from pulumi_command import local
 
 from components import roles
-from components.config import ExistingClusterConfig, NodePoolConfig
+from components.config import AccessWaitConfig, DeployerConfig, ExistingClusterConfig, NodePoolConfig
 
 # kubelogin modes a pipeline agent or a developer machine can satisfy after `az login`.
 KUBELOGIN_MODE = "azurecli"
@@ -40,8 +41,13 @@ class AksClusterArgs:
     registry_id: pulumi.Input[str]
     subscription_id: pulumi.Input[str]
     tenant_id: pulumi.Input[str]
-    deployer_object_id: pulumi.Input[str]
-    deployer_principal_type: str
+    # Who gets cluster-admin to install the release: the pipelines' identity (from the
+    # shared stack) and the configured deployers; never the caller's own identity.
+    pipeline_identity_principal_id: pulumi.Input[str]
+    deployers: Sequence[DeployerConfig]
+    # The release's namespace and how long to wait for the grants to take effect.
+    namespace: str
+    access_wait: AccessWaitConfig
     tags: Mapping[str, str]
     existing: ExistingClusterConfig | None = None
 
@@ -58,25 +64,16 @@ class AksCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.cluster: aks.ManagedCluster | None = None
         self.user_pool: aks.AgentPool | None = None
-        grants: list[pulumi.Resource] = []
+        # Cluster-admin grants exist only on a cluster created here; a looked-up one is
+        # administered by its owner.
+        admin_grants: list[authorization.RoleAssignment] = []
         if args.existing is None:
             self.cluster = self._create_cluster(name, args, child)
             cluster_name: pulumi.Output[str] = self.cluster.name
             group_name: pulumi.Input[str] = args.resource_group_name
             self.cluster_id = self.cluster.id
             identity_profile = self.cluster.identity_profile
-            # Whoever runs `pulumi up` (a pipeline's service connection) deploys the Helm release.
-            grants.append(
-                roles.grant(
-                    f"{name}-deployer-admin",
-                    role=roles.AKS_RBAC_CLUSTER_ADMIN,
-                    principal_id=args.deployer_object_id,
-                    principal_type=authorization.PrincipalType(args.deployer_principal_type),
-                    scope=self.cluster_id,
-                    subscription_id=args.subscription_id,
-                    opts=child,
-                )
-            )
+            admin_grants = self._deployer_grants(name, args, child)
         else:
             found = aks.get_managed_cluster_output(
                 resource_group_name=args.existing.resource_group,
@@ -96,7 +93,7 @@ class AksCluster(pulumi.ComponentResource):
             subscription_id=args.subscription_id,
             opts=child,
         )
-        grants.append(self.acr_pull)
+        grants: list[pulumi.Resource] = [*admin_grants, self.acr_pull]
         credentials = aks.list_managed_cluster_user_credentials_output(
             resource_group_name=group_name,
             resource_name=cluster_name,
@@ -105,14 +102,83 @@ class AksCluster(pulumi.ComponentResource):
         )
         kubeconfig = credentials.kubeconfigs.apply(lambda configs: kubeconfig_for_login(configs[0].value))
         self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(kubeconfig)  # type: ignore[arg-type]
+        self.access_wait = self._wait_for_access(name, args, admin_grants, grants)
+        # Nothing touches the cluster before the caller's access is effective.
+        self.ready: list[pulumi.Resource] = [*grants, self.access_wait]
         self.provider = kubernetes.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready),
         )
         self.grants = grants
         self.cluster_name = cluster_name
         self.register_outputs({"clusterId": self.cluster_id, "clusterName": self.cluster_name})
+
+    def _deployer_grants(
+        self, name: str, args: AksClusterArgs, child: pulumi.ResourceOptions
+    ) -> list[authorization.RoleAssignment]:
+        """Cluster-admin for the pipelines' identity and each configured deployer."""
+        configured = {d.object_id for d in args.deployers}
+
+        def not_configured_twice(principal_id: str) -> str:
+            # Azure refuses a second assignment of one role, scope and principal.
+            if principal_id in configured:
+                raise ValueError(
+                    f"digitre-mlops:aks.deployers lists the pipelines' identity ({principal_id}), which is "
+                    "granted cluster-admin already: remove it from aks.deployers"
+                )
+            return principal_id
+
+        # The pipelines' identity keeps the grant's original name, so existing state is kept.
+        grants = [
+            roles.grant(
+                f"{name}-deployer-admin",
+                role=roles.AKS_RBAC_CLUSTER_ADMIN,
+                principal_id=pulumi.Output.from_input(args.pipeline_identity_principal_id).apply(not_configured_twice),
+                scope=self.cluster_id,
+                subscription_id=args.subscription_id,
+                opts=child,
+            )
+        ]
+        grants += [
+            roles.grant(
+                f"{name}-deployer-admin-{deployer.object_id}",
+                role=roles.AKS_RBAC_CLUSTER_ADMIN,
+                principal_id=deployer.object_id,
+                principal_type=authorization.PrincipalType(deployer.principal_type),
+                scope=self.cluster_id,
+                subscription_id=args.subscription_id,
+                opts=child,
+            )
+            for deployer in args.deployers
+        ]
+        return grants
+
+    def _wait_for_access(
+        self,
+        name: str,
+        args: AksClusterArgs,
+        admin_grants: list[authorization.RoleAssignment],
+        grants: list[pulumi.Resource],
+    ) -> local.Command:
+        """A local command that holds the release back until the API server grants the
+        caller what the release needs (Azure RBAC on AKS applies a new assignment only after
+        up to five minutes). pulumi-command never runs it during preview; it runs again when
+        the cluster or a grant is replaced."""
+        return local.Command(
+            f"{name}-access-wait",
+            create="python3 -m components.cluster_access",
+            # On standard input, not in the environment: no other process can read it there.
+            stdin=self.kubeconfig,
+            environment={
+                "ACCESS_NAMESPACE": args.namespace,
+                "ACCESS_ATTEMPTS": str(args.access_wait.attempts),
+                "ACCESS_INTERVAL_SECONDS": str(args.access_wait.interval_seconds),
+            },
+            triggers=[self.cluster_id, *[grant.id for grant in admin_grants]],
+            # pulumi-command echoes its inputs into its state: keep the kubeconfig encrypted there.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants, additional_secret_outputs=["stdin"]),
+        )
 
     def _create_cluster(self, name: str, args: AksClusterArgs, child: pulumi.ResourceOptions) -> aks.ManagedCluster:
         cluster = aks.ManagedCluster(

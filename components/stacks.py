@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pulumi
 from pulumi_azure_native import authorization, resources
 
@@ -98,26 +100,6 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
             tags=cfg.tags,
         ),
     )
-    platform = SharedPlatform(
-        location=cfg.location,
-        resource_group_name=group.name,
-        environment_resource_groups=pulumi.Output.all(**{env: g.name for env, g in environment_groups.items()}),
-        registry_name=registry.registry.name,
-        registry_id=registry.registry_id,
-        registry_login_server=registry.login_server,
-        pull_identity_id=registry.pull_identity.id,
-        pull_identity_client_id=registry.pull_identity.client_id,
-        pull_identity_principal_id=registry.pull_identity.principal_id,
-        ml_workspace_name=ml.workspace_name,
-        ml_compute_name=compute.compute_name,
-        key_vault_name=ml.key_vault.name,
-        storage_account_name=ml.storage_account.name,
-        log_analytics_workspace_id=monitoring.workspace_id,
-        log_analytics_workspace_name=monitoring.workspace_name,
-        log_analytics_customer_id=monitoring.customer_id,
-        app_insights_id=monitoring.app_insights_id,
-        app_insights_connection_string=monitoring.connection_string,
-    )
     if cfg.devops is None:  # load_config requires it for this role; kept for the type checker
         raise ValueError("digitre-mlops:devops is required for role shared")
     devops = declare_devops(
@@ -137,6 +119,27 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
             registry_name=registry.registry.name,
             tags=cfg.tags,
         ),
+    )
+    platform = SharedPlatform(
+        location=cfg.location,
+        resource_group_name=group.name,
+        environment_resource_groups=pulumi.Output.all(**{env: g.name for env, g in environment_groups.items()}),
+        registry_name=registry.registry.name,
+        registry_id=registry.registry_id,
+        registry_login_server=registry.login_server,
+        pull_identity_id=registry.pull_identity.id,
+        pull_identity_client_id=registry.pull_identity.client_id,
+        pull_identity_principal_id=registry.pull_identity.principal_id,
+        ml_workspace_name=ml.workspace_name,
+        ml_compute_name=compute.compute_name,
+        key_vault_name=ml.key_vault.name,
+        storage_account_name=ml.storage_account.name,
+        log_analytics_workspace_id=monitoring.workspace_id,
+        log_analytics_workspace_name=monitoring.workspace_name,
+        log_analytics_customer_id=monitoring.customer_id,
+        app_insights_id=monitoring.app_insights_id,
+        app_insights_connection_string=monitoring.connection_string,
+        pipeline_identity_principal_id=cast(pulumi.Output[str], devops["pipelineIdentityPrincipalId"]),
     )
     return {**platform.exports(), **devops}
 
@@ -215,7 +218,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                     app_insights_connection_string=shared.app_insights_connection_string,
                 ),
                 timeout_seconds=cfg.aks.helm_timeout_seconds,
-                depends_on=cluster.grants,
+                depends_on=cluster.ready,
             ),
         )
         base_url, workload = release.base_url, release.release
@@ -258,8 +261,10 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             registry_id=shared.registry_id,
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
-            deployer_object_id=client.object_id,
-            deployer_principal_type=cfg.aks.deployer_principal_type,
+            pipeline_identity_principal_id=shared.pipeline_identity_principal_id,
+            deployers=cfg.aks.deployers,
+            namespace=cfg.aks.namespace,
+            access_wait=cfg.aks.access_wait,
             tags=cfg.tags,
             existing=cfg.aks.existing_cluster,
         ),
