@@ -11,7 +11,7 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as kubernetes
 import yaml
-from pulumi_azure_native import authorization
+from pulumi_azure_native import authorization, monitor
 from pulumi_azure_native import containerservice as aks
 from pulumi_command import local
 
@@ -22,6 +22,27 @@ from components.config import AccessWaitConfig, DeployerConfig, ExistingClusterC
 KUBELOGIN_MODE = "azurecli"
 # The application id of the AKS Entra ID server (the same in every tenant).
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+# Container Insights (the `omsagent` add-on) with managed-identity authentication: the
+# add-on sends through a data collection rule associated with the cluster under this name,
+# and no workspace key is involved (Microsoft's AKS onboarding templates, microsoft/Docker-Provider).
+CONTAINER_INSIGHTS_ADDON = "omsagent"
+CONTAINER_INSIGHTS_ASSOCIATION = "ContainerInsightsExtension"
+# The tables the Container insights experience reads (the streams of Microsoft's onboarding
+# parameters, less the optional network flow logs).
+CONTAINER_INSIGHTS_STREAMS = (
+    "Microsoft-ContainerLog",
+    "Microsoft-ContainerLogV2",
+    "Microsoft-KubeEvents",
+    "Microsoft-KubePodInventory",
+    "Microsoft-KubeNodeInventory",
+    "Microsoft-KubePVInventory",
+    "Microsoft-KubeServices",
+    "Microsoft-KubeMonAgentEvents",
+    "Microsoft-InsightsMetrics",
+    "Microsoft-ContainerInventory",
+    "Microsoft-ContainerNodeInventory",
+    "Microsoft-Perf",
+)
 
 
 @dataclass(frozen=True)
@@ -38,6 +59,8 @@ class AksClusterArgs:
     user_pool: NodePoolConfig
     admin_group_object_ids: Sequence[str]
     log_analytics_workspace_id: pulumi.Input[str]
+    # The workspace's region: a data collection rule lives where its workspace does.
+    log_analytics_location: pulumi.Input[str]
     registry_id: pulumi.Input[str]
     subscription_id: pulumi.Input[str]
     tenant_id: pulumi.Input[str]
@@ -223,8 +246,11 @@ class AksCluster(pulumi.ComponentResource):
                 )
             ],
             addon_profiles={
-                "omsagent": aks.ManagedClusterAddonProfileArgs(
-                    enabled=True, config={"logAnalyticsWorkspaceResourceID": args.log_analytics_workspace_id}
+                CONTAINER_INSIGHTS_ADDON: aks.ManagedClusterAddonProfileArgs(
+                    enabled=True,
+                    # Managed-identity authentication; without it the agent uses the legacy
+                    # workspace-key path.
+                    config={"logAnalyticsWorkspaceResourceID": args.log_analytics_workspace_id, "useAADAuth": "true"},
                 )
             },
             tags=dict(args.tags),
@@ -233,6 +259,7 @@ class AksCluster(pulumi.ComponentResource):
                 child, pulumi.ResourceOptions(protect=True, ignore_changes=["agentPoolProfiles[0].count"])
             ),
         )
+        self._container_insights(name, args, cluster, child)
         self.user_pool = aks.AgentPool(
             f"{name}-engine-pool",
             agent_pool_name="engine",
@@ -245,6 +272,57 @@ class AksCluster(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["count"])),
         )
         return cluster
+
+    def _container_insights(
+        self, name: str, args: AksClusterArgs, cluster: aks.ManagedCluster, child: pulumi.ResourceOptions
+    ) -> None:
+        """The data collection rule the Container Insights add-on sends through, and its
+        association with the cluster (what managed-identity authentication needs)."""
+        workspace = "ciworkspace"
+        streams = list(CONTAINER_INSIGHTS_STREAMS)
+        self.insights_rule = monitor.DataCollectionRule(
+            f"{name}-insights-dcr",
+            # Azure names it MSCI-<cluster region>-<cluster name> when it onboards a cluster itself.
+            data_collection_rule_name=f"MSCI-{args.location}-{args.cluster_name}"[:64],
+            resource_group_name=args.resource_group_name,
+            location=args.log_analytics_location,
+            kind="Linux",
+            description="Container Insights for the prod AKS cluster (managed by Pulumi)",
+            data_sources=monitor.DataCollectionRuleDataSourcesArgs(
+                extensions=[
+                    monitor.ExtensionDataSourceArgs(
+                        name=CONTAINER_INSIGHTS_ASSOCIATION,
+                        extension_name="ContainerInsights",
+                        streams=streams,
+                        extension_settings={
+                            "dataCollectionSettings": {
+                                "interval": "1m",
+                                "namespaceFilteringMode": "Off",
+                                "enableContainerLogV2": True,
+                            }
+                        },
+                    )
+                ]
+            ),
+            destinations=monitor.DataCollectionRuleDestinationsArgs(
+                log_analytics=[
+                    monitor.LogAnalyticsDestinationArgs(
+                        name=workspace, workspace_resource_id=args.log_analytics_workspace_id
+                    )
+                ]
+            ),
+            data_flows=[monitor.DataFlowArgs(streams=streams, destinations=[workspace])],
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.insights_association = monitor.DataCollectionRuleAssociation(
+            f"{name}-insights-dcra",
+            association_name=CONTAINER_INSIGHTS_ASSOCIATION,
+            resource_uri=cluster.id,
+            data_collection_rule_id=self.insights_rule.id,
+            description="Deleting this association breaks Container Insights for this cluster.",
+            opts=child,
+        )
 
 
 def _autoscaling_pool(pool: NodePoolConfig) -> dict[str, Any]:

@@ -258,6 +258,7 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             user_pool=cfg.aks.user_pool,
             admin_group_object_ids=cfg.aks.admin_group_object_ids,
             log_analytics_workspace_id=shared.log_analytics_workspace_id,
+            log_analytics_location=shared.location,
             registry_id=shared.registry_id,
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,

@@ -9,7 +9,13 @@ import pytest
 import yaml
 
 from components import offline, roles
-from components.aks import AKS_SERVER_ID, kubeconfig_for_login
+from components.aks import (
+    AKS_SERVER_ID,
+    CONTAINER_INSIGHTS_ADDON,
+    CONTAINER_INSIGHTS_ASSOCIATION,
+    CONTAINER_INSIGHTS_STREAMS,
+    kubeconfig_for_login,
+)
 from components.config import PROJECT
 from components.offline import SUBSCRIPTION_ID, TENANT_ID, mock_kubeconfig
 from tests.conftest import deploy
@@ -76,12 +82,34 @@ def test_system_and_user_pools_autoscale_within_config_bounds(prod, cluster):
 
 
 def test_monitoring_goes_to_the_shared_log_analytics_workspace(cluster, shared):
+    workspace = shared.outputs["logAnalyticsWorkspaceId"]
     assert cluster.inputs["addonProfiles"] == {
-        "omsagent": {
+        CONTAINER_INSIGHTS_ADDON: {
             "enabled": True,
-            "config": {"logAnalyticsWorkspaceResourceID": shared.outputs["logAnalyticsWorkspaceId"]},
+            "config": {"logAnalyticsWorkspaceResourceID": workspace, "useAADAuth": "true"},
         }
     }
+
+
+def test_container_insights_authenticates_by_managed_identity_through_a_collection_rule(prod, cluster, shared):
+    workspace = shared.outputs["logAnalyticsWorkspaceId"]
+    rule = prod.one("azure-native:monitor:DataCollectionRule")
+    assert rule.inputs["dataCollectionRuleName"] == "MSCI-westeurope-aks-digitre-prod"
+    # A rule lives in its workspace's region.
+    assert rule.inputs["location"] == shared.outputs["location"]
+    (extension,) = rule.inputs["dataSources"]["extensions"]
+    assert extension["extensionName"] == "ContainerInsights"
+    assert extension["streams"] == list(CONTAINER_INSIGHTS_STREAMS)
+    assert extension["extensionSettings"]["dataCollectionSettings"]["enableContainerLogV2"] is True
+    (destination,) = rule.inputs["destinations"]["logAnalytics"]
+    assert destination["workspaceResourceId"] == workspace
+    assert rule.inputs["dataFlows"] == [
+        {"streams": list(CONTAINER_INSIGHTS_STREAMS), "destinations": [destination["name"]]}
+    ]
+    association = prod.one("azure-native:monitor:DataCollectionRuleAssociation")
+    assert association.inputs["associationName"] == CONTAINER_INSIGHTS_ASSOCIATION == "ContainerInsightsExtension"
+    assert association.inputs["resourceUri"].endswith("/aks-digitre-prod")
+    assert rule.urn in association.depends_on and cluster.urn in association.depends_on
 
 
 def test_cluster_is_protected(cluster):
@@ -222,6 +250,7 @@ def test_an_existing_cluster_is_looked_up_not_created(shared):
     assert run.error is None, run.error
     assert run.of_type(CLUSTER) == []
     assert run.of_type("azure-native:containerservice:AgentPool") == []
+    assert run.of_type("azure-native:monitor:DataCollectionRule") == []
     (pull,) = run.of_type("azure-native:authorization:RoleAssignment")
     assert pull.inputs["roleDefinitionId"].endswith(roles.ACR_PULL)
     assert run.outputs["aksClusterName"] == "aks-platform"
