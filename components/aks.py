@@ -22,6 +22,11 @@ from components.config import AccessWaitConfig, DeployerConfig, ExistingClusterC
 KUBELOGIN_MODE = "azurecli"
 # The application id of the AKS Entra ID server (the same in every tenant).
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
+# The key of the kubelet's identity in a cluster's `identityProfile` (the only one AKS accepts).
+KUBELET_IDENTITY_KEY = "kubeletidentity"
+# An Entra ID cluster's kubeconfig in exec format: kubectl and the Kubernetes provider run
+# kubelogin (which must be on PATH) for the token.
+KUBECONFIG_FORMAT = "exec"
 # Container Insights (the `omsagent` add-on) with managed-identity authentication: the
 # add-on sends through a data collection rule associated with the cluster under this name,
 # and no workspace key is involved (Microsoft's AKS onboarding templates, microsoft/Docker-Provider).
@@ -120,7 +125,7 @@ class AksCluster(pulumi.ComponentResource):
         credentials = aks.list_managed_cluster_user_credentials_output(
             resource_group_name=group_name,
             resource_name=cluster_name,
-            format="exec",
+            format=KUBECONFIG_FORMAT,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
         kubeconfig = credentials.kubeconfigs.apply(lambda configs: kubeconfig_for_login(configs[0].value))
@@ -234,7 +239,8 @@ class AksCluster(pulumi.ComponentResource):
                 load_balancer_sku="standard",
             ),
             auto_upgrade_profile=aks.ManagedClusterAutoUpgradeProfileArgs(
-                upgrade_channel=args.upgrade_channel, node_os_upgrade_channel="NodeImage"
+                upgrade_channel=args.upgrade_channel,
+                node_os_upgrade_channel=aks.NodeOSUpgradeChannel.NODE_IMAGE,
             ),
             agent_pool_profiles=[
                 aks.ManagedClusterAgentPoolProfileArgs(
@@ -330,7 +336,7 @@ def _autoscaling_pool(pool: NodePoolConfig) -> dict[str, Any]:
     return {
         "type": aks.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
         "os_type": aks.OSType.LINUX,
-        "os_sku": "AzureLinux",
+        "os_sku": aks.OSSKU.AZURE_LINUX,
         "vm_size": pool.vm_size,
         "enable_auto_scaling": True,
         "min_count": pool.min_count,
@@ -340,7 +346,7 @@ def _autoscaling_pool(pool: NodePoolConfig) -> dict[str, Any]:
 
 
 def _kubelet_object_id(profile: Mapping[str, object] | None) -> str:
-    kubelet = (profile or {}).get("kubeletidentity")
+    kubelet = (profile or {}).get(KUBELET_IDENTITY_KEY)
     object_id = getattr(kubelet, "object_id", None)
     if not object_id:
         raise ValueError("the AKS cluster reported no kubelet identity")

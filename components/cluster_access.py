@@ -24,6 +24,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+# On PATH on Microsoft-hosted ubuntu-24.04 agents and after `az aks install-cli`.
+KUBECTL = "kubectl"
+
 
 @dataclass(frozen=True)
 class Check:
@@ -99,7 +102,7 @@ def main() -> int:
         return 2
     attempts = int(os.environ.get("ACCESS_ATTEMPTS", "40"))
     interval = float(os.environ.get("ACCESS_INTERVAL_SECONDS", "15"))
-    kubectl = os.environ.get("KUBECTL", "kubectl")
+    kubectl = os.environ.get("KUBECTL", KUBECTL)
     # mkstemp creates the file readable by this user only; it is removed whatever happens.
     handle, path = tempfile.mkstemp(prefix="kubeconfig-", suffix=".yaml")
     try:

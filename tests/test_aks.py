@@ -276,3 +276,45 @@ def test_pool_sizes_and_admin_groups_come_from_config(shared):
     assert (user["minCount"], user["maxCount"], user["vmSize"]) == (3, 9, "Standard_D4ds_v5")
     system = cluster.inputs["agentPoolProfiles"][0]
     assert (system["minCount"], system["maxCount"], system["vmSize"]) == (1, 3, "Standard_D2ds_v5")
+
+
+def test_cilium_runs_on_azure_cni_overlay(cluster):
+    # Azure CNI Powered by Cilium needs the azure plugin with overlay (or a pod subnet).
+    network = cluster.inputs["networkProfile"]
+    assert (network["networkPlugin"], network["networkPluginMode"]) == ("azure", "overlay")
+    assert (network["networkDataplane"], network["networkPolicy"]) == ("cilium", "cilium")
+
+
+def test_names_the_code_sends_are_the_providers_own():
+    """Pinned to pulumi-azure-native's own enums and docs (API 2025-09-01), not to memory."""
+    from typing import get_args
+
+    from pulumi_azure_native import containerservice
+
+    from components.aks import KUBECONFIG_FORMAT, KUBELET_IDENTITY_KEY
+    from components.config import AksConfig
+
+    assert containerservice.OSSKU.AZURE_LINUX.value == "AzureLinux"
+    assert containerservice.NodeOSUpgradeChannel.NODE_IMAGE.value == "NodeImage"
+    channels = {c.value for c in containerservice.UpgradeChannel}
+    assert set(get_args(AksConfig.model_fields["upgrade_channel"].annotation)) <= channels
+    tiers = {t.value for t in containerservice.ManagedClusterSKUTier}
+    assert set(get_args(AksConfig.model_fields["tier"].annotation)) <= tiers
+    assert "Base" in {n.value for n in containerservice.ManagedClusterSKUName}
+    profile_doc = vars(containerservice.ManagedCluster)["identity_profile"].__doc__ or ""
+    assert f'The only accepted key is "{KUBELET_IDENTITY_KEY}"' in profile_doc
+    credentials_doc = containerservice.list_managed_cluster_user_credentials.__doc__ or ""
+    assert (
+        f"format '{KUBECONFIG_FORMAT}' will return exec format kubeconfig, which requires kubelogin" in credentials_doc
+    )
+
+
+def test_kubelet_identity_is_read_from_its_key(prod):
+    # The mock answers identityProfile the way Azure does, keyed by KUBELET_IDENTITY_KEY.
+    (pull,) = [r for r in prod.of_type(ASSIGNMENT) if r.inputs["roleDefinitionId"].endswith(roles.ACR_PULL)]
+    assert (
+        pull.inputs["principalId"]
+        == offline._kubelet_identity(
+            f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-digitre-prod/providers/containerservice/ManagedCluster/aks-digitre-prod"
+        )["objectId"]
+    )

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from components.cluster_access import Check, kubectl_runner, release_checks, wait_for_access
+from components.cluster_access import KUBECTL, Check, kubectl_runner, release_checks, wait_for_access
+from components.config import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
 from components.offline import ROOT
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
@@ -177,3 +178,29 @@ def test_runner_reads_the_answer_not_only_the_exit_code(tmp_path):
     kubectl = fake_kubectl(tmp_path, ["no"])
     (tmp_path / "calls.jsonl").unlink()
     assert run(Check("create", "namespaces", None)) == "no"
+
+
+def test_uses_the_kubectl_on_path_by_default(tmp_path):
+    fake = fake_kubectl(tmp_path, ["yes"])
+    assert fake.name == KUBECTL == "kubectl"
+    env = {k: v for k, v in os.environ.items() if k != "KUBECTL"}
+    env.update(PATH=f"{tmp_path}{os.pathsep}{env.get('PATH', '')}", ACCESS_NAMESPACE="ns", ACCESS_ATTEMPTS="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "components.cluster_access"],
+        input=KUBECONFIG,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(calls(tmp_path)) == 3
+
+
+def test_default_wait_outlasts_the_documented_propagation():
+    # Microsoft Learn: a new role assignment can take up to five minutes to reach AKS.
+    wait = AccessWaitConfig()
+    assert RBAC_PROPAGATION_SECONDS == 300
+    assert wait.attempts * wait.interval_seconds >= 2 * RBAC_PROPAGATION_SECONDS
