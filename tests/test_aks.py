@@ -198,6 +198,9 @@ def test_access_wait_keeps_the_kubeconfig_secret_in_inputs_and_state(prod):
     assert wait.inputs["stdin"] == provider.inputs["kubeconfig"]
     assert wait.is_secret("stdin")
     # pulumi-command echoes `stdin` into its outputs; the engine encrypts it there only if asked.
+    from pulumi_command import local
+
+    assert "stdin" in vars(local.Command) and "environment" in vars(local.Command)
     assert "stdin" in wait.additional_secret_outputs
     assert all("kube" not in value.lower() for value in wait.inputs["environment"].values())
 
