@@ -57,6 +57,7 @@ class AksClusterArgs:
     cluster_name: str
     dns_prefix: str
     node_resource_group: str
+    insights_rule_name: str
     kubernetes_version: str | None
     tier: str
     upgrade_channel: str
@@ -288,8 +289,7 @@ class AksCluster(pulumi.ComponentResource):
         streams = list(CONTAINER_INSIGHTS_STREAMS)
         self.insights_rule = monitor.DataCollectionRule(
             f"{name}-insights-dcr",
-            # Azure names it MSCI-<cluster region>-<cluster name> when it onboards a cluster itself.
-            data_collection_rule_name=f"MSCI-{args.location}-{args.cluster_name}"[:64],
+            data_collection_rule_name=args.insights_rule_name,
             resource_group_name=args.resource_group_name,
             location=args.log_analytics_location,
             kind="Linux",

@@ -251,6 +251,7 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             cluster_name=names.aks_cluster,
             dns_prefix=names.aks_dns_prefix,
             node_resource_group=names.aks_node_resource_group,
+            insights_rule_name=names.aks_insights_rule,
             kubernetes_version=cfg.aks.kubernetes_version,
             tier=cfg.aks.tier,
             upgrade_channel=cfg.aks.upgrade_channel,

@@ -23,7 +23,7 @@ COMMAND = "command:local:Command"
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_health_check_polls_the_health_route_after_the_workload(served, stack):
     run = served[stack]
-    command = run.one(COMMAND)
+    command = run.named("health-check-probe")
     assert command.inputs["create"] == "python3 -m components.health_probe"
     assert command.inputs["environment"] == {
         "HEALTH_URL": run.outputs["healthUrl"],
