@@ -11,11 +11,12 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as kubernetes
 import yaml
-from pulumi_azure_native import authorization
+from pulumi_azure_native import authorization, monitor
 from pulumi_azure_native import containerservice as aks
+from pulumi_command import local
 
 from components import roles
-from components.config import ExistingClusterConfig, NodePoolConfig
+from components.config import AccessWaitConfig, DeployerConfig, ExistingClusterConfig, NodePoolConfig
 
 # kubelogin modes a pipeline agent or a developer machine can satisfy after `az login`.
 KUBELOGIN_MODE = "azurecli"
@@ -23,6 +24,32 @@ KUBELOGIN_MODE = "azurecli"
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
 # The add-on profile key of the Azure Key Vault provider for the Secrets Store CSI driver.
 KEY_VAULT_SECRETS_PROVIDER = "azureKeyvaultSecretsProvider"
+# The key of the kubelet's identity in a cluster's `identityProfile` (the only one AKS accepts).
+KUBELET_IDENTITY_KEY = "kubeletidentity"
+# An Entra ID cluster's kubeconfig in exec format: kubectl and the Kubernetes provider run
+# kubelogin (which must be on PATH) for the token.
+KUBECONFIG_FORMAT = "exec"
+# Container Insights (the `omsagent` add-on) with managed-identity authentication: the
+# add-on sends through a data collection rule associated with the cluster under this name,
+# and no workspace key is involved (Microsoft's AKS onboarding templates, microsoft/Docker-Provider).
+CONTAINER_INSIGHTS_ADDON = "omsagent"
+CONTAINER_INSIGHTS_ASSOCIATION = "ContainerInsightsExtension"
+# The tables the Container insights experience reads (the streams of Microsoft's onboarding
+# parameters, less the optional network flow logs).
+CONTAINER_INSIGHTS_STREAMS = (
+    "Microsoft-ContainerLog",
+    "Microsoft-ContainerLogV2",
+    "Microsoft-KubeEvents",
+    "Microsoft-KubePodInventory",
+    "Microsoft-KubeNodeInventory",
+    "Microsoft-KubePVInventory",
+    "Microsoft-KubeServices",
+    "Microsoft-KubeMonAgentEvents",
+    "Microsoft-InsightsMetrics",
+    "Microsoft-ContainerInventory",
+    "Microsoft-ContainerNodeInventory",
+    "Microsoft-Perf",
+)
 
 
 @dataclass(frozen=True)
@@ -32,6 +59,7 @@ class AksClusterArgs:
     cluster_name: str
     dns_prefix: str
     node_resource_group: str
+    insights_rule_name: str
     kubernetes_version: str | None
     tier: str
     upgrade_channel: str
@@ -39,11 +67,18 @@ class AksClusterArgs:
     user_pool: NodePoolConfig
     admin_group_object_ids: Sequence[str]
     log_analytics_workspace_id: pulumi.Input[str]
+    # The workspace's region: a data collection rule lives where its workspace does.
+    log_analytics_location: pulumi.Input[str]
     registry_id: pulumi.Input[str]
     subscription_id: pulumi.Input[str]
     tenant_id: pulumi.Input[str]
-    deployer_object_id: pulumi.Input[str]
-    deployer_principal_type: str
+    # Who gets cluster-admin to install the release: the pipelines' identity (from the
+    # shared stack) and the configured deployers; never the caller's own identity.
+    pipeline_identity_principal_id: pulumi.Input[str]
+    deployers: Sequence[DeployerConfig]
+    # The release's namespace and how long to wait for the grants to take effect.
+    namespace: str
+    access_wait: AccessWaitConfig
     tags: Mapping[str, str]
     existing: ExistingClusterConfig | None = None
     # Public Azure DNS zones whose records the application routing add-on manages.
@@ -64,7 +99,9 @@ class AksCluster(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         self.cluster: aks.ManagedCluster | None = None
         self.user_pool: aks.AgentPool | None = None
-        grants: list[pulumi.Resource] = []
+        # Cluster-admin grants exist only on a cluster created here; a looked-up one is
+        # administered by its owner.
+        admin_grants: list[authorization.RoleAssignment] = []
         if args.existing is None:
             self.cluster = self._create_cluster(name, args, child)
             cluster_name: pulumi.Output[str] = self.cluster.name
@@ -72,18 +109,7 @@ class AksCluster(pulumi.ComponentResource):
             self.cluster_id = self.cluster.id
             identity_profile = self.cluster.identity_profile
             ingress_profile = self.cluster.ingress_profile
-            # Whoever runs `pulumi up` (a pipeline's service connection) deploys the Helm release.
-            grants.append(
-                roles.grant(
-                    f"{name}-deployer-admin",
-                    role=roles.AKS_RBAC_CLUSTER_ADMIN,
-                    principal_id=args.deployer_object_id,
-                    principal_type=authorization.PrincipalType(args.deployer_principal_type),
-                    scope=self.cluster_id,
-                    subscription_id=args.subscription_id,
-                    opts=child,
-                )
-            )
+            admin_grants = self._deployer_grants(name, args, child)
         else:
             found = aks.get_managed_cluster_output(
                 resource_group_name=args.existing.resource_group,
@@ -106,23 +132,92 @@ class AksCluster(pulumi.ComponentResource):
             subscription_id=args.subscription_id,
             opts=child,
         )
-        grants.append(self.acr_pull)
+        grants: list[pulumi.Resource] = [*admin_grants, self.acr_pull]
         credentials = aks.list_managed_cluster_user_credentials_output(
             resource_group_name=group_name,
             resource_name=cluster_name,
-            format="exec",
+            format=KUBECONFIG_FORMAT,
             opts=pulumi.InvokeOutputOptions(parent=self),
         )
         kubeconfig = credentials.kubeconfigs.apply(lambda configs: kubeconfig_for_login(configs[0].value))
         self.kubeconfig: pulumi.Output[str] = pulumi.Output.secret(kubeconfig)  # type: ignore[arg-type]
+        self.access_wait = self._wait_for_access(name, args, admin_grants, grants)
+        # Nothing touches the cluster before the caller's access is effective.
+        self.ready: list[pulumi.Resource] = [*grants, self.access_wait]
         self.provider = kubernetes.Provider(
             f"{name}-k8s",
             kubeconfig=self.kubeconfig,
-            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=self.ready),
         )
         self.grants = grants
         self.cluster_name = cluster_name
         self.register_outputs({"clusterId": self.cluster_id, "clusterName": self.cluster_name})
+
+    def _deployer_grants(
+        self, name: str, args: AksClusterArgs, child: pulumi.ResourceOptions
+    ) -> list[authorization.RoleAssignment]:
+        """Cluster-admin for the pipelines' identity and each configured deployer."""
+        configured = {d.object_id for d in args.deployers}
+
+        def not_configured_twice(principal_id: str) -> str:
+            # Azure refuses a second assignment of one role, scope and principal.
+            if principal_id in configured:
+                raise ValueError(
+                    f"digitre-mlops:aks.deployers lists the pipelines' identity ({principal_id}), which is "
+                    "granted cluster-admin already: remove it from aks.deployers"
+                )
+            return principal_id
+
+        # The pipelines' identity keeps the grant's original name, so existing state is kept.
+        grants = [
+            roles.grant(
+                f"{name}-deployer-admin",
+                role=roles.AKS_RBAC_CLUSTER_ADMIN,
+                principal_id=pulumi.Output.from_input(args.pipeline_identity_principal_id).apply(not_configured_twice),
+                scope=self.cluster_id,
+                subscription_id=args.subscription_id,
+                opts=child,
+            )
+        ]
+        grants += [
+            roles.grant(
+                f"{name}-deployer-admin-{deployer.object_id}",
+                role=roles.AKS_RBAC_CLUSTER_ADMIN,
+                principal_id=deployer.object_id,
+                principal_type=authorization.PrincipalType(deployer.principal_type),
+                scope=self.cluster_id,
+                subscription_id=args.subscription_id,
+                opts=child,
+            )
+            for deployer in args.deployers
+        ]
+        return grants
+
+    def _wait_for_access(
+        self,
+        name: str,
+        args: AksClusterArgs,
+        admin_grants: list[authorization.RoleAssignment],
+        grants: list[pulumi.Resource],
+    ) -> local.Command:
+        """A local command that holds the release back until the API server grants the
+        caller what the release needs (Azure RBAC on AKS applies a new assignment only after
+        up to five minutes). pulumi-command never runs it during preview; it runs again when
+        the cluster or a grant is replaced."""
+        return local.Command(
+            f"{name}-access-wait",
+            create="python3 -m components.cluster_access",
+            # On standard input, not in the environment: no other process can read it there.
+            stdin=self.kubeconfig,
+            environment={
+                "ACCESS_NAMESPACE": args.namespace,
+                "ACCESS_ATTEMPTS": str(args.access_wait.attempts),
+                "ACCESS_INTERVAL_SECONDS": str(args.access_wait.interval_seconds),
+            },
+            triggers=[self.cluster_id, *[grant.id for grant in admin_grants]],
+            # pulumi-command echoes its inputs into its state: keep the kubeconfig encrypted there.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants, additional_secret_outputs=["stdin"]),
+        )
 
     def _create_cluster(self, name: str, args: AksClusterArgs, child: pulumi.ResourceOptions) -> aks.ManagedCluster:
         cluster = aks.ManagedCluster(
@@ -155,7 +250,8 @@ class AksCluster(pulumi.ComponentResource):
                 load_balancer_sku="standard",
             ),
             auto_upgrade_profile=aks.ManagedClusterAutoUpgradeProfileArgs(
-                upgrade_channel=args.upgrade_channel, node_os_upgrade_channel="NodeImage"
+                upgrade_channel=args.upgrade_channel,
+                node_os_upgrade_channel=aks.NodeOSUpgradeChannel.NODE_IMAGE,
             ),
             agent_pool_profiles=[
                 aks.ManagedClusterAgentPoolProfileArgs(
@@ -167,8 +263,11 @@ class AksCluster(pulumi.ComponentResource):
                 )
             ],
             addon_profiles={
-                "omsagent": aks.ManagedClusterAddonProfileArgs(
-                    enabled=True, config={"logAnalyticsWorkspaceResourceID": args.log_analytics_workspace_id}
+                CONTAINER_INSIGHTS_ADDON: aks.ManagedClusterAddonProfileArgs(
+                    enabled=True,
+                    # Managed-identity authentication; without it the agent uses the legacy
+                    # workspace-key path.
+                    config={"logAnalyticsWorkspaceResourceID": args.log_analytics_workspace_id, "useAADAuth": "true"},
                 ),
                 # The CSI driver that fetches the ingress's TLS certificate from Key Vault
                 # (`az aks approuting update --enable-kv`); rotation picks up a renewed one.
@@ -188,6 +287,7 @@ class AksCluster(pulumi.ComponentResource):
                 child, pulumi.ResourceOptions(protect=True, ignore_changes=["agentPoolProfiles[0].count"])
             ),
         )
+        self._container_insights(name, args, cluster, child)
         self.user_pool = aks.AgentPool(
             f"{name}-engine-pool",
             agent_pool_name="engine",
@@ -201,13 +301,63 @@ class AksCluster(pulumi.ComponentResource):
         )
         return cluster
 
+    def _container_insights(
+        self, name: str, args: AksClusterArgs, cluster: aks.ManagedCluster, child: pulumi.ResourceOptions
+    ) -> None:
+        """The data collection rule the Container Insights add-on sends through, and its
+        association with the cluster (what managed-identity authentication needs)."""
+        workspace = "ciworkspace"
+        streams = list(CONTAINER_INSIGHTS_STREAMS)
+        self.insights_rule = monitor.DataCollectionRule(
+            f"{name}-insights-dcr",
+            data_collection_rule_name=args.insights_rule_name,
+            resource_group_name=args.resource_group_name,
+            location=args.log_analytics_location,
+            kind="Linux",
+            description="Container Insights for the prod AKS cluster (managed by Pulumi)",
+            data_sources=monitor.DataCollectionRuleDataSourcesArgs(
+                extensions=[
+                    monitor.ExtensionDataSourceArgs(
+                        name=CONTAINER_INSIGHTS_ASSOCIATION,
+                        extension_name="ContainerInsights",
+                        streams=streams,
+                        extension_settings={
+                            "dataCollectionSettings": {
+                                "interval": "1m",
+                                "namespaceFilteringMode": "Off",
+                                "enableContainerLogV2": True,
+                            }
+                        },
+                    )
+                ]
+            ),
+            destinations=monitor.DataCollectionRuleDestinationsArgs(
+                log_analytics=[
+                    monitor.LogAnalyticsDestinationArgs(
+                        name=workspace, workspace_resource_id=args.log_analytics_workspace_id
+                    )
+                ]
+            ),
+            data_flows=[monitor.DataFlowArgs(streams=streams, destinations=[workspace])],
+            tags=dict(args.tags),
+            opts=child,
+        )
+        self.insights_association = monitor.DataCollectionRuleAssociation(
+            f"{name}-insights-dcra",
+            association_name=CONTAINER_INSIGHTS_ASSOCIATION,
+            resource_uri=cluster.id,
+            data_collection_rule_id=self.insights_rule.id,
+            description="Deleting this association breaks Container Insights for this cluster.",
+            opts=child,
+        )
+
 
 def _autoscaling_pool(pool: NodePoolConfig) -> dict[str, Any]:
     """What every node pool here shares: Azure Linux VM scale sets autoscaling in config bounds."""
     return {
         "type": aks.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,
         "os_type": aks.OSType.LINUX,
-        "os_sku": "AzureLinux",
+        "os_sku": aks.OSSKU.AZURE_LINUX,
         "vm_size": pool.vm_size,
         "enable_auto_scaling": True,
         "min_count": pool.min_count,
@@ -217,7 +367,7 @@ def _autoscaling_pool(pool: NodePoolConfig) -> dict[str, Any]:
 
 
 def _kubelet_object_id(profile: Mapping[str, object] | None) -> str:
-    kubelet = (profile or {}).get("kubeletidentity")
+    kubelet = (profile or {}).get(KUBELET_IDENTITY_KEY)
     object_id = getattr(kubelet, "object_id", None)
     if not object_id:
         raise ValueError("the AKS cluster reported no kubelet identity")

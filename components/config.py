@@ -14,10 +14,19 @@ from typing import Annotated, Any, Literal, get_args, get_origin
 
 import pulumi
 from pulumi.runtime.config import is_config_secret
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    model_validator,
+)
 from pydantic.alias_generators import to_camel
 
 from components.pipelines import PIPELINES
+from components.regions import AZURE_REGIONS
 
 PROJECT = "digitre-mlops"
 MANAGED_BY = "pulumi"
@@ -45,8 +54,33 @@ def _reject_bool(value: Any) -> Any:
     return value
 
 
+def _strict_bool(value: Any) -> Any:
+    # pydantic's lax mode reads "yes", "on", "1" and 1 as true; a flag is a YAML boolean.
+    # Pulumi passes a nested `true` as a JSON boolean and a top-level one as the text "true".
+    if isinstance(value, bool):
+        return value
+    if value in ("true", "false"):
+        return value == "true"
+    raise ValueError("not true or false")
+
+
+def _has_letter_or_digit(value: str) -> str:
+    # A tag of spaces or punctuation only says nothing about who owns or pays for a resource.
+    if not any(c.isalnum() for c in value) or value != value.strip():
+        raise ValueError("blank, or spaces around it")
+    return value
+
+
+def _azure_region(value: str) -> str:
+    if value not in AZURE_REGIONS:
+        raise ValueError("not an Azure region")
+    return value
+
+
 Int = Annotated[int, BeforeValidator(_reject_bool)]
 Float = Annotated[float, BeforeValidator(_reject_bool)]
+Bool = Annotated[bool, BeforeValidator(_strict_bool)]
+_GUID = r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$"
 
 
 class _Section(BaseModel):
@@ -79,7 +113,7 @@ class AmlComputeConfig(_Section):
     idle_seconds_before_scale_down: Annotated[
         Int, Field(ge=60, le=86400, description="an integer 60..86400 (seconds)")
     ] = 300
-    low_priority: Annotated[bool, Field(description="true or false")] = False
+    low_priority: Annotated[Bool, Field(description="true or false")] = False
 
 
 class MonitoringConfig(_Section):
@@ -256,6 +290,48 @@ class IngressConfig(_Section):
         return self
 
 
+class DeployerConfig(_Section):
+    """An Entra ID principal that runs `pulumi up --stack prod` besides the pipelines' identity
+    (e.g. the team's group for a first deploy by hand) and so gets cluster-admin."""
+
+    object_id: Annotated[str, Field(pattern=_GUID, description="an Entra ID object id (a lowercase GUID)")]
+    principal_type: Annotated[
+        Literal["User", "Group", "ServicePrincipal"], Field(description="one of User, Group, ServicePrincipal")
+    ]
+
+
+# Microsoft Learn ("Use Azure RBAC for Kubernetes Authorization"): a new role assignment can
+# take up to five minutes to reach the cluster's authorization server.
+RBAC_PROPAGATION_SECONDS = 300
+
+
+class AccessWaitConfig(_Section):
+    """How long the deploy waits for a new cluster-admin grant to take effect."""
+
+    attempts: Annotated[Int, Field(ge=1, le=120, description="an integer 1..120")] = 40
+    interval_seconds: Annotated[Int, Field(ge=1, le=60, description="an integer 1..60 (seconds)")] = 15
+
+    @model_validator(mode="after")
+    def _covers_propagation(self) -> AccessWaitConfig:
+        waited = self.attempts * self.interval_seconds
+        if waited < RBAC_PROPAGATION_SECONDS:
+            raise ValueError(
+                f"attempts x intervalSeconds ({self.attempts} x {self.interval_seconds} = {waited} s) must be at "
+                f"least {RBAC_PROPAGATION_SECONDS} s, the time Azure RBAC on AKS may take to apply a new grant"
+            )
+        return self
+
+
+def _unique_deployers(deployers: tuple[DeployerConfig, ...]) -> tuple[DeployerConfig, ...]:
+    seen: set[str] = set()
+    for deployer in deployers:
+        if deployer.object_id in seen:
+            # Azure refuses a second assignment of the same role, scope and principal.
+            raise ValueError(f"objectId {deployer.object_id} is listed more than once (list each deployer once)")
+        seen.add(deployer.object_id)
+    return deployers
+
+
 class AksConfig(_Section):
     existing_cluster: Annotated[
         ExistingClusterConfig | None,
@@ -274,7 +350,7 @@ class AksConfig(_Section):
     system_pool: SystemPoolConfig = SystemPoolConfig()
     user_pool: UserPoolConfig = UserPoolConfig()
     admin_group_object_ids: Annotated[
-        tuple[Annotated[str, Field(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")], ...],
+        tuple[Annotated[str, Field(pattern=_GUID)], ...],
         Field(max_length=10, description="a list of up to 10 Entra ID group object ids (lowercase GUIDs)"),
     ] = ()
     namespace: Annotated[
@@ -284,11 +360,14 @@ class AksConfig(_Section):
     max_replicas: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 6
     target_cpu_utilization: Annotated[Int, Field(ge=10, le=95, description="an integer 10..95 (percent)")] = 70
     helm_timeout_seconds: Annotated[Int, Field(ge=60, le=3600, description="an integer 60..3600")] = 600
-    # Who runs `pulumi up --stack prod` and so gets cluster-admin to install the release:
-    # the pipeline's service connection by default.
-    deployer_principal_type: Annotated[
-        Literal["ServicePrincipal", "User", "Group"], Field(description="one of ServicePrincipal, User, Group")
-    ] = "ServicePrincipal"
+    # Who gets cluster-admin to install the release: the pipelines' identity (read from the
+    # shared stack) and these, never whoever happens to run `pulumi up`.
+    deployers: Annotated[
+        tuple[DeployerConfig, ...],
+        AfterValidator(_unique_deployers),
+        Field(max_length=10, description="a list of up to 10 objects with keys objectId, principalType"),
+    ] = ()
+    access_wait: AccessWaitConfig = AccessWaitConfig()
     # No default: a host name and a certificate have no sane default, and prod serves HTTPS only.
     ingress: Annotated[
         IngressConfig | None,
@@ -329,7 +408,7 @@ class DevOpsConfig(_Section):
     project: Annotated[
         str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._-]{0,62}$", description="an Azure DevOps project name (1-64)")
     ] = "DigitRE"
-    create_project: Annotated[bool, Field(description="true or false")] = False
+    create_project: Annotated[Bool, Field(description="true or false")] = False
     subscription_name: Annotated[
         str, Field(min_length=1, max_length=64, description="the Azure subscription's display name (1-64)")
     ] = "DigitRE"
@@ -389,22 +468,23 @@ class StackConfig(_Section):
         str,
         Field(
             pattern=r"^[A-Za-z0-9 ._@+-]{1,256}$",
-            description="1-256 letters, digits, spaces or . _ @ + - (the owner tag, e.g. a team mail)",
+            description="1-256 letters, digits, spaces or . _ @ + -, with a letter or digit and no space "
+            "at either end (the owner tag, e.g. a team mail)",
         ),
+        AfterValidator(_has_letter_or_digit),
     ]
     cost_center: Annotated[
         str,
         Field(
             pattern=r"^[A-Za-z0-9._-]{1,64}$",
-            description="1-64 letters, digits or . _ - (the cost-center tag)",
+            description="1-64 letters, digits or . _ -, with a letter or digit (the cost-center tag)",
         ),
+        AfterValidator(_has_letter_or_digit),
     ]
     location: Annotated[
         str,
-        Field(
-            pattern=r"^[a-z][a-z0-9]{2,29}$",
-            description="an Azure region name in lowercase without spaces, e.g. westeurope",
-        ),
+        Field(description="an Azure region's programmatic name such as westeurope (the list: components/regions.py)"),
+        AfterValidator(_azure_region),
     ] = "westeurope"
     prefix: Annotated[
         str,
@@ -528,6 +608,8 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
         for name in unused
         if name in cfg.model_fields_set
     ]
+    if cfg.role is Role.SHARED:
+        problems += _environment_problems(cfg)
     missing = sorted(_PIPELINE_ENVIRONMENTS - set(cfg.environments))
     if cfg.role is Role.SHARED and missing:
         problems.append(
@@ -548,6 +630,24 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
                 f"{PROJECT}:aks.ingress is required when serving.platform is aks (prod is served over HTTPS only): "
                 f"set it to {_rule(('aks', 'ingress'))}"
             )
+    return problems
+
+
+def _environment_problems(cfg: StackConfig) -> list[str]:
+    """Names that would declare one resource group (and its grants) twice."""
+    given = _show(list(cfg.environments))
+    problems = []
+    repeated = sorted({env for env in cfg.environments if cfg.environments.count(env) > 1})
+    if repeated:
+        problems.append(
+            f"{PROJECT}:environments must name each environment once, got {given}: {', '.join(repeated)} repeated"
+        )
+    reserved = sorted({env for env in cfg.environments if env in (Role.SHARED.value, cfg.stack)})
+    if reserved:
+        problems.append(
+            f"{PROJECT}:environments must not name the shared platform itself "
+            f"({Role.SHARED.value!r} or this stack, {cfg.stack!r}), got {given}: remove {', '.join(reserved)}"
+        )
     return problems
 
 

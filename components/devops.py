@@ -151,5 +151,6 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
         "devopsProjectId": project_id,
         "serviceConnectionId": connection.endpoint_id,
         "pipelineIdentityClientId": connection.identity.client_id,
+        "pipelineIdentityPrincipalId": connection.identity.principal_id,
         "dashboardId": dashboard.dashboard.id,
     }

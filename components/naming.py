@@ -58,6 +58,9 @@ RULES: dict[str, NameRule] = {
     "aks_cluster": NameRule(r"[A-Za-z0-9]([\w-]{0,61}[A-Za-z0-9])?", "1-63 letters, digits, _ or -"),
     "aks_dns_prefix": NameRule(r"[A-Za-z0-9]([A-Za-z0-9-]{0,52}[A-Za-z0-9])?", "1-54 letters, digits or -"),
     "aks_node_resource_group": _RESOURCE_GROUP,
+    # Microsoft's Container Insights templates cut this name at 64 characters; letters, digits
+    # and hyphens are what Azure gives the rules it makes itself (MSCI-<region>-<cluster>).
+    "aks_insights_rule": NameRule(r"[A-Za-z0-9][A-Za-z0-9-]{0,62}[A-Za-z0-9]", "2-64 letters, digits or -"),
 }
 
 
@@ -92,6 +95,7 @@ class Names:
     aks_cluster: str
     aks_dns_prefix: str
     aks_node_resource_group: str
+    aks_insights_rule: str
 
     @classmethod
     def for_stack(cls, cfg: StackConfig) -> Names:
@@ -116,6 +120,8 @@ class Names:
             aks_cluster=f"aks-{base}",
             aks_dns_prefix=base,
             aks_node_resource_group=f"rg-{base}-aks-nodes",
+            # Azure's own name for a cluster's Container Insights rule: MSCI-<region>-<cluster>.
+            aks_insights_rule=f"MSCI-{cfg.location}-aks-{base}",
         )
         names.check()
         return names

@@ -49,6 +49,8 @@ NAME_INPUTS: dict[str, str] = {
     "azure-native:containerservice:ManagedCluster": "resourceName",
     "azure-native:containerservice:AgentPool": "agentPoolName",
     "azure-native:managedidentity:FederatedIdentityCredential": "federatedIdentityCredentialResourceName",
+    "azure-native:monitor:DataCollectionRule": "dataCollectionRuleName",
+    "azure-native:monitor:DataCollectionRuleAssociation": "associationName",
 }
 
 
@@ -68,6 +70,8 @@ class Registration:
     # Dotted paths of the inputs sent as Pulumi secrets, e.g. "containers.0.environmentVariables.0.secureValue".
     secret_paths: frozenset[str] = frozenset()
     depends_on: tuple[str, ...] = ()
+    # Outputs the program asked the engine to keep secret in state (`additional_secret_outputs`).
+    additional_secret_outputs: tuple[str, ...] = ()
 
     def is_secret(self, path: str) -> bool:
         """Whether the input at `path` reaches the engine as a secret (itself, or inside a
@@ -336,6 +340,7 @@ class RecordingMonitor(MockMonitor):
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     secret_paths=frozenset(secrets),
                     depends_on=tuple(request.dependencies),
+                    additional_secret_outputs=tuple(request.additionalSecretOutputs),
                 )
             )
         return response

@@ -38,6 +38,9 @@ class SharedPlatform:
     app_insights_id: pulumi.Input[str]
     # Secret: it carries the instrumentation key.
     app_insights_connection_string: pulumi.Input[str]
+    # The pipelines' identity (the service connection's): prod grants it cluster-admin, so
+    # the grant never follows whoever happens to run `pulumi up`.
+    pipeline_identity_principal_id: pulumi.Input[str]
 
     def exports(self) -> dict[str, pulumi.Input[object]]:
         """Stack outputs, camelCase as Pulumi names them."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 import pulumi
 from pulumi_azure_native import authorization, resources
 
@@ -106,6 +108,26 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
             tags=cfg.tags,
         ),
     )
+    if cfg.devops is None:  # load_config requires it for this role; kept for the type checker
+        raise ValueError("digitre-mlops:devops is required for role shared")
+    devops = declare_devops(
+        cfg.devops,
+        PlatformFacts(
+            location=cfg.location,
+            resource_group_name=group.name,
+            resource_group_id=group.id,
+            environment_group_ids={env: g.id for env, g in environment_groups.items()},
+            pipeline_identity_name=names.pipeline_identity,
+            subscription_id=client.subscription_id,
+            tenant_id=client.tenant_id,
+            key_vault_id=ml.key_vault.id,
+            key_vault_name=ml.key_vault.name,
+            ml_workspace_name=ml.workspace_name,
+            ml_compute_name=compute.compute_name,
+            registry_name=registry.registry.name,
+            tags=cfg.tags,
+        ),
+    )
     platform = SharedPlatform(
         location=cfg.location,
         resource_group_name=group.name,
@@ -126,26 +148,7 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
         log_analytics_customer_id=monitoring.customer_id,
         app_insights_id=monitoring.app_insights_id,
         app_insights_connection_string=monitoring.connection_string,
-    )
-    if cfg.devops is None:  # load_config requires it for this role; kept for the type checker
-        raise ValueError("digitre-mlops:devops is required for role shared")
-    devops = declare_devops(
-        cfg.devops,
-        PlatformFacts(
-            location=cfg.location,
-            resource_group_name=group.name,
-            resource_group_id=group.id,
-            environment_group_ids={env: g.id for env, g in environment_groups.items()},
-            pipeline_identity_name=names.pipeline_identity,
-            subscription_id=client.subscription_id,
-            tenant_id=client.tenant_id,
-            key_vault_id=ml.key_vault.id,
-            key_vault_name=ml.key_vault.name,
-            ml_workspace_name=ml.workspace_name,
-            ml_compute_name=compute.compute_name,
-            registry_name=registry.registry.name,
-            tags=cfg.tags,
-        ),
+        pipeline_identity_principal_id=cast(pulumi.Output[str], devops["pipelineIdentityPrincipalId"]),
     )
     return {**platform.exports(), **devops}
 
@@ -234,8 +237,9 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                     certificate_uri=certificate_uri(shared.key_vault_name, cfg.aks.ingress.certificate_name),
                 ),
                 timeout_seconds=cfg.aks.helm_timeout_seconds,
-                # The Ingress's certificate is fetched with the add-on's grant: grant first.
-                depends_on=[*cluster.grants, *access.grants],
+                # The Ingress's certificate is fetched with the add-on's grant, and the cluster-admin
+                # grants must have taken effect: both first.
+                depends_on=[*cluster.ready, *access.grants],
             ),
         )
         controller = HttpsOnlyController(
@@ -286,6 +290,7 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             cluster_name=names.aks_cluster,
             dns_prefix=names.aks_dns_prefix,
             node_resource_group=names.aks_node_resource_group,
+            insights_rule_name=names.aks_insights_rule,
             kubernetes_version=cfg.aks.kubernetes_version,
             tier=cfg.aks.tier,
             upgrade_channel=cfg.aks.upgrade_channel,
@@ -293,11 +298,14 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             user_pool=cfg.aks.user_pool,
             admin_group_object_ids=cfg.aks.admin_group_object_ids,
             log_analytics_workspace_id=shared.log_analytics_workspace_id,
+            log_analytics_location=shared.location,
             registry_id=shared.registry_id,
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
-            deployer_object_id=client.object_id,
-            deployer_principal_type=cfg.aks.deployer_principal_type,
+            pipeline_identity_principal_id=shared.pipeline_identity_principal_id,
+            deployers=cfg.aks.deployers,
+            namespace=cfg.aks.namespace,
+            access_wait=cfg.aks.access_wait,
             tags=cfg.tags,
             existing=cfg.aks.existing_cluster,
             dns_zone_ids=[cfg.aks.ingress.dns_zone_id] if cfg.aks.ingress and cfg.aks.ingress.dns_zone_id else [],

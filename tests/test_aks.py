@@ -8,13 +8,32 @@ import json
 import pytest
 import yaml
 
-from components import roles
-from components.aks import AKS_SERVER_ID, kubeconfig_for_login
-from components.offline import DEPLOYER_OBJECT_ID, SUBSCRIPTION_ID, TENANT_ID, mock_kubeconfig
+from components import offline, roles
+from components.aks import (
+    AKS_SERVER_ID,
+    CONTAINER_INSIGHTS_ADDON,
+    CONTAINER_INSIGHTS_ASSOCIATION,
+    CONTAINER_INSIGHTS_STREAMS,
+    kubeconfig_for_login,
+)
+from components.offline import SUBSCRIPTION_ID, TENANT_ID, mock_kubeconfig
 from tests.conftest import deploy, prod_aks
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 PROVIDER = "pulumi:providers:kubernetes"
+ASSIGNMENT = "azure-native:authorization:RoleAssignment"
+COMMAND = "command:local:Command"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+USER = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+GROUP = "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d"
+
+
+def admin_grants(run):
+    return {
+        r.inputs["principalId"]: r
+        for r in run.of_type(ASSIGNMENT)
+        if r.inputs["roleDefinitionId"].endswith(roles.AKS_RBAC_CLUSTER_ADMIN)
+    }
 
 
 @pytest.fixture(scope="module")
@@ -62,10 +81,32 @@ def test_system_and_user_pools_autoscale_within_config_bounds(prod, cluster):
 
 
 def test_monitoring_goes_to_the_shared_log_analytics_workspace(cluster, shared):
-    assert cluster.inputs["addonProfiles"]["omsagent"] == {
+    workspace = shared.outputs["logAnalyticsWorkspaceId"]
+    assert cluster.inputs["addonProfiles"][CONTAINER_INSIGHTS_ADDON] == {
         "enabled": True,
-        "config": {"logAnalyticsWorkspaceResourceID": shared.outputs["logAnalyticsWorkspaceId"]},
+        "config": {"logAnalyticsWorkspaceResourceID": workspace, "useAADAuth": "true"},
     }
+
+
+def test_container_insights_authenticates_by_managed_identity_through_a_collection_rule(prod, cluster, shared):
+    workspace = shared.outputs["logAnalyticsWorkspaceId"]
+    rule = prod.one("azure-native:monitor:DataCollectionRule")
+    assert rule.inputs["dataCollectionRuleName"] == "MSCI-westeurope-aks-digitre-prod"
+    # A rule lives in its workspace's region.
+    assert rule.inputs["location"] == shared.outputs["location"]
+    (extension,) = rule.inputs["dataSources"]["extensions"]
+    assert extension["extensionName"] == "ContainerInsights"
+    assert extension["streams"] == list(CONTAINER_INSIGHTS_STREAMS)
+    assert extension["extensionSettings"]["dataCollectionSettings"]["enableContainerLogV2"] is True
+    (destination,) = rule.inputs["destinations"]["logAnalytics"]
+    assert destination["workspaceResourceId"] == workspace
+    assert rule.inputs["dataFlows"] == [
+        {"streams": list(CONTAINER_INSIGHTS_STREAMS), "destinations": [destination["name"]]}
+    ]
+    association = prod.one("azure-native:monitor:DataCollectionRuleAssociation")
+    assert association.inputs["associationName"] == CONTAINER_INSIGHTS_ASSOCIATION == "ContainerInsightsExtension"
+    assert association.inputs["resourceUri"].endswith("/aks-digitre-prod")
+    assert rule.urn in association.depends_on and cluster.urn in association.depends_on
 
 
 def test_cluster_is_protected(cluster):
@@ -81,11 +122,104 @@ def test_kubelet_identity_pulls_from_the_shared_registry(prod, shared):
     assert pull.inputs["scope"] == shared.outputs["registryId"]
     assert pull.inputs["principalType"] == "ServicePrincipal"
     assert pull.inputs["principalId"]  # the cluster's kubelet identity, from its identity profile
-    admin = grants[roles.AKS_RBAC_CLUSTER_ADMIN]
-    assert admin.inputs["principalId"] == DEPLOYER_OBJECT_ID
-    assert admin.inputs["scope"].endswith("/aks-digitre-prod")
-    assert admin.inputs["principalType"] == "ServicePrincipal"
     assert pull.inputs["roleDefinitionId"].startswith(f"/subscriptions/{SUBSCRIPTION_ID}/")
+
+
+def test_cluster_admin_goes_to_the_pipelines_identity_only(prod, shared):
+    (admin,) = admin_grants(prod).values()
+    assert admin.inputs["principalId"] == shared.outputs["pipelineIdentityPrincipalId"]
+    assert admin.inputs["principalType"] == "ServicePrincipal"
+    assert admin.inputs["scope"].endswith("/aks-digitre-prod")
+    assert offline.DEPLOYER_OBJECT_ID not in json.dumps([r.inputs for r in prod.resources])
+
+
+def test_whoever_runs_up_changes_nothing(shared, monkeypatch):
+    """Running `pulumi up` by hand must not re-point cluster-admin at the person running it."""
+
+    def declared(run):
+        assert run.error is None, run.error
+        # The engine gets dependencies in no fixed order.
+        return {r.urn: (r.inputs, sorted(r.depends_on)) for r in run.resources}
+
+    as_pipeline = declared(deploy("prod", shared))
+    monkeypatch.setattr(offline, "DEPLOYER_OBJECT_ID", "99999999-9999-4999-8999-999999999999")
+    as_someone_else = declared(deploy("prod", shared))
+    assert as_someone_else == as_pipeline
+
+
+def test_configured_deployers_get_cluster_admin_with_their_principal_type(shared):
+    deployers = [{"objectId": USER, "principalType": "User"}, {"objectId": GROUP, "principalType": "Group"}]
+    run = deploy("prod", shared, overrides=prod_aks(keep_file=False, deployers=deployers))
+    assert run.error is None, run.error
+    grants = admin_grants(run)
+    assert set(grants) == {shared.outputs["pipelineIdentityPrincipalId"], USER, GROUP}
+    assert grants[USER].inputs["principalType"] == "User"
+    assert grants[GROUP].inputs["principalType"] == "Group"
+    assert grants[USER].name == f"aks-deployer-admin-{USER}"
+    # Every grant holds the release back until it has taken effect.
+    wait = run.named("aks-access-wait")
+    assert {g.urn for g in grants.values()} <= set(wait.depends_on)
+
+
+def test_the_pipelines_identity_listed_as_a_deployer_fails_by_name(shared):
+    pipelines = shared.outputs["pipelineIdentityPrincipalId"]
+    deployers = [{"objectId": pipelines, "principalType": "ServicePrincipal"}]
+    run = deploy("prod", shared, overrides=prod_aks(keep_file=False, deployers=deployers))
+    assert run.error is not None
+    assert f"digitre-mlops:aks.deployers lists the pipelines' identity ({pipelines})" in str(run.error)
+
+
+def test_release_waits_until_the_cluster_grants_access(prod):
+    wait = prod.named("aks-access-wait")
+    assert wait.type == COMMAND
+    assert wait.inputs["create"] == "python3 -m components.cluster_access"
+    assert wait.inputs["environment"] == {
+        "ACCESS_NAMESPACE": "estimation-engine",
+        "ACCESS_ATTEMPTS": "40",
+        "ACCESS_INTERVAL_SECONDS": "15",
+    }
+    # The cluster's own grants (cluster-admin, the kubelet's AcrPull), not the ingress add-on's.
+    grants = [g for g in prod.of_type(ASSIGNMENT) if "digitre:aks:AksCluster$" in g.urn]
+    assert grants
+    assert {g.urn for g in grants} <= set(wait.depends_on)
+    release = prod.one(RELEASE)
+    provider = prod.one(PROVIDER)
+    assert wait.urn in release.depends_on
+    assert wait.urn in provider.depends_on
+    # Re-checked when the cluster or a cluster-admin grant is replaced, not on every deploy.
+    cluster_id, admin_id = wait.inputs["triggers"]
+    assert cluster_id.endswith("/aks-digitre-prod")
+    assert admin_id.endswith("/aks-deployer-admin")
+
+
+def test_access_wait_keeps_the_kubeconfig_secret_in_inputs_and_state(prod):
+    wait = prod.named("aks-access-wait")
+    provider = prod.one(PROVIDER)
+    assert wait.inputs["stdin"] == provider.inputs["kubeconfig"]
+    assert wait.is_secret("stdin")
+    # pulumi-command echoes `stdin` into its outputs; the engine encrypts it there only if asked.
+    from pulumi_command import local
+
+    assert "stdin" in vars(local.Command) and "environment" in vars(local.Command)
+    assert "stdin" in wait.additional_secret_outputs
+    assert all("kube" not in value.lower() for value in wait.inputs["environment"].values())
+
+
+def test_access_wait_bounds_come_from_config(shared):
+    aks = {"namespace": "engine", "accessWait": {"attempts": 60, "intervalSeconds": 10}}
+    run = deploy("prod", shared, overrides=prod_aks(keep_file=False, **aks))
+    assert run.error is None, run.error
+    assert run.named("aks-access-wait").inputs["environment"] == {
+        "ACCESS_NAMESPACE": "engine",
+        "ACCESS_ATTEMPTS": "60",
+        "ACCESS_INTERVAL_SECONDS": "10",
+    }
+
+
+def test_access_wait_is_declared_in_preview_where_pulumi_command_does_not_run_it(shared):
+    run = deploy("prod", shared, preview=True)
+    assert run.error is None, run.error
+    assert run.named("aks-access-wait").type == COMMAND
 
 
 def test_kubeconfig_is_secret_and_never_exported(prod):
@@ -119,6 +253,7 @@ def test_an_existing_cluster_is_looked_up_not_created(shared):
     assert run.error is None, run.error
     assert run.of_type(CLUSTER) == []
     assert run.of_type("azure-native:containerservice:AgentPool") == []
+    assert run.of_type("azure-native:monitor:DataCollectionRule") == []
     grants = {
         r.inputs["roleDefinitionId"].rsplit("/", 1)[1] for r in run.of_type("azure-native:authorization:RoleAssignment")
     }
@@ -126,6 +261,10 @@ def test_an_existing_cluster_is_looked_up_not_created(shared):
     assert grants == {roles.ACR_PULL, roles.KEY_VAULT_CERTIFICATE_USER}
     assert run.outputs["aksClusterName"] == "aks-platform"
     assert run.one(PROVIDER).is_secret("kubeconfig")
+    # The owner of a looked-up cluster grants access; the deploy still waits until it works.
+    wait = run.named("aks-access-wait")
+    assert len(wait.inputs["triggers"]) == 1
+    assert wait.urn in run.one(RELEASE).depends_on
 
 
 def test_pool_sizes_and_admin_groups_come_from_config(shared):
@@ -134,7 +273,6 @@ def test_pool_sizes_and_admin_groups_come_from_config(shared):
         "adminGroupObjectIds": [group],
         "userPool": {"minCount": 3, "maxCount": 9},
         "upgradeChannel": "patch",
-        "deployerPrincipalType": "User",
     }
     run = deploy("prod", shared, overrides=prod_aks(keep_file=False, **aks))
     cluster = run.one(CLUSTER)
@@ -142,9 +280,47 @@ def test_pool_sizes_and_admin_groups_come_from_config(shared):
     assert cluster.inputs["autoUpgradeProfile"]["upgradeChannel"] == "patch"
     user = run.one("azure-native:containerservice:AgentPool").inputs
     assert (user["minCount"], user["maxCount"], user["vmSize"]) == (3, 9, "Standard_D4ds_v5")
-    (admin,) = [
-        r for r in run.of_type("azure-native:authorization:RoleAssignment") if r.name.endswith("deployer-admin")
-    ]
-    assert admin.inputs["principalType"] == "User"
     system = cluster.inputs["agentPoolProfiles"][0]
     assert (system["minCount"], system["maxCount"], system["vmSize"]) == (1, 3, "Standard_D2ds_v5")
+
+
+def test_cilium_runs_on_azure_cni_overlay(cluster):
+    # Azure CNI Powered by Cilium needs the azure plugin with overlay (or a pod subnet).
+    network = cluster.inputs["networkProfile"]
+    assert (network["networkPlugin"], network["networkPluginMode"]) == ("azure", "overlay")
+    assert (network["networkDataplane"], network["networkPolicy"]) == ("cilium", "cilium")
+
+
+def test_names_the_code_sends_are_the_providers_own():
+    """Pinned to pulumi-azure-native's own enums and docs (API 2025-09-01), not to memory."""
+    from typing import get_args
+
+    from pulumi_azure_native import containerservice
+
+    from components.aks import KUBECONFIG_FORMAT, KUBELET_IDENTITY_KEY
+    from components.config import AksConfig
+
+    assert containerservice.OSSKU.AZURE_LINUX.value == "AzureLinux"
+    assert containerservice.NodeOSUpgradeChannel.NODE_IMAGE.value == "NodeImage"
+    channels = {c.value for c in containerservice.UpgradeChannel}
+    assert set(get_args(AksConfig.model_fields["upgrade_channel"].annotation)) <= channels
+    tiers = {t.value for t in containerservice.ManagedClusterSKUTier}
+    assert set(get_args(AksConfig.model_fields["tier"].annotation)) <= tiers
+    assert "Base" in {n.value for n in containerservice.ManagedClusterSKUName}
+    profile_doc = vars(containerservice.ManagedCluster)["identity_profile"].__doc__ or ""
+    assert f'The only accepted key is "{KUBELET_IDENTITY_KEY}"' in profile_doc
+    credentials_doc = containerservice.list_managed_cluster_user_credentials.__doc__ or ""
+    assert (
+        f"format '{KUBECONFIG_FORMAT}' will return exec format kubeconfig, which requires kubelogin" in credentials_doc
+    )
+
+
+def test_kubelet_identity_is_read_from_its_key(prod):
+    # The mock answers identityProfile the way Azure does, keyed by KUBELET_IDENTITY_KEY.
+    (pull,) = [r for r in prod.of_type(ASSIGNMENT) if r.inputs["roleDefinitionId"].endswith(roles.ACR_PULL)]
+    assert (
+        pull.inputs["principalId"]
+        == offline._kubelet_identity(
+            f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-digitre-prod/providers/containerservice/ManagedCluster/aks-digitre-prod"
+        )["objectId"]
+    )

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+import yaml
 
 from components.config import PROJECT, ConfigError
-from components.offline import evaluate, stack_config
+from components.offline import ROOT, STACKS, evaluate, stack_config
+from components.regions import AZURE_REGIONS, REGION_DISPLAY_NAMES, programmatic_name
 from tests.conftest import prod_aks
 
 
@@ -133,21 +135,34 @@ BAD_CONFIG = [
         "shared",
         "owner",
         "",
-        f'{PROJECT}:owner must be 1-256 letters, digits, spaces or . _ @ + - (the owner tag, e.g. a team mail), got ""',
+        f'{PROJECT}:owner must be 1-256 letters, digits, spaces or . _ @ + -, with a letter or digit and no space at either end (the owner tag, e.g. a team mail), got ""',
     ),
+    ("shared", "owner", "   ", f'{PROJECT}:owner must be 1-256 letters, digits, spaces or . _ @ + -, with a letter or digit and no space at either end (the owner tag, e.g. a team mail), got "   "'),
+    ("shared", "owner", "-.-", f"{PROJECT}:owner must be 1-256 letters, digits, spaces or . _ @ + -, with a letter or digit and no space at either end (the owner tag, e.g. a team mail), got -.-"),
+    ("shared", "owner", " ml-platform@digitre.com", f'{PROJECT}:owner must be 1-256 letters, digits, spaces or . _ @ + -, with a letter or digit and no space at either end (the owner tag, e.g. a team mail), got " ml-platform@digitre.com"'),
+    ("shared", "costCenter", "", f'{PROJECT}:costCenter must be 1-64 letters, digits or . _ -, with a letter or digit (the cost-center tag), got ""'),
+    ("shared", "costCenter", "--", f"{PROJECT}:costCenter must be 1-64 letters, digits or . _ -, with a letter or digit (the cost-center tag), got --"),
     ("shared", "owner", "a" * 257, f"{PROJECT}:owner must be 1-256 letters"),
     (
         "shared",
         "costCenter",
         "cc/42",
-        f"{PROJECT}:costCenter must be 1-64 letters, digits or . _ - (the cost-center tag), got cc/42",
+        f"{PROJECT}:costCenter must be 1-64 letters, digits or . _ -, with a letter or digit (the cost-center tag), got cc/42",
     ),
     (
         "shared",
         "location",
         "West Europe",
-        f"{PROJECT}:location must be an Azure region name in lowercase without spaces, e.g. westeurope, got West Europe",
+        f"{PROJECT}:location must be an Azure region's programmatic name such as westeurope (the list: components/regions.py), got West Europe",
     ),
+    ("shared", "location", "westeurope2", f"{PROJECT}:location must be an Azure region's programmatic name such as westeurope (the list: components/regions.py), got westeurope2"),
+    ("dev", "location", "moon", f"{PROJECT}:location must be an Azure region's programmatic name such as westeurope (the list: components/regions.py), got moon"),
+    ("shared", "amlCompute", '{"lowPriority": "yes"}', f"{PROJECT}:amlCompute.lowPriority must be true or false, got yes"),
+    ("shared", "amlCompute", '{"lowPriority": 1}', f"{PROJECT}:amlCompute.lowPriority must be true or false, got 1"),
+    ("shared", "amlCompute", '{"lowPriority": "on"}', f"{PROJECT}:amlCompute.lowPriority must be true or false, got on"),
+    ("shared", "amlCompute", '{"lowPriority": "True"}', f"{PROJECT}:amlCompute.lowPriority must be true or false, got True"),
+    ("shared", "environments", '["dev", "qa", "prod", "dev"]', f'{PROJECT}:environments must name each environment once, got ["dev", "qa", "prod", "dev"]: dev repeated'),
+    ("shared", "environments", '["dev", "qa", "prod", "shared"]', f"""{PROJECT}:environments must not name the shared platform itself ('shared' or this stack, 'shared'), got ["dev", "qa", "prod", "shared"]: remove shared"""),
     (
         "shared",
         "prefix",
@@ -184,6 +199,7 @@ BAD_CONFIG = [
     ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "file:///tmp", "pulumiSecretsProvider": "azurekeyvault://kv1.vault.azure.net/keys/k"}', f"{PROJECT}:devops.pulumiBackendUrl must be the pipelines' Pulumi backend"),
     ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state", "pulumiSecretsProvider": "azurekeyvault://kv1.vault.azure.net/keys/k", "prodApproverGroups": []}', f"{PROJECT}:devops.prodApproverGroups must be a list of 1-10 Azure DevOps group names that approve prod"),
     ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state", "pulumiSecretsProvider": "azurekeyvault://kv1.vault.azure.net/keys/k", "approvalTimeoutMinutes": 5}', f"{PROJECT}:devops.approvalTimeoutMinutes must be an integer 60..43200 (minutes), got 5"),
+    ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state", "pulumiSecretsProvider": "azurekeyvault://kv1.vault.azure.net/keys/k", "createProject": "yes"}', f"{PROJECT}:devops.createProject must be true or false, got yes"),
     ("shared", "environments", "[]", f"{PROJECT}:environments must be a list of 1-10 environment stack names"),
     ("shared", "environments", "dev", f"{PROJECT}:environments must be a list of 1-10 environment stack names (2-8 lowercase letters or digits each), got dev"),
     ("dev", "environments", '["dev"]', f"{PROJECT}:environments is only read by stacks of another role, not role environment"),
@@ -210,7 +226,6 @@ BAD_CONFIG = [
     ("prod", "aks", '{"namespace": "Prod_NS"}', f"{PROJECT}:aks.namespace must be a Kubernetes namespace (DNS label), got Prod_NS"),
     ("prod", "aks", '{"kubernetesVersion": "latest"}', f"{PROJECT}:aks.kubernetesVersion must be a Kubernetes version such as 1.33, got latest"),
     ("prod", "aks", '{"tier": "Gold"}', f"{PROJECT}:aks.tier must be one of Free, Standard, Premium, got Gold"),
-    ("prod", "aks", '{"deployerPrincipalType": "Robot"}', f"{PROJECT}:aks.deployerPrincipalType must be one of ServicePrincipal, User, Group, got Robot"),
     ("prod", "aks", '{"minReplicas": 2}', f"{PROJECT}:aks.ingress is required when serving.platform is aks (prod is served over HTTPS only): set it to an object with keys host, certificateName and optionally dnsZoneId"),
     ("prod", "aks", ingress(host="Engine.Digitre.com"), f"{PROJECT}:aks.ingress.host must be a fully qualified lowercase DNS name such as engine.digitre.com, got Engine.Digitre.com"),
     ("prod", "aks", ingress(host="engine"), f"{PROJECT}:aks.ingress.host must be a fully qualified lowercase DNS name such as engine.digitre.com, got engine"),
@@ -224,6 +239,14 @@ BAD_CONFIG = [
     ("prod", "aks", ingress(dnsZoneId=ZONE.replace("digitre.com", "example.com")), f"{PROJECT}:aks.ingress is invalid: host (engine.digitre.com) must be a name inside the DNS zone example.com of dnsZoneId"),
     ("prod", "aks", ingress(hostname="engine.digitre.com"), f"{PROJECT}:aks.ingress.hostname is not a known key; known keys: host, certificateName, dnsZoneId"),
     ("prod", "aks", '{"ingress": "engine.digitre.com"}', f"{PROJECT}:aks.ingress must be an object with keys host, certificateName and optionally dnsZoneId, got engine.digitre.com"),
+    # Replaced by aks.deployers: an old stack file that still sets it is told so.
+    ("prod", "aks", '{"deployerPrincipalType": "User"}', f"{PROJECT}:aks.deployerPrincipalType is not a known key; known keys: existingCluster"),
+    ("prod", "aks", '{"deployers": [{"objectId": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b", "principalType": "Robot"}]}', f"{PROJECT}:aks.deployers.0.principalType must be one of User, Group, ServicePrincipal, got Robot"),
+    ("prod", "aks", '{"deployers": [{"objectId": "alice@digitre.com", "principalType": "User"}]}', f"{PROJECT}:aks.deployers.0.objectId must be an Entra ID object id (a lowercase GUID), got alice@digitre.com"),
+    ("prod", "aks", '{"deployers": [{"objectId": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"}]}', f"{PROJECT}:aks.deployers.0.principalType is required: set it to one of User, Group, ServicePrincipal"),
+    ("prod", "aks", '{"deployers": [{"objectId": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b", "principalType": "User"}, {"objectId": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b", "principalType": "Group"}]}', f"{PROJECT}:aks.deployers is invalid: objectId 0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b is listed more than once (list each deployer once)"),
+    ("prod", "aks", '{"accessWait": {"attempts": 5, "intervalSeconds": 10}}', f"{PROJECT}:aks.accessWait is invalid: attempts x intervalSeconds (5 x 10 = 50 s) must be at least 300 s, the time Azure RBAC on AKS may take to apply a new grant"),
+    ("prod", "aks", '{"accessWait": {"attempts": 0}}', f"{PROJECT}:aks.accessWait.attempts must be an integer 1..120, got 0"),
 ]
 # fmt: on
 
@@ -287,3 +310,46 @@ def test_dev_and_qa_need_no_ingress(runs):
         config, _ = stack_config(stack)
         assert key("aks") not in config
         assert runs[stack].error is None
+
+
+@pytest.mark.parametrize("location", ["swedencentral", "belgiumcentral", "westus3"])
+def test_a_listed_region_is_accepted(location):
+    run = evaluate("shared", overrides={key("location"): location})
+    assert run.error is None, run.error
+    assert run.named("platform-rg").inputs["location"] == location
+
+
+@pytest.mark.parametrize(("value", "priority"), [("true", "LowPriority"), ("false", "Dedicated")])
+def test_booleans_are_yaml_booleans(value, priority):
+    # A nested `lowPriority: true` reaches the program as JSON true.
+    compute = f'{{"lowPriority": {value}}}'
+    run = evaluate("shared", overrides={key("amlCompute"): compute})
+    assert run.error is None, run.error
+    props = run.one("azure-native:machinelearningservices:Compute").inputs["properties"]["properties"]
+    assert props["vmPriority"] == priority
+
+
+def test_several_environment_problems_are_reported_together():
+    run = evaluate("shared", overrides={key("environments"): '["dev", "qa", "prod", "qa", "shared"]'})
+    assert isinstance(run.error, ConfigError)
+    assert len(run.error.problems) == 2
+    assert run.resources == []
+
+
+def test_region_list_is_the_learn_page():
+    # Every row of Microsoft Learn's "Azure regions list" (2025-03-21 version, 52 rows) plus
+    # Belgium Central from the current page; names as its "Programmatic name" column gives them.
+    assert len(REGION_DISPLAY_NAMES) == len(set(REGION_DISPLAY_NAMES)) == 53
+    assert programmatic_name("Australia Central 2") == "australiacentral2"
+    assert programmatic_name("Germany West Central") == "germanywestcentral"
+    assert {"westeurope", "northeurope", "swedencentral", "belgiumcentral", "westus3"} <= AZURE_REGIONS
+    # Sovereign and canary regions are not the public cloud the stacks target.
+    assert not {"chinaeast2", "usgovvirginia", "eastus2euap", "global"} & AZURE_REGIONS
+
+
+@pytest.mark.parametrize("stack", STACKS)
+def test_committed_stack_files_never_carry_a_model_version(stack):
+    # `pulumi up --config digitre-mlops:modelVersion=<v>` writes the version into
+    # Pulumi.<stack>.yaml; committed, it would pin every later deploy to that version.
+    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    assert f"{PROJECT}:modelVersion" not in (document.get("config") or {})

@@ -30,7 +30,7 @@ COMMAND = "command:local:Command"
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
 def test_health_check_polls_the_health_route_after_the_workload(served, stack):
     run = served[stack]
-    command = run.one(COMMAND)
+    command = run.named("health-check-probe")
     assert command.inputs["create"] == "python3 -m components.health_probe"
     assert command.inputs["environment"] == {
         "HEALTH_URL": run.outputs["healthUrl"],
@@ -43,8 +43,8 @@ def test_health_check_polls_the_health_route_after_the_workload(served, stack):
 
 
 def test_a_new_version_re_triggers_the_check(served, shared):
-    again = deploy("qa", shared, version="8").one(COMMAND)
-    assert again.inputs["triggers"] != served["qa"].one(COMMAND).inputs["triggers"]
+    again = deploy("qa", shared, version="8").named("health-check-probe")
+    assert again.inputs["triggers"] != served["qa"].named("health-check-probe").inputs["triggers"]
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -130,18 +130,18 @@ def key(name: str) -> str:
 def test_the_sample_request_is_posted_to_the_scoring_route(shared, stack):
     run = deploy(stack, shared, overrides=with_sample(stack, SAMPLE))
     assert run.error is None, run.error
-    environment = run.one(COMMAND).inputs["environment"]
+    environment = run.named("health-check-probe").inputs["environment"]
     assert environment["SCORE_URL"] == run.outputs["scoringUrl"]
     assert environment["HEALTH_URL"] == run.outputs["healthUrl"]
     # Compact and key-sorted: the same sample written differently is no change.
     assert environment["SCORE_REQUEST"] == '{"data":[{"rooms":3,"surface_m2":80}]}'
-    assert run.one(COMMAND).inputs["triggers"] == [run.outputs["image"]]
+    assert run.named("health-check-probe").inputs["triggers"] == [run.outputs["image"]]
 
 
 def test_a_changed_sample_re_runs_the_check(served, shared):
     # pulumi-command runs `create` again when an input changes (no `update` command).
-    before = deploy("qa", shared, overrides=with_sample("qa", SAMPLE)).one(COMMAND)
-    after = deploy("qa", shared, overrides=with_sample("qa", {"data": []})).one(COMMAND)
+    before = deploy("qa", shared, overrides=with_sample("qa", SAMPLE)).named("health-check-probe")
+    after = deploy("qa", shared, overrides=with_sample("qa", {"data": []})).named("health-check-probe")
     assert before.inputs["environment"] != after.inputs["environment"]
     assert "update" not in after.inputs
 
@@ -149,7 +149,7 @@ def test_a_changed_sample_re_runs_the_check(served, shared):
 def test_without_a_sample_the_check_warns_that_it_proves_health_only(shared, caplog):
     with caplog.at_level(logging.WARNING):
         run = deploy("dev", shared)
-    assert "SCORE_URL" not in run.one(COMMAND).inputs["environment"]
+    assert "SCORE_URL" not in run.named("health-check-probe").inputs["environment"]
     assert any("no healthCheck.sampleRequest" in r.getMessage() for r in caplog.records)
     caplog.clear()
     with caplog.at_level(logging.WARNING):

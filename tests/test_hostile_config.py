@@ -7,6 +7,7 @@ without editing this file."""
 from __future__ import annotations
 
 import json
+from itertools import pairwise
 from typing import Any, get_args, get_origin
 
 import pytest
@@ -33,7 +34,10 @@ def leaves(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[t
             continue
         path = (*prefix, to_camel(name))
         inner = model_of(field.annotation)
-        found += leaves(inner, path) if inner else [(path, field.annotation)]
+        if inner and get_origin(field.annotation) is tuple:
+            found += leaves(inner, (*path, "0"))  # a list of objects: the keys of its first item
+        else:
+            found += leaves(inner, path) if inner else [(path, field.annotation)]
     return found
 
 
@@ -48,7 +52,8 @@ def hostile_values(annotation: Any) -> list[Any]:
     if base is Any:  # a free-form JSON document (healthCheck.sampleRequest): objects are fine
         return ["", LONG, 7, {"big": "x" * 20_000}]
     if base is bool or ("bool" in text and "str" not in text):
-        return ["", "maybe", {"nested": 1}]
+        # pydantic's lax mode would read every one of these but "maybe" as a boolean.
+        return ["", "maybe", "yes", "on", "True", 1, {"nested": 1}]
     if "int" in text or "float" in text:
         return ["", -1, 10**9, LONG, {"nested": 1}]
     if get_origin(base) in (tuple, list) or "tuple" in text:
@@ -76,18 +81,38 @@ def override(stack: str, path: tuple[str, ...], value: Any) -> dict[str, str]:
         return {key: value if isinstance(value, str) else json.dumps(value)}
     config, _ = stack_config(stack)
     section = json.loads(config.get(key, "{}"))
-    target = section
-    for part in path[1:-1]:
-        target = target.setdefault(
-            part, {"name": "aks-x", "resourceGroup": "rg-x"} if part == "existingCluster" else {}
-        )
+    target: Any = section
+    for part, following in pairwise(path[1:]):
+        if isinstance(target, list):
+            target = target[int(part)]
+        elif following.isdigit():
+            target = target.setdefault(part, [dict(VALID_ITEMS[part])])
+        else:
+            target = target.setdefault(part, dict(VALID_ITEMS.get(part, {})))
     target[path[-1]] = value
     return {key: json.dumps(section)}
 
 
+# Valid values for the other keys of an object whose one key is made hostile.
+VALID_ITEMS: dict[str, dict[str, str]] = {
+    "existingCluster": {"name": "aks-x", "resourceGroup": "rg-x"},
+    "deployers": {"objectId": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b", "principalType": "User"},
+}
+
+
 def test_every_key_is_covered():
     keys = {".".join(path) for path, _ in CASES}
-    assert {"role", "owner", "amlCompute.maxNodes", "aks.systemPool.vmSize", "devops.notificationTo"} <= keys
+    assert {
+        "role",
+        "owner",
+        "amlCompute.maxNodes",
+        "amlCompute.lowPriority",
+        "devops.createProject",
+        "aks.systemPool.vmSize",
+        "aks.deployers.0.objectId",
+        "aks.accessWait.attempts",
+        "devops.notificationTo",
+    } <= keys
     assert len(keys) >= 55
 
 

@@ -105,7 +105,7 @@ def test_the_host_and_certificate_come_from_config(shared):
 def test_health_check_and_scoring_url_use_https_on_the_host(prod):
     assert prod.outputs["healthUrl"] == f"https://{HOST}/"
     assert prod.outputs["scoringUrl"] == f"https://{HOST}/score"
-    assert prod.one(PROBE).inputs["environment"]["HEALTH_URL"] == f"https://{HOST}/"
+    assert prod.named("health-check-probe").inputs["environment"]["HEALTH_URL"] == f"https://{HOST}/"
     assert "http://" not in json.dumps(prod.outputs)
 
 
@@ -131,7 +131,7 @@ def test_the_controller_answers_no_plain_http_and_is_checked_after_it(prod):
     }
     # The add-on makes the default controller: patch it once the release has rolled out.
     assert prod.one(RELEASE).urn in patch.depends_on
-    assert patch.urn in prod.one(PROBE).depends_on
+    assert patch.urn in prod.named("health-check-probe").depends_on
 
 
 def test_before_any_model_the_grant_is_made_and_the_port_closed(runs):

@@ -27,6 +27,10 @@ AZURE_RULES = {
     "azure-native:containerservice:ManagedCluster": r"[A-Za-z0-9]([\w-]{0,61}[A-Za-z0-9])?",
     # Linux node pools: 1-12 lowercase letters and digits, starting with a letter.
     "azure-native:containerservice:AgentPool": r"[a-z][a-z0-9]{0,11}",
+    # At most 64 (Microsoft's Container Insights templates cut the name there).
+    "azure-native:monitor:DataCollectionRule": r"[A-Za-z0-9][A-Za-z0-9-]{0,62}[A-Za-z0-9]",
+    # The one name Container Insights' association takes.
+    "azure-native:monitor:DataCollectionRuleAssociation": r"ContainerInsightsExtension",
 }
 # Names that are not the resource's own but must obey a rule too: (type, input path, rule).
 SECONDARY_NAMES = [
@@ -42,7 +46,10 @@ GLOBALLY_UNIQUE = (
 # Role assignments are named by a GUID the provider generates; they carry no tags.
 UNNAMED = {"azure-native:authorization:RoleAssignment"}
 # Resources Azure does not tag.
-UNTAGGABLE = UNNAMED | {"azure-native:managedidentity:FederatedIdentityCredential"}
+UNTAGGABLE = UNNAMED | {
+    "azure-native:managedidentity:FederatedIdentityCredential",
+    "azure-native:monitor:DataCollectionRuleAssociation",
+}
 
 
 def test_every_azure_name_obeys_its_rule(every_run):

@@ -51,7 +51,9 @@ def _referenced(annotation: Any, mod: ModuleType) -> tuple[list[type], list[type
     walk(annotation)
     found = [getattr(mod, name, None) for name in sorted(names)]
     classes = [c for c in found if isinstance(c, type) and c.__name__.endswith("Args")]
-    enums = [c for c in found if isinstance(c, type) and issubclass(c, Enum)]
+    # A `Known...` enum lists the values the REST spec knows of, not all it takes (data
+    # collection rule streams, e.g., also take Container insights' `Microsoft-ContainerLogV2`).
+    enums = [c for c in found if isinstance(c, type) and issubclass(c, Enum) and not c.__name__.startswith("Known")]
     return classes, enums
 
 

@@ -107,7 +107,7 @@ def health_checks(run) -> list[tuple[str, str, int | None]]:
         for probe in ("livenessProbe", "readinessProbe"):
             http_get = container[probe]["httpGet"]
             checks.append((f"ACI {probe}", http_get["path"], http_get["port"]))
-    health_url = run.one(COMMAND).inputs["environment"]["HEALTH_URL"]
+    health_url = run.named("health-check-probe").inputs["environment"]["HEALTH_URL"]
     checks.append(("post-deploy check", urllib.parse.urlsplit(health_url).path, None))
     return checks
 

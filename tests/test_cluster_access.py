@@ -1,0 +1,206 @@
+"""The access wait's probe: asks the API server (kubectl auth can-i) until the caller may
+deploy the release, bounded, with the kubeconfig read from standard input."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from components.cluster_access import KUBECTL, Check, kubectl_runner, release_checks, wait_for_access
+from components.config import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
+from components.offline import ROOT
+
+KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
+
+
+def fake_kubectl(tmp_path: Path, answers: list[str]) -> Path:
+    """A stand-in for kubectl that prints the next answer ("yes", "no - reason" or an error
+    for stderr) the way `kubectl auth can-i` does, exiting 0 only for yes, and records its
+    arguments and the kubeconfig it was handed."""
+    script = tmp_path / "kubectl"
+    script.write_text(
+        textwrap.dedent(
+            f"""\
+            #!{sys.executable}
+            import json, os, stat, sys
+            from pathlib import Path
+            state = Path({str(tmp_path)!r})
+            calls = state / "calls.jsonl"
+            n = sum(1 for _ in calls.open()) if calls.exists() else 0
+            answers = {answers!r}
+            answer = answers[min(n, len(answers) - 1)]
+            path = sys.argv[sys.argv.index("--kubeconfig") + 1]
+            record = {{"argv": sys.argv[1:], "kubeconfig": Path(path).read_text(),
+                       "mode": stat.S_IMODE(os.stat(path).st_mode), "path": path}}
+            with calls.open("a") as f:
+                f.write(json.dumps(record) + "\\n")
+            if answer.startswith("error:"):
+                print(answer, file=sys.stderr)
+                sys.exit(1)
+            print(answer)
+            sys.exit(0 if answer == "yes" else 1)
+            """
+        )
+    )
+    script.chmod(0o755)
+    return script
+
+
+def run_probe(tmp_path: Path, answers: list[str], attempts: int = 3) -> subprocess.CompletedProcess[str]:
+    kubectl = fake_kubectl(tmp_path, answers)
+    env = {
+        **os.environ,
+        "KUBECTL": str(kubectl),
+        "ACCESS_NAMESPACE": "estimation-engine",
+        "ACCESS_ATTEMPTS": str(attempts),
+        "ACCESS_INTERVAL_SECONDS": "0",
+    }
+    return subprocess.run(
+        [sys.executable, "-m", "components.cluster_access"],
+        input=KUBECONFIG,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
+def calls(tmp_path: Path) -> list[dict]:
+    return [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+
+
+def test_checks_are_what_the_release_does():
+    assert release_checks("ns") == (
+        Check("create", "namespaces", None),
+        Check("create", "deployments.apps", "ns"),
+        Check("create", "secrets", "ns"),
+    )
+
+
+def test_succeeds_once_the_api_server_says_yes(tmp_path):
+    # The first round is refused (grant not propagated yet), the second allowed.
+    done = run_probe(tmp_path, ["no", "no", "no", "yes"])
+    assert done.returncode == 0, done.stderr
+    seen = calls(tmp_path)
+    assert len(seen) == 6
+    assert seen[0]["argv"][:5] == ["auth", "can-i", "create", "namespaces", "--all-namespaces"]
+    assert seen[1]["argv"][:6] == ["auth", "can-i", "create", "deployments.apps", "--namespace", "estimation-engine"]
+    # The kubeconfig came from standard input, into a file only its owner can read, removed after.
+    assert all(c["kubeconfig"] == KUBECONFIG for c in seen)
+    assert all(c["mode"] & (stat.S_IRWXG | stat.S_IRWXO) == 0 for c in seen)
+    assert not Path(seen[0]["path"]).exists()
+    assert "cluster access granted (attempt 2/3)" in done.stdout
+
+
+def test_fails_after_the_bounded_attempts_and_says_who_may_deploy(tmp_path):
+    done = run_probe(tmp_path, ["no - Azure does not have opinion for this user."], attempts=2)
+    assert done.returncode == 1
+    assert len(calls(tmp_path)) == 6
+    assert "digitre-mlops:aks.deployers" in done.stderr
+    assert "Azure does not have opinion for this user." in done.stdout
+    assert not Path(calls(tmp_path)[0]["path"]).exists()
+
+
+def test_an_error_is_not_a_yes(tmp_path):
+    # e.g. kubelogin missing or not logged in: kubectl exits 1 with the reason on stderr.
+    done = run_probe(tmp_path, ["error: exec: executable kubelogin not found"], attempts=1)
+    assert done.returncode == 1
+    assert "executable kubelogin not found" in done.stdout
+
+
+def test_no_kubectl_is_reported_not_retried(tmp_path):
+    env = {
+        **os.environ,
+        "KUBECTL": str(tmp_path / "missing-kubectl"),
+        "ACCESS_NAMESPACE": "ns",
+        "ACCESS_ATTEMPTS": "5",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "components.cluster_access"],
+        input=KUBECONFIG,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert "az aks install-cli" in done.stderr
+
+
+@pytest.mark.parametrize("stdin", ["", "   \n"])
+def test_missing_kubeconfig_is_refused(stdin):
+    env = {**os.environ, "ACCESS_NAMESPACE": "ns"}
+    done = subprocess.run(
+        [sys.executable, "-m", "components.cluster_access"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 2
+
+
+def test_wait_sleeps_between_attempts_only():
+    slept: list[float] = []
+    answers = iter([None, "no", None, None, None, None])
+    granted = wait_for_access(
+        release_checks("ns"),
+        lambda check: next(answers),
+        attempts=3,
+        interval=7,
+        sleep=slept.append,
+        log=lambda _: None,
+    )
+    assert granted is True
+    assert slept == [7]
+
+
+def test_runner_reads_the_answer_not_only_the_exit_code(tmp_path):
+    kubectl = fake_kubectl(tmp_path, ["yes"])
+    config = tmp_path / "config"
+    config.write_text(KUBECONFIG)
+    run = kubectl_runner(str(kubectl), str(config))
+    assert run(Check("create", "namespaces", None)) is None
+    kubectl = fake_kubectl(tmp_path, ["no"])
+    (tmp_path / "calls.jsonl").unlink()
+    assert run(Check("create", "namespaces", None)) == "no"
+
+
+def test_uses_the_kubectl_on_path_by_default(tmp_path):
+    fake = fake_kubectl(tmp_path, ["yes"])
+    assert fake.name == KUBECTL == "kubectl"
+    env = {k: v for k, v in os.environ.items() if k != "KUBECTL"}
+    env.update(PATH=f"{tmp_path}{os.pathsep}{env.get('PATH', '')}", ACCESS_NAMESPACE="ns", ACCESS_ATTEMPTS="1")
+    done = subprocess.run(
+        [sys.executable, "-m", "components.cluster_access"],
+        input=KUBECONFIG,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(calls(tmp_path)) == 3
+
+
+def test_default_wait_outlasts_the_documented_propagation():
+    # Microsoft Learn: a new role assignment can take up to five minutes to reach AKS.
+    wait = AccessWaitConfig()
+    assert RBAC_PROPAGATION_SECONDS == 300
+    assert wait.attempts * wait.interval_seconds >= 2 * RBAC_PROPAGATION_SECONDS
