@@ -3,8 +3,12 @@ declares (triggers, variable groups, environments, service connection)."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import os
+import platform
 import re
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +19,7 @@ import yaml
 from components import pipelines as spec
 from components.offline import ROOT
 from tests.azure_pipelines_schema import _validator, load_as_azure, schema_errors
+from tests.pipeline_jobs import jobs_of, load, run_script, script_of
 
 PIPELINES_DIR = ROOT / "pipelines"
 ALL_YAML = sorted(PIPELINES_DIR.rglob("*.yml"))
@@ -208,3 +213,135 @@ def test_previews_and_deploys_run_with_the_policy_pack(pipeline):
         assert call["command"] in ("preview", "up")
         assert call["policyPack"] == "policy"
         assert (ROOT / "policy" / "PulumiPolicy.yaml").is_file()
+
+
+# What the Microsoft-hosted ubuntu-24.04 image provides, of the tools these pipelines call
+# (actions/runner-images, images/ubuntu/Ubuntu2404-Readme.md, image 20250907.24.1: Azure CLI
+# 2.77.0, Kubectl 1.34.0, Helm 3.18.6, Python 3.12.3, curl, jq, unzip, coreutils). kubelogin is
+# not in that list.
+HOSTED_UBUNTU_2404_TOOLS = frozenset({"az", "kubectl", "helm", "python3", "curl", "jq", "unzip", "sha256sum"})
+# The tools a step of ours installs, by the template that installs them.
+INSTALLED_BY = {"setup.yml": {"uv", "pulumi"}, "kubelogin.yml": {"kubelogin"}}
+CHECKED_TOOLS = HOSTED_UBUNTU_2404_TOOLS | {"uv", "pulumi", "kubelogin"}
+# Azure/homebrew-kubelogin Formula/kubelogin.rb (default branch): version and the sha256 of
+# kubelogin-linux-amd64.zip; Azure/kubelogin's release workflow zips bin/linux_amd64/kubelogin.
+KUBELOGIN_VERSION = "0.2.13"
+KUBELOGIN_LINUX_AMD64_SHA256 = "21b7cfa009b3b4044663a0f9a9ec033deddd668ca4502348f763bd93c51fb806"
+ALL_PIPELINES = sorted(PIPELINES_DIR.glob("*.yml"))
+
+
+def tools_called(script: str) -> set[str]:
+    """The checked tools a script runs as a command (line start, after a pipe, `$(`, `&&`, ...)."""
+    names = "|".join(sorted(CHECKED_TOOLS, key=len, reverse=True))
+    pattern = rf"(?:^|[|;&]|\$\(|\bif\s|\bthen\s|!\s)\s*({names})(?=\s|$)"
+    return {m.group(1) for line in script.splitlines() for m in re.finditer(pattern, line.strip())}
+
+
+def test_the_tool_scan_sees_commands_not_words():
+    script = 'set -e\nimage=$(uv run x)\nif az acr show; then echo "az is fine"; fi\ncurl -fsS x | python3 -c "y"'
+    assert tools_called(script) == {"uv", "az", "curl", "python3"}
+    assert tools_called('echo "the stack (pulumi destroy --stack dev) goes"') == set()
+
+
+@pytest.mark.parametrize("path", ALL_PIPELINES, ids=lambda p: p.stem)
+def test_every_tool_a_job_calls_is_on_the_hosted_image_or_installed_before(path):
+    for job in jobs_of(path):
+        available = set(HOSTED_UBUNTU_2404_TOOLS)
+        for step in job.steps:
+            missing = tools_called(script_of(step)) - available
+            assert not missing, f"{path.name} job {job.name}: {sorted(missing)} neither on the image nor installed before"
+            installed = INSTALLED_BY.get(step.get("__template__", ""), set())
+            if step.get("__template__") == "setup.yml" and step.get("__parameters__", {}).get("installPulumi") == "false":
+                installed = installed - {"pulumi"}
+            available |= installed
+
+
+def pulumi_stacks(job) -> list[tuple[int, str]]:
+    return [
+        (i, step["__parameters__"]["stack"])
+        for i, step in enumerate(job.steps)
+        if step.get("__template__") == "pulumi.yml" and str(step.get("task", "")).startswith("AzureCLI@")
+    ]
+
+
+def test_kubelogin_is_not_on_the_hosted_image():
+    assert "kubelogin" not in HOSTED_UBUNTU_2404_TOOLS
+
+
+@pytest.mark.parametrize("path", ALL_PIPELINES, ids=lambda p: p.stem)
+def test_every_job_that_runs_pulumi_on_prod_installs_kubelogin_first(path):
+    for job in jobs_of(path):
+        for index, stack in pulumi_stacks(job):
+            installs = [i for i, s in enumerate(job.steps) if s.get("__template__") == "kubelogin.yml"]
+            if stack == "prod":
+                assert installs and installs[0] < index, f"{path.name} job {job.name} runs pulumi on prod without kubelogin"
+            else:
+                assert not installs, f"{path.name} job {job.name} installs kubelogin it never uses"
+
+
+def test_prod_jobs_exist_where_expected():
+    # The check above is not vacuous: the prod deploy and the prod preview both run pulumi on prod.
+    prod_jobs = {
+        (path.stem, job.name)
+        for path in ALL_PIPELINES
+        for job in jobs_of(path)
+        if any(stack == "prod" for _, stack in pulumi_stacks(job))
+    }
+    assert prod_jobs == {("manual-prod-deployment", "deploy_prod"), ("pr-preview", "preview_prod")}
+
+
+def test_kubelogin_is_pinned_to_a_release_and_its_checksum():
+    template = load(PIPELINES_DIR / "templates" / "kubelogin.yml")
+    defaults = {p["name"]: p["default"] for p in template["parameters"]}
+    assert defaults == {"version": KUBELOGIN_VERSION, "sha256": KUBELOGIN_LINUX_AMD64_SHA256}
+    script = template["steps"][0]["bash"]
+    assert "releases/download/v${{ parameters.version }}/kubelogin-linux-amd64.zip" in script
+    assert "sha256sum --check --strict" in script
+
+
+def kubelogin_install(tmp_path: Path, archive: Path, sha256: str):
+    """Run the real install step, with `curl` answering from a local archive."""
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    (fake_bin / "curl").write_text(
+        '#!/bin/bash\nwhile [ $# -gt 0 ]; do if [ "$1" = -o ]; then cp "$ARCHIVE" "$2"; shift; fi; shift; done\n'
+    )
+    (fake_bin / "curl").chmod(0o755)
+    template = load(PIPELINES_DIR / "templates" / "kubelogin.yml")
+    script = template["steps"][0]["bash"].replace("${{ parameters.version }}", KUBELOGIN_VERSION)
+    script = script.replace("${{ parameters.sha256 }}", sha256)
+    temp = tmp_path / "agent-temp"
+    temp.mkdir()
+    env = {"PATH": f"{fake_bin}:{os.environ['PATH']}", "ARCHIVE": str(archive)}
+    return run_script(script, {"Agent.TempDirectory": str(temp)}, env, tmp_path), temp
+
+
+def release_like_archive(tmp_path: Path, body: str) -> Path:
+    # The layout Azure/kubelogin's release workflow zips: bin/linux_amd64/kubelogin.
+    source = tmp_path / "release" / "bin" / "linux_amd64"
+    source.mkdir(parents=True)
+    (source / "kubelogin").write_text(body)
+    (source / "kubelogin").chmod(0o755)
+    archive = tmp_path / "kubelogin-linux-amd64.zip"
+    subprocess.run(["zip", "-q", "-r", str(archive), "bin"], cwd=tmp_path / "release", check=True)
+    return archive
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the step refuses anything but linux-amd64")
+def test_kubelogin_install_runs_the_checked_binary_and_puts_it_on_path(tmp_path):
+    archive = release_like_archive(tmp_path, f"#!/bin/sh\necho kubelogin version v{KUBELOGIN_VERSION}\n")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    result, temp = kubelogin_install(tmp_path, archive, digest)
+    assert result.returncode == 0, result.stderr
+    assert f"##vso[task.prependpath]{temp}/kubelogin/bin" in result.stdout
+    assert f"v{KUBELOGIN_VERSION}" in result.stdout
+    assert (temp / "kubelogin" / "bin" / "kubelogin").is_file()
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the step refuses anything but linux-amd64")
+def test_kubelogin_install_refuses_an_archive_with_another_checksum(tmp_path):
+    archive = release_like_archive(tmp_path, "#!/bin/sh\necho pwned\n")
+    result, temp = kubelogin_install(tmp_path, archive, KUBELOGIN_LINUX_AMD64_SHA256)
+    assert result.returncode != 0
+    assert "pwned" not in result.stdout and "prependpath" not in result.stdout
+    assert not (temp / "kubelogin" / "bin" / "kubelogin").exists()
