@@ -51,7 +51,7 @@ def jobs_of(path: Path) -> list[Job]:
 def _jobs(jobs: list[dict[str, Any]], stage: str | None) -> list[Job]:
     compiled = []
     for job in jobs:
-        name = job.get("job") or job.get("deployment")
+        name = str(job.get("job") or job.get("deployment"))
         steps = job.get("steps") or job.get("strategy", {}).get("runOnce", {}).get("deploy", {}).get("steps", [])
         depends = job.get("dependsOn", [])
         compiled.append(Job(name, steps, [depends] if isinstance(depends, str) else list(depends), stage))
@@ -125,9 +125,9 @@ def _parse(text: str, parameters: dict[str, Any]) -> tuple[Any, str]:
     match = re.match(r"parameters\.(\w+)", text)
     if match:
         value = parameters[match.group(1)]
-        return (value in (True, "true", "True") if value in (True, False, "true", "false", "True", "False") else value), text[
-            match.end() :
-        ]
+        return (
+            value in (True, "true", "True") if value in (True, False, "true", "false", "True", "False") else value
+        ), text[match.end() :]
     match = re.match(r"(eq|ne|and|or|not)\(", text)
     if not match:
         raise ValueError(f"cannot evaluate {text!r}")

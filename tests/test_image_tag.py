@@ -8,6 +8,7 @@ import io
 import json
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -57,7 +58,7 @@ def pipeline_image(root: Path, version: str, registered_model: str) -> Result:
     return Result(code, out.getvalue(), err.getvalue())
 
 
-def stack_files(tmp_path: Path, serving: dict[str, object] | None = None, only: str | None = None) -> Path:
+def stack_files(tmp_path: Path, serving: Mapping[str, object] | None = None, only: str | None = None) -> Path:
     """Copies of the real stack files, with `serving` merged into one or every environment."""
     for source in ROOT.glob("Pulumi.*.yaml"):
         document = yaml.safe_load(source.read_text())

@@ -249,9 +249,14 @@ def test_every_tool_a_job_calls_is_on_the_hosted_image_or_installed_before(path)
         available = set(HOSTED_UBUNTU_2404_TOOLS)
         for step in job.steps:
             missing = tools_called(script_of(step)) - available
-            assert not missing, f"{path.name} job {job.name}: {sorted(missing)} neither on the image nor installed before"
+            assert not missing, (
+                f"{path.name} job {job.name}: {sorted(missing)} neither on the image nor installed before"
+            )
             installed = INSTALLED_BY.get(step.get("__template__", ""), set())
-            if step.get("__template__") == "setup.yml" and step.get("__parameters__", {}).get("installPulumi") == "false":
+            if (
+                step.get("__template__") == "setup.yml"
+                and step.get("__parameters__", {}).get("installPulumi") == "false"
+            ):
                 installed = installed - {"pulumi"}
             available |= installed
 
@@ -274,7 +279,9 @@ def test_every_job_that_runs_pulumi_on_prod_installs_kubelogin_first(path):
         for index, stack in pulumi_stacks(job):
             installs = [i for i, s in enumerate(job.steps) if s.get("__template__") == "kubelogin.yml"]
             if stack == "prod":
-                assert installs and installs[0] < index, f"{path.name} job {job.name} runs pulumi on prod without kubelogin"
+                assert installs and installs[0] < index, (
+                    f"{path.name} job {job.name} runs pulumi on prod without kubelogin"
+                )
             else:
                 assert not installs, f"{path.name} job {job.name} installs kubelogin it never uses"
 

@@ -13,13 +13,15 @@ from tests.trigger_model import (
     PIPELINES_DIR,
     CompletionTrigger,
     Definition,
+    Event,
     ManualRun,
-    NotModelled,
+    NotModelledError,
     Outcome,
     PullRequest,
     Push,
     RepositoryTrigger,
     Run,
+    _definition,
     branch_matches,
     completion_runs,
     load_definitions,
@@ -119,7 +121,7 @@ def test_runs_from_another_branch_never_reach_dev_or_qa(pipeline):
 
 
 def test_nothing_deploys_prod_by_itself():
-    events = [Push(ENGINE, DEVELOP), Push(PLATFORM, MAIN), PullRequest(PLATFORM, MAIN)]
+    events: list[Event] = [Push(ENGINE, DEVELOP), Push(PLATFORM, MAIN), PullRequest(PLATFORM, MAIN)]
     events += [ManualRun(p.name) for p in spec.PIPELINES if p is not spec.PROD_DEPLOYMENT]
     for event in events:
         assert spec.PROD_DEPLOYMENT.name not in {r.pipeline for r in simulate(event)}
@@ -156,21 +158,19 @@ def test_rule_filter_short_and_full_names_name_the_same_branch():
     assert branch_matches(MAIN, (MAIN,), ())
     assert not branch_matches(DEVELOP, ("main",), ())
     assert not branch_matches(MAIN, ("*",), ("main",))
-    with pytest.raises(NotModelled):
+    with pytest.raises(NotModelledError):
         branch_matches(MAIN, ("releases/*",), ())
 
 
 def test_rule_ci_no_trigger_means_every_branch_none_means_none(tmp_path):
     (tmp_path / "a.yml").write_text("steps:\n  - bash: echo\n")
     (tmp_path / "b.yml").write_text("trigger:\n  - main\nsteps:\n  - bash: echo\n")
-    from tests.trigger_model import _definition
-
     implied = _definition(spec.PR_PREVIEW, tmp_path / "a.yml")
     assert implied.ci_branches == ("*",)
     assert [r.source_branch for r in push_runs({implied.name: implied}, Push(PLATFORM, "refs/heads/x"))] == [
         "refs/heads/x"
     ]
-    with pytest.raises(NotModelled):
+    with pytest.raises(NotModelledError):
         _definition(spec.PR_PREVIEW, tmp_path / "b.yml")
     assert load_definitions()[EP].ci_branches is None
 

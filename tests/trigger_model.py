@@ -11,7 +11,7 @@ pull request queues (the build-validation branch policy). Both come from `compon
 Each rule is one function whose docstring cites its source; `docs/assumptions.md` (section
 "Azure Pipelines: triggers, tokens, hosted agents") has a row per rule and the test that pins
 it. What the model does not know (wildcard filters, CI triggers on this repository, stage
-filters) raises `NotModelled`, so a YAML change it cannot judge fails loudly instead of
+filters) raises `NotModelledError`, so a YAML change it cannot judge fails loudly instead of
 passing unexamined.
 """
 
@@ -32,7 +32,7 @@ PIPELINES_DIR = ROOT / "pipelines"
 HEADS = "refs/heads/"
 
 
-class NotModelled(Exception):
+class NotModelledError(Exception):
     """The YAML uses a trigger feature this model does not implement."""
 
 
@@ -157,7 +157,7 @@ def _ci_branches(trigger: Any) -> tuple[str, ...] | None:
         return ("*",)
     if trigger == "none":
         return None
-    raise NotModelled(f"CI trigger {trigger!r} on the platform repository")
+    raise NotModelledError(f"CI trigger {trigger!r} on the platform repository")
 
 
 def _branch_filter(trigger: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -172,7 +172,7 @@ def _branch_filter(trigger: Any) -> tuple[tuple[str, ...], tuple[str, ...]]:
 def _completion_trigger(resource: dict[str, Any]) -> CompletionTrigger:
     trigger = resource["trigger"]
     if isinstance(trigger, dict) and ("stages" in trigger or trigger.get("enabled") == "false"):
-        raise NotModelled(f"stages or enabled in the trigger of pipeline resource {resource['pipeline']}")
+        raise NotModelledError(f"stages or enabled in the trigger of pipeline resource {resource['pipeline']}")
     include, exclude = _branch_filter(trigger)
     tags = tuple(trigger.get("tags", [])) if isinstance(trigger, dict) else ()
     return CompletionTrigger(resource["source"], include, exclude, tags)
@@ -195,7 +195,7 @@ def branch_matches(branch: str, include: tuple[str, ...], exclude: tuple[str, ..
     prefix refs/heads/"). The pipeline triggers here use full refs. Wildcards are not modelled."""
     for entry in (*include, *exclude):
         if entry != "*" and any(c in entry for c in "*?"):
-            raise NotModelled(f"wildcard branch filter {entry!r}")
+            raise NotModelledError(f"wildcard branch filter {entry!r}")
 
     def names(entry: str) -> bool:
         return entry == "*" or _full(entry) == branch
@@ -222,7 +222,9 @@ def push_runs(definitions: dict[str, Definition], event: Push) -> list[Run]:
                 runs.append(Run(definition.name, event.branch, event.repository, "IndividualCI"))
             continue
         for trigger in definition.repository_triggers:
-            if trigger.repository == event.repository and branch_matches(event.branch, trigger.include, trigger.exclude):
+            if trigger.repository == event.repository and branch_matches(
+                event.branch, trigger.include, trigger.exclude
+            ):
                 runs.append(Run(definition.name, event.branch, event.repository, "ResourceTrigger"))
     return runs
 
@@ -301,7 +303,7 @@ def simulate(
         run = Run(run.pipeline, run.source_branch, run.repository, run.reason, frozenset(tags), run.triggered_by)
         started.append(run)
         if len(started) > 50:
-            raise NotModelled("more than 50 runs: a trigger cycle")
+            raise NotModelledError("more than 50 runs: a trigger cycle")
         if run.pipeline not in outcome.failing:
             queue.extend(completion_runs(definitions, run))
     return started
