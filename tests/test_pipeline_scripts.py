@@ -220,7 +220,9 @@ def run_build(tmp_path: Path, state: str, model_name: str = "estimation-model"):
     bin_dir.mkdir()
     (bin_dir / "az").write_text(FAKE_AZ)
     # `uv run --locked python ...` is the locked environment's python, which runs these tests.
-    (bin_dir / "uv").write_text(f'#!/bin/sh\n[ "$1 $2 $3" = "run --locked python" ] && shift 3\nexec {sys.executable} "$@"\n')
+    (bin_dir / "uv").write_text(
+        f'#!/bin/sh\n[ "$1 $2 $3" = "run --locked python" ] && shift 3\nexec {sys.executable} "$@"\n'
+    )
     for tool in ("az", "uv"):
         (bin_dir / tool).chmod(0o755)
     (tmp_path / "self").symlink_to(ROOT)
@@ -258,7 +260,9 @@ def test_a_new_image_is_built_from_the_model_and_engine_then_locked(tmp_path):
     assert len(builds) == 1 and len(locks) == 1 and builds[0] < locks[0]
     context = tmp_path / "temp" / "image"
     assert log[builds[0]] == f"acr build --registry crdigitre --image {IMAGE} --file serving/Dockerfile {context}"
-    assert log[locks[0]] == f"acr repository update --name crdigitre --image {IMAGE} --write-enabled false --output none"
+    assert (
+        log[locks[0]] == f"acr repository update --name crdigitre --image {IMAGE} --write-enabled false --output none"
+    )
     assert (context / "model" / "model" / "model.pkl").is_file()
     assert (context / "score.py").is_file() and (context / "requirements.txt").is_file()
     assert f"{IMAGE} built and locked (sha256:0123)" in result.stdout
@@ -283,3 +287,42 @@ def test_a_model_registered_under_another_name_fails_before_anything_is_built(tm
     assert result.returncode != 0
     assert "Azure ML registered model 'another-model'" in result.stderr
     assert log == []
+
+
+@pytest.mark.parametrize(
+    ("version", "accepted"),
+    [("12", True), ("3.1-rc_2", True), ("7\n##vso[task.setvariable variable=PULUMI_BACKEND_URL]file://x", False)],
+)
+def test_a_requested_model_version_is_checked_before_it_becomes_a_logging_command(tmp_path, version, accepted):
+    (job,) = [j for j in jobs_of(ROOT / spec.CUSTOM_QA_DEPLOY.yml_path) if j.name == "deploy_qa"]
+    (step,) = [s for s in job.steps if s.get("displayName") == "Use the requested model version"]
+    result = run_script(step["bash"], {}, {"VERSION": version}, tmp_path)
+    assert (result.returncode == 0) is accepted
+    commands = [line for line in result.stdout.splitlines() if line.startswith("##vso[")]
+    assert commands == ([f"##vso[task.setvariable variable=MODEL_VERSION]{version}"] if accepted else [])
+
+
+@pytest.mark.parametrize(
+    ("name", "version", "accepted"),
+    [
+        ("estimation-model", "7", True),
+        ('x" ; curl evil #', "7", False),
+        ("estimation-model", "7\n##vso[task.setvariable variable=ACR_NAME]evil", False),
+    ],
+)
+def test_the_model_artifact_is_checked_before_its_values_become_variables(tmp_path, name, version, accepted):
+    (job,) = [j for j in jobs_of(ROOT / spec.QA_DEPLOY.yml_path) if j.name == "deploy_qa"]
+    (step,) = [s for s in job.steps if s.get("displayName") == "Read model name and version"]
+    artifact = tmp_path / "devdeploy" / "model"
+    artifact.mkdir(parents=True)
+    (artifact / "model.json").write_text(json.dumps({"name": name, "version": version, "metrics": {}}))
+    result = run_script(step["bash"], {"Pipeline.Workspace": str(tmp_path)}, {}, tmp_path)
+    assert (result.returncode == 0) is accepted
+    commands = [line for line in result.stdout.splitlines() if line.startswith("##vso[")]
+    if accepted:
+        assert commands == [
+            f"##vso[task.setvariable variable=MODEL_NAME]{name}",
+            f"##vso[task.setvariable variable=MODEL_VERSION]{version}",
+        ]
+    else:
+        assert commands == []

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import itertools
 import os
 import platform
 import re
+import shlex
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +24,10 @@ from tests.azure_pipelines_schema import _validator, load_as_azure, schema_error
 from tests.pipeline_jobs import jobs_of, load, run_script, script_of
 
 PIPELINES_DIR = ROOT / "pipelines"
+# Microsoft Learn, task reference "Delay@1": maximum 86400 minutes (60 days); agentless jobs
+# time out after 60 minutes by default.
+DELAY_MAX_MINUTES = 86400
+AGENTLESS_DEFAULT_TIMEOUT = 60
 ALL_YAML = sorted(PIPELINES_DIR.rglob("*.yml"))
 BY_KEY = {p.key: p for p in spec.PIPELINES}
 
@@ -168,6 +174,10 @@ def test_the_teardown_waits_agentless_longer_than_a_day():
     assert int(job["timeoutInMinutes"]) > 24 * 60
     assert job["steps"][0]["task"] == "Delay@1"
     assert job["steps"][0]["inputs"]["delayForMinutes"] == "1440"
+    # Delay@1 takes at most 86400 minutes; an agentless job times out after 60 unless told.
+    delay = int(job["steps"][0]["inputs"]["delayForMinutes"])
+    assert delay <= DELAY_MAX_MINUTES
+    assert delay > AGENTLESS_DEFAULT_TIMEOUT and int(job["timeoutInMinutes"]) > delay
 
 
 def test_secrets_are_mapped_into_env_never_interpolated_into_scripts():
@@ -352,3 +362,80 @@ def test_kubelogin_install_refuses_an_archive_with_another_checksum(tmp_path):
     assert result.returncode != 0
     assert "pwned" not in result.stdout and "prependpath" not in result.stdout
     assert not (temp / "kubelogin" / "bin" / "kubelogin").exists()
+
+
+def test_pulumi_authenticates_through_the_renewed_azure_cli_session():
+    # The federated token behind the task's az login lives ~10 minutes; the task renews the
+    # session when keepAzSessionActive is set. A token exported once could not be renewed.
+    (step,) = load(PIPELINES_DIR / "templates" / "pulumi.yml")["steps"][1:]
+    assert step["task"] == "AzureCLI@2"
+    assert step["inputs"]["keepAzSessionActive"] == "true"
+    assert "addSpnToEnvironment" not in step["inputs"]
+    script = step["inputs"]["inlineScript"]
+    assert not re.search(r"\bARM_(USE_OIDC|OIDC_TOKEN|CLIENT_ID|CLIENT_SECRET)\b|\$idToken|\$servicePrincipal", script)
+
+
+# The flags each `az` command of ours takes, from its source: az ml (Azure/azure-cli-extensions,
+# src/machinelearningservices/azext_mlv2/manual/_params/_job_params.py, _common_params.py and
+# custom/model.py: --set is "params_override", --output-name "The name of the user-defined output
+# to download"), az acr (Microsoft Learn "Lock a container image in an Azure container registry"
+# and the ACR Tasks quickstart: build --registry --image --file, repository show/update --name
+# --image --write-enabled). --query and --output are global to every az command.
+AZ_COMMAND_FLAGS = {
+    "ml job create": {"--file", "--resource-group", "--workspace-name", "--set"},
+    "ml job stream": {"--name", "--resource-group", "--workspace-name"},
+    "ml job show": {"--name", "--resource-group", "--workspace-name"},
+    "ml job download": {"--name", "--output-name", "--download-path", "--resource-group", "--workspace-name"},
+    "ml model download": {"--name", "--version", "--download-path", "--resource-group", "--workspace-name"},
+    "acr build": {"--registry", "--image", "--file"},
+    "acr repository show": {"--name", "--image"},
+    "acr repository update": {"--name", "--image", "--write-enabled"},
+    "extension add": {"--name", "--upgrade", "--only-show-errors"},
+}
+AZ_GLOBAL_FLAGS = {"--query", "--output"}
+
+
+def az_calls(script: str) -> list[tuple[str, list[str]]]:
+    """Each `az` invocation of a script: its command words and the flags it passes."""
+    joined = re.sub(r"\\\n\s*", " ", script)
+    # Azure's $(Variable) macros are text to bash; their ")" must not end a command.
+    joined = re.sub(r"\$\([A-Za-z][A-Za-z0-9._-]*\)", "MACRO", joined)
+    calls = []
+    for match in re.finditer(r"(?:^|[\s(;|&])az\s+([^|;)\n]*)", joined):
+        words = shlex.split(match.group(1).replace("$(", "").replace("\\", ""), posix=True)
+        command = " ".join(itertools.takewhile(lambda w: not w.startswith("-"), words))
+        calls.append((command, [w for w in words if w.startswith("--")]))
+    return calls
+
+
+def test_the_az_scan_reads_commands_and_flags():
+    script = 'x=$(az acr repository show --name "$A" \\\n  --image "$i" --query digest --output tsv)'
+    assert az_calls(script) == [("acr repository show", ["--name", "--image", "--query", "--output"])]
+
+
+@pytest.mark.parametrize("path", ALL_PIPELINES, ids=lambda p: p.stem)
+def test_every_az_command_and_flag_exists(path):
+    for job in jobs_of(path):
+        for step in job.steps:
+            for command, flags in az_calls(script_of(step)):
+                assert command in AZ_COMMAND_FLAGS, f"{path.name}: az {command} is not a command we checked"
+                unknown = set(flags) - AZ_COMMAND_FLAGS[command] - AZ_GLOBAL_FLAGS
+                assert not unknown, f"{path.name}: az {command} has no {sorted(unknown)}"
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "alias", "tags"),
+    [
+        (spec.DEV_BUILD_AND_DEPLOY, "train", [spec.MODEL_REGISTERED_TAG]),
+        (spec.QA_DEPLOY, "devdeploy", None),
+        (spec.DEV_DELETE_AFTER_24_HOURS, "devdeploy", None),
+    ],
+    ids=lambda v: getattr(v, "key", v),
+)
+def test_manual_runs_pick_a_main_run_that_has_what_they_need(pipeline, alias, tags):
+    # `branch` and `tags` of a pipeline resource choose the run a manual run uses; a triggered
+    # run uses the run that triggered it. Build_and_Deploy needs the `model` artifact, which
+    # only a run tagged model-registered publishes.
+    (resource,) = [r for r in document(pipeline)["resources"]["pipelines"] if r["pipeline"] == alias]
+    assert resource["branch"] == "main"
+    assert resource.get("tags") == tags
