@@ -76,8 +76,8 @@ def devops(builds: Builds) -> Iterator[str]:
                 return self._answer({"message": "TF400813: not authorized"}, 401)
             if path == prefix:
                 if "resultFilter" in query:
-                    value = [] if builds.newest is None else [{"id": builds.newest}]
-                    return self._answer({"count": len(value), "value": value})
+                    newest = [] if builds.newest is None else [{"id": builds.newest}]
+                    return self._answer({"count": len(newest), "value": newest})
                 (wanted,) = query["statusFilter"]
                 assert wanted in BUILD_STATUS, f"statusFilter={wanted} is no BuildStatus value"
                 value = [{"id": i, "status": s} for i, s in builds.status.items() if s == wanted]
