@@ -131,7 +131,7 @@ def test_the_old_main_only_filter_stopped_the_chain_after_extract_prepare(tmp_pa
     # The defect of issue 8: Extract-Prepare's run carries the engine's develop branch.
     shutil.copytree(PIPELINES_DIR, tmp_path / "pipelines")
     train = tmp_path / "pipelines" / f"{spec.TRAIN_EVALUATE_REGISTER.key}.yml"
-    train.write_text(train.read_text().replace("            - refs/heads/develop\n", ""))
+    train.write_text(train.read_text().replace("            - develop\n", ""))
     definitions = load_definitions(tmp_path / "pipelines")
     assert chain(simulate(Push(ENGINE, DEVELOP), definitions=definitions)) == [(EP, DEVELOP, 0)]
 

@@ -192,7 +192,7 @@ def branch_matches(branch: str, include: tuple[str, ...], exclude: tuple[str, ..
     Source: Microsoft Learn, "Trigger one pipeline after another"
     (https://learn.microsoft.com/azure/devops/pipelines/process/pipeline-triggers: include and
     exclude lists, examples with short names, and "If your filters aren't working, try using the
-    prefix refs/heads/"). The pipeline triggers here use full refs. Wildcards are not modelled."""
+    prefix refs/heads/"). The triggers here use short names. Wildcards are not modelled."""
     for entry in (*include, *exclude):
         if entry != "*" and any(c in entry for c in "*?"):
             raise NotModelledError(f"wildcard branch filter {entry!r}")
