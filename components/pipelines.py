@@ -20,6 +20,15 @@ PLATFORM_VARIABLE_GROUP = "digitre-mlops-platform"
 NOTIFICATION_VARIABLE_GROUP = "digitre-mlops-notifications"
 NOTIFICATION_SECRETS_GROUP = "digitre-mlops-notification-secrets"
 MAIN_BRANCH = "refs/heads/main"
+# The engine branch whose commits start the ML chain.
+ENGINE_BRANCH = "refs/heads/develop"
+
+
+def short_branch(ref: str) -> str:
+    """A branch as the YAML's branch filters name it: `main` for `refs/heads/main`."""
+    return ref.removeprefix("refs/heads/")
+
+
 MODEL_REGISTERED_TAG = "model-registered"
 
 
@@ -71,7 +80,7 @@ EXTRACT_PREPARE = Pipeline(
     name="[ML]-Extract-Prepare",
     folder="\\ML",
     summary="submits the extract/prepare Azure ML job to the shared workspace and compute",
-    repository_trigger=RepositoryTrigger(ENGINE_REPOSITORY, ("develop",)),
+    repository_trigger=RepositoryTrigger(ENGINE_REPOSITORY, (short_branch(ENGINE_BRANCH),)),
     variable_groups=(PLATFORM_VARIABLE_GROUP,),
     uses_engine_repository=True,
 )
@@ -80,7 +89,10 @@ TRAIN_EVALUATE_REGISTER = Pipeline(
     name="[ML]-Train-Evaluate-Register",
     folder="\\ML",
     summary="trains, evaluates and registers; publishes the model artifact only for a new model",
-    completion_trigger=CompletionTrigger(EXTRACT_PREPARE.name, ("main",)),
+    # Extract-Prepare's run carries the engine's branch when the engine started it, main by hand.
+    completion_trigger=CompletionTrigger(
+        EXTRACT_PREPARE.name, (short_branch(ENGINE_BRANCH), short_branch(MAIN_BRANCH))
+    ),
     variable_groups=(PLATFORM_VARIABLE_GROUP,),
     uses_engine_repository=True,
 )
@@ -89,7 +101,9 @@ DEV_BUILD_AND_DEPLOY = Pipeline(
     name="[DEV]-Build_and_Deploy",
     folder="\\Dev",
     summary="builds the serving image in ACR, cancels pending teardowns, serves the model in dev",
-    completion_trigger=CompletionTrigger(TRAIN_EVALUATE_REGISTER.name, ("main",), (MODEL_REGISTERED_TAG,)),
+    completion_trigger=CompletionTrigger(
+        TRAIN_EVALUATE_REGISTER.name, (short_branch(MAIN_BRANCH),), (MODEL_REGISTERED_TAG,)
+    ),
     stacks=("dev",),
     environments=("dev",),
     variable_groups=(PLATFORM_VARIABLE_GROUP,),
@@ -100,7 +114,7 @@ DEV_DELETE_AFTER_24_HOURS = Pipeline(
     name="[Dev]-Delete-After-24Hours",
     folder="\\Dev",
     summary="mails the team, waits 24 hours without an agent, destroys the dev stack",
-    completion_trigger=CompletionTrigger(DEV_BUILD_AND_DEPLOY.name, ("main",)),
+    completion_trigger=CompletionTrigger(DEV_BUILD_AND_DEPLOY.name, (short_branch(MAIN_BRANCH),)),
     stacks=("dev",),
     variable_groups=(PLATFORM_VARIABLE_GROUP, NOTIFICATION_VARIABLE_GROUP, NOTIFICATION_SECRETS_GROUP),
 )
@@ -109,7 +123,7 @@ QA_DEPLOY = Pipeline(
     name="[QA]-Deploy",
     folder="\\QA",
     summary="serves the version dev validated in qa",
-    completion_trigger=CompletionTrigger(DEV_BUILD_AND_DEPLOY.name, ("main",)),
+    completion_trigger=CompletionTrigger(DEV_BUILD_AND_DEPLOY.name, (short_branch(MAIN_BRANCH),)),
     stacks=("qa",),
     environments=("qa",),
     variable_groups=(PLATFORM_VARIABLE_GROUP,),

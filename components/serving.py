@@ -15,6 +15,7 @@ from enum import StrEnum
 import pulumi
 
 from components.config import ServingConfig, StackConfig
+from components.image_tag import ServingImage
 
 # The stack output that records the served version; read back when the key is absent.
 SERVED_VERSION_OUTPUT = "modelVersion"
@@ -31,8 +32,9 @@ class ServingContract:
         return cls(port=serving.port, health_path=serving.health_path, score_path=serving.score_path)
 
 
-def image_reference(login_server: pulumi.Input[str], repository: str, tag: str) -> pulumi.Output[str]:
-    return pulumi.Output.concat(login_server, "/", repository, ":", tag)
+def image_reference(login_server: pulumi.Input[str], image: ServingImage) -> pulumi.Output[str]:
+    """The full reference an environment pulls: `<login server>/<repository>:<tag>`."""
+    return pulumi.Output.concat(login_server, "/", image.name)
 
 
 class VersionSource(StrEnum):

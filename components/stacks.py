@@ -12,7 +12,7 @@ from components.config import StackConfig
 from components.devops import PlatformFacts, declare_devops
 from components.engine_release import EngineRelease, EngineReleaseArgs, chart_values
 from components.health_check import HealthCheck, HealthCheckArgs
-from components.image_tag import image_tag
+from components.image_tag import serving_image
 from components.ingress import (
     HttpsOnlyController,
     HttpsOnlyControllerArgs,
@@ -182,9 +182,10 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         return outputs
 
     contract = ServingContract.from_config(cfg.serving)
-    tag = image_tag(cfg.serving.model_name, served.version)
-    repository = pulumi.Output.concat(shared.registry_login_server, "/", cfg.serving.repository)
-    image = image_reference(shared.registry_login_server, cfg.serving.repository, tag)
+    # The same function names the image the build pipeline pushes (components/image_tag.py).
+    pulled = serving_image(cfg.serving, served.version)
+    repository = pulumi.Output.concat(shared.registry_login_server, "/", pulled.repository)
+    image = image_reference(shared.registry_login_server, pulled)
     workload: pulumi.Resource
     base_url: pulumi.Input[str]
     if cluster is None:
@@ -225,7 +226,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                 namespace=cfg.aks.namespace,
                 values=chart_values(
                     image_repository=repository,
-                    image_tag=tag,
+                    image_tag=pulled.tag,
                     contract=contract,
                     cpu=cfg.serving.cpu,
                     memory_gb=cfg.serving.memory_gb,

@@ -3,8 +3,14 @@ declares (triggers, variable groups, environments, service connection)."""
 
 from __future__ import annotations
 
+import hashlib
 import importlib.metadata
+import itertools
+import os
+import platform
 import re
+import shlex
+import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,8 +21,13 @@ import yaml
 from components import pipelines as spec
 from components.offline import ROOT
 from tests.azure_pipelines_schema import _validator, load_as_azure, schema_errors
+from tests.pipeline_jobs import jobs_of, load, run_script, script_of
 
 PIPELINES_DIR = ROOT / "pipelines"
+# Microsoft Learn, task reference "Delay@1": maximum 86400 minutes (60 days); agentless jobs
+# time out after 60 minutes by default.
+DELAY_MAX_MINUTES = 86400
+AGENTLESS_DEFAULT_TIMEOUT = 60
 ALL_YAML = sorted(PIPELINES_DIR.rglob("*.yml"))
 BY_KEY = {p.key: p for p in spec.PIPELINES}
 
@@ -163,6 +174,10 @@ def test_the_teardown_waits_agentless_longer_than_a_day():
     assert int(job["timeoutInMinutes"]) > 24 * 60
     assert job["steps"][0]["task"] == "Delay@1"
     assert job["steps"][0]["inputs"]["delayForMinutes"] == "1440"
+    # Delay@1 takes at most 86400 minutes; an agentless job times out after 60 unless told.
+    delay = int(job["steps"][0]["inputs"]["delayForMinutes"])
+    assert delay <= DELAY_MAX_MINUTES
+    assert delay > AGENTLESS_DEFAULT_TIMEOUT and int(job["timeoutInMinutes"]) > delay
 
 
 def test_secrets_are_mapped_into_env_never_interpolated_into_scripts():
@@ -208,3 +223,219 @@ def test_previews_and_deploys_run_with_the_policy_pack(pipeline):
         assert call["command"] in ("preview", "up")
         assert call["policyPack"] == "policy"
         assert (ROOT / "policy" / "PulumiPolicy.yaml").is_file()
+
+
+# What the Microsoft-hosted ubuntu-24.04 image provides, of the tools these pipelines call
+# (actions/runner-images, images/ubuntu/Ubuntu2404-Readme.md, image 20250907.24.1: Azure CLI
+# 2.77.0, Kubectl 1.34.0, Helm 3.18.6, Python 3.12.3, curl, jq, unzip, coreutils). kubelogin is
+# not in that list.
+HOSTED_UBUNTU_2404_TOOLS = frozenset({"az", "kubectl", "helm", "python3", "curl", "jq", "unzip", "sha256sum"})
+# The tools a step of ours installs, by the template that installs them.
+INSTALLED_BY = {"setup.yml": {"uv", "pulumi"}, "kubelogin.yml": {"kubelogin"}}
+CHECKED_TOOLS = HOSTED_UBUNTU_2404_TOOLS | {"uv", "pulumi", "kubelogin"}
+# Azure/homebrew-kubelogin Formula/kubelogin.rb (default branch): version and the sha256 of
+# kubelogin-linux-amd64.zip; Azure/kubelogin's release workflow zips bin/linux_amd64/kubelogin.
+KUBELOGIN_VERSION = "0.2.13"
+KUBELOGIN_LINUX_AMD64_SHA256 = "21b7cfa009b3b4044663a0f9a9ec033deddd668ca4502348f763bd93c51fb806"
+ALL_PIPELINES = sorted(PIPELINES_DIR.glob("*.yml"))
+
+
+def tools_called(script: str) -> set[str]:
+    """The checked tools a script runs as a command (line start, after a pipe, `$(`, `&&`, ...)."""
+    names = "|".join(sorted(CHECKED_TOOLS, key=len, reverse=True))
+    pattern = rf"(?:^|[|;&]|\$\(|\bif\s|\bthen\s|!\s)\s*({names})(?=\s|$)"
+    return {m.group(1) for line in script.splitlines() for m in re.finditer(pattern, line.strip())}
+
+
+def test_the_tool_scan_sees_commands_not_words():
+    script = 'set -e\nimage=$(uv run x)\nif az acr show; then echo "az is fine"; fi\ncurl -fsS x | python3 -c "y"'
+    assert tools_called(script) == {"uv", "az", "curl", "python3"}
+    assert tools_called('echo "the stack (pulumi destroy --stack dev) goes"') == set()
+
+
+@pytest.mark.parametrize("path", ALL_PIPELINES, ids=lambda p: p.stem)
+def test_every_tool_a_job_calls_is_on_the_hosted_image_or_installed_before(path):
+    for job in jobs_of(path):
+        available = set(HOSTED_UBUNTU_2404_TOOLS)
+        for step in job.steps:
+            missing = tools_called(script_of(step)) - available
+            assert not missing, (
+                f"{path.name} job {job.name}: {sorted(missing)} neither on the image nor installed before"
+            )
+            installed = INSTALLED_BY.get(step.get("__template__", ""), set())
+            if (
+                step.get("__template__") == "setup.yml"
+                and step.get("__parameters__", {}).get("installPulumi") == "false"
+            ):
+                installed = installed - {"pulumi"}
+            available |= installed
+
+
+def pulumi_stacks(job) -> list[tuple[int, str]]:
+    return [
+        (i, step["__parameters__"]["stack"])
+        for i, step in enumerate(job.steps)
+        if step.get("__template__") == "pulumi.yml" and str(step.get("task", "")).startswith("AzureCLI@")
+    ]
+
+
+def test_kubelogin_is_not_on_the_hosted_image():
+    assert "kubelogin" not in HOSTED_UBUNTU_2404_TOOLS
+
+
+@pytest.mark.parametrize("path", ALL_PIPELINES, ids=lambda p: p.stem)
+def test_every_job_that_runs_pulumi_on_prod_installs_kubelogin_first(path):
+    for job in jobs_of(path):
+        for index, stack in pulumi_stacks(job):
+            installs = [i for i, s in enumerate(job.steps) if s.get("__template__") == "kubelogin.yml"]
+            if stack == "prod":
+                assert installs and installs[0] < index, (
+                    f"{path.name} job {job.name} runs pulumi on prod without kubelogin"
+                )
+            else:
+                assert not installs, f"{path.name} job {job.name} installs kubelogin it never uses"
+
+
+def test_prod_jobs_exist_where_expected():
+    # The check above is not vacuous: the prod deploy and the prod preview both run pulumi on prod.
+    prod_jobs = {
+        (path.stem, job.name)
+        for path in ALL_PIPELINES
+        for job in jobs_of(path)
+        if any(stack == "prod" for _, stack in pulumi_stacks(job))
+    }
+    assert prod_jobs == {("manual-prod-deployment", "deploy_prod"), ("pr-preview", "preview_prod")}
+
+
+def test_kubelogin_is_pinned_to_a_release_and_its_checksum():
+    template = load(PIPELINES_DIR / "templates" / "kubelogin.yml")
+    defaults = {p["name"]: p["default"] for p in template["parameters"]}
+    assert defaults == {"version": KUBELOGIN_VERSION, "sha256": KUBELOGIN_LINUX_AMD64_SHA256}
+    script = template["steps"][0]["bash"]
+    assert "releases/download/v${{ parameters.version }}/kubelogin-linux-amd64.zip" in script
+    assert "sha256sum --check --strict" in script
+
+
+def kubelogin_install(tmp_path: Path, archive: Path, sha256: str):
+    """Run the real install step, with `curl` answering from a local archive."""
+    fake_bin = tmp_path / "fake-bin"
+    fake_bin.mkdir()
+    (fake_bin / "curl").write_text(
+        '#!/bin/bash\nwhile [ $# -gt 0 ]; do if [ "$1" = -o ]; then cp "$ARCHIVE" "$2"; shift; fi; shift; done\n'
+    )
+    (fake_bin / "curl").chmod(0o755)
+    template = load(PIPELINES_DIR / "templates" / "kubelogin.yml")
+    script = template["steps"][0]["bash"].replace("${{ parameters.version }}", KUBELOGIN_VERSION)
+    script = script.replace("${{ parameters.sha256 }}", sha256)
+    temp = tmp_path / "agent-temp"
+    temp.mkdir()
+    env = {"PATH": f"{fake_bin}:{os.environ['PATH']}", "ARCHIVE": str(archive)}
+    return run_script(script, {"Agent.TempDirectory": str(temp)}, env, tmp_path), temp
+
+
+def release_like_archive(tmp_path: Path, body: str) -> Path:
+    # The layout Azure/kubelogin's release workflow zips: bin/linux_amd64/kubelogin.
+    source = tmp_path / "release" / "bin" / "linux_amd64"
+    source.mkdir(parents=True)
+    (source / "kubelogin").write_text(body)
+    (source / "kubelogin").chmod(0o755)
+    archive = tmp_path / "kubelogin-linux-amd64.zip"
+    subprocess.run(["zip", "-q", "-r", str(archive), "bin"], cwd=tmp_path / "release", check=True)
+    return archive
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the step refuses anything but linux-amd64")
+def test_kubelogin_install_runs_the_checked_binary_and_puts_it_on_path(tmp_path):
+    archive = release_like_archive(tmp_path, f"#!/bin/sh\necho kubelogin version v{KUBELOGIN_VERSION}\n")
+    digest = hashlib.sha256(archive.read_bytes()).hexdigest()
+    result, temp = kubelogin_install(tmp_path, archive, digest)
+    assert result.returncode == 0, result.stderr
+    assert f"##vso[task.prependpath]{temp}/kubelogin/bin" in result.stdout
+    assert f"v{KUBELOGIN_VERSION}" in result.stdout
+    assert (temp / "kubelogin" / "bin" / "kubelogin").is_file()
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="the step refuses anything but linux-amd64")
+def test_kubelogin_install_refuses_an_archive_with_another_checksum(tmp_path):
+    archive = release_like_archive(tmp_path, "#!/bin/sh\necho pwned\n")
+    result, temp = kubelogin_install(tmp_path, archive, KUBELOGIN_LINUX_AMD64_SHA256)
+    assert result.returncode != 0
+    assert "pwned" not in result.stdout and "prependpath" not in result.stdout
+    assert not (temp / "kubelogin" / "bin" / "kubelogin").exists()
+
+
+def test_pulumi_authenticates_through_the_renewed_azure_cli_session():
+    # The federated token behind the task's az login lives ~10 minutes; the task renews the
+    # session when keepAzSessionActive is set. A token exported once could not be renewed.
+    (step,) = load(PIPELINES_DIR / "templates" / "pulumi.yml")["steps"][1:]
+    assert step["task"] == "AzureCLI@2"
+    assert step["inputs"]["keepAzSessionActive"] == "true"
+    assert "addSpnToEnvironment" not in step["inputs"]
+    script = step["inputs"]["inlineScript"]
+    assert not re.search(r"\bARM_(USE_OIDC|OIDC_TOKEN|CLIENT_ID|CLIENT_SECRET)\b|\$idToken|\$servicePrincipal", script)
+
+
+# The flags each `az` command of ours takes, from its source: az ml (Azure/azure-cli-extensions,
+# src/machinelearningservices/azext_mlv2/manual/_params/_job_params.py, _common_params.py and
+# custom/model.py: --set is "params_override", --output-name "The name of the user-defined output
+# to download"), az acr (Microsoft Learn "Lock a container image in an Azure container registry"
+# and the ACR Tasks quickstart: build --registry --image --file, repository show/update --name
+# --image --write-enabled). --query and --output are global to every az command.
+AZ_COMMAND_FLAGS = {
+    "ml job create": {"--file", "--resource-group", "--workspace-name", "--set"},
+    "ml job stream": {"--name", "--resource-group", "--workspace-name"},
+    "ml job show": {"--name", "--resource-group", "--workspace-name"},
+    "ml job download": {"--name", "--output-name", "--download-path", "--resource-group", "--workspace-name"},
+    "ml model download": {"--name", "--version", "--download-path", "--resource-group", "--workspace-name"},
+    "acr build": {"--registry", "--image", "--file"},
+    "acr repository show": {"--name", "--image"},
+    "acr repository update": {"--name", "--image", "--write-enabled"},
+    "extension add": {"--name", "--upgrade", "--only-show-errors"},
+}
+AZ_GLOBAL_FLAGS = {"--query", "--output"}
+
+
+def az_calls(script: str) -> list[tuple[str, list[str]]]:
+    """Each `az` invocation of a script: its command words and the flags it passes."""
+    joined = re.sub(r"\\\n\s*", " ", script)
+    # Azure's $(Variable) macros are text to bash; their ")" must not end a command.
+    joined = re.sub(r"\$\([A-Za-z][A-Za-z0-9._-]*\)", "MACRO", joined)
+    calls = []
+    for match in re.finditer(r"(?:^|[\s(;|&])az\s+([^|;)\n]*)", joined):
+        words = shlex.split(match.group(1).replace("$(", "").replace("\\", ""), posix=True)
+        command = " ".join(itertools.takewhile(lambda w: not w.startswith("-"), words))
+        calls.append((command, [w for w in words if w.startswith("--")]))
+    return calls
+
+
+def test_the_az_scan_reads_commands_and_flags():
+    script = 'x=$(az acr repository show --name "$A" \\\n  --image "$i" --query digest --output tsv)'
+    assert az_calls(script) == [("acr repository show", ["--name", "--image", "--query", "--output"])]
+
+
+@pytest.mark.parametrize("path", ALL_PIPELINES, ids=lambda p: p.stem)
+def test_every_az_command_and_flag_exists(path):
+    for job in jobs_of(path):
+        for step in job.steps:
+            for command, flags in az_calls(script_of(step)):
+                assert command in AZ_COMMAND_FLAGS, f"{path.name}: az {command} is not a command we checked"
+                unknown = set(flags) - AZ_COMMAND_FLAGS[command] - AZ_GLOBAL_FLAGS
+                assert not unknown, f"{path.name}: az {command} has no {sorted(unknown)}"
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "alias", "tags"),
+    [
+        (spec.DEV_BUILD_AND_DEPLOY, "train", [spec.MODEL_REGISTERED_TAG]),
+        (spec.QA_DEPLOY, "devdeploy", None),
+        (spec.DEV_DELETE_AFTER_24_HOURS, "devdeploy", None),
+    ],
+    ids=lambda v: getattr(v, "key", v),
+)
+def test_manual_runs_pick_a_main_run_that_has_what_they_need(pipeline, alias, tags):
+    # `branch` and `tags` of a pipeline resource choose the run a manual run uses; a triggered
+    # run uses the run that triggered it. Build_and_Deploy needs the `model` artifact, which
+    # only a run tagged model-registered publishes.
+    (resource,) = [r for r in document(pipeline)["resources"]["pipelines"] if r["pipeline"] == alias]
+    assert resource["branch"] == "main"
+    assert resource.get("tags") == tags

@@ -97,11 +97,11 @@ def test_image_tag_is_model_name_and_version():
     assert image_tag("Price_Model", "3.1") == "price_model-3.1"
 
 
-def test_pipelines_get_the_same_tag_from_the_command_line():
+def test_pipelines_get_the_same_image_from_the_command_line():
     result = subprocess.run(
-        [sys.executable, "-m", "components.image_tag", "estimation-model", "12"],
+        [sys.executable, "-m", "components.image_tag", "--version", "12"],
         capture_output=True,
         text=True,
         check=True,
     )
-    assert result.stdout.strip() == "estimation-model-12"
+    assert result.stdout.strip() == "estimation-engine:estimation-model-12"

@@ -1,0 +1,182 @@
+"""The jobs of a pipeline as Azure compiles them: templates inlined with their parameters,
+`${{ if }}` insertions decided, `${{ parameters.x }}` substituted. Each step inlined from a
+template remembers it (`__template__`, `__parameters__`), so tests can ask "does this job
+install kubelogin before it runs pulumi on prod?". Also runs a step's script the way the agent
+would: `$(Variable)` macros replaced first (unknown ones left as they are), then bash.
+
+Only the template-expression subset these files use is understood (eq, ne, and, or, not,
+parameters.x, quoted strings); anything else raises, so a new construct is noticed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from components.offline import ROOT
+
+PIPELINES_DIR = ROOT / "pipelines"
+_IF = re.compile(r"^\$\{\{\s*if\s+(.*?)\s*\}\}$")
+_PARAMETER = re.compile(r"\$\{\{\s*parameters\.(\w+)\s*\}\}")
+
+
+@dataclass
+class Job:
+    name: str
+    steps: list[dict[str, Any]]
+    depends_on: list[str]
+    stage: str | None
+
+
+def load(path: Path) -> Any:
+    return yaml.load(path.read_text(), Loader=yaml.BaseLoader)
+
+
+def jobs_of(path: Path) -> list[Job]:
+    """Every job of the pipeline file at `path`, compiled."""
+    document = expand(load(path), {}, path.parent)
+    if "stages" in document:
+        return [job for stage in document["stages"] for job in _jobs(stage.get("jobs", []), stage["stage"])]
+    if "jobs" in document:
+        return _jobs(document["jobs"], None)
+    return [Job("__default", document.get("steps", []), [], None)]
+
+
+def _jobs(jobs: list[dict[str, Any]], stage: str | None) -> list[Job]:
+    compiled = []
+    for job in jobs:
+        name = str(job.get("job") or job.get("deployment"))
+        steps = job.get("steps") or job.get("strategy", {}).get("runOnce", {}).get("deploy", {}).get("steps", [])
+        depends = job.get("dependsOn", [])
+        compiled.append(Job(name, steps, [depends] if isinstance(depends, str) else list(depends), stage))
+    return compiled
+
+
+def expand(node: Any, parameters: dict[str, Any], base: Path) -> Any:
+    if isinstance(node, list):
+        items: list[Any] = []
+        for item in node:
+            if isinstance(item, dict) and len(item) == 1 and _IF.match(next(iter(item))):
+                (condition, body) = next(iter(item.items()))
+                if evaluate(_IF.match(condition).group(1), parameters):  # type: ignore[union-attr]
+                    items.extend(expand(body, parameters, base))
+            elif isinstance(item, dict) and "template" in item:
+                items.extend(_inline(item, parameters, base))
+            else:
+                items.append(expand(item, parameters, base))
+        return items
+    if isinstance(node, dict):
+        mapping: dict[str, Any] = {}
+        for key, value in node.items():
+            match = _IF.match(key)
+            if match:
+                if evaluate(match.group(1), parameters):
+                    mapping.update(expand(value, parameters, base))
+            else:
+                mapping[key] = expand(value, parameters, base)
+        return mapping
+    if isinstance(node, str):
+        whole = _PARAMETER.fullmatch(node.strip())
+        if whole and not isinstance(parameters.get(whole.group(1)), str) and whole.group(1) in parameters:
+            return parameters[whole.group(1)]
+        return _PARAMETER.sub(lambda m: str(parameters.get(m.group(1), m.group(0))), node)
+    return node
+
+
+def _inline(item: dict[str, Any], outer: dict[str, Any], base: Path) -> list[Any]:
+    path = base / item["template"]
+    template = load(path)
+    given = expand(item.get("parameters") or {}, outer, base)
+    parameters = {p["name"]: p.get("default") for p in template.get("parameters", [])}
+    unknown = set(given) - set(parameters)
+    if unknown:
+        raise ValueError(f"{path.name} has no parameters {sorted(unknown)}")
+    parameters.update(given)
+    for p in template.get("parameters", []):
+        if "values" in p and parameters[p["name"]] not in p["values"]:
+            raise ValueError(f"{path.name}: {p['name']}={parameters[p['name']]!r} not in {p['values']}")
+    body_key = next(k for k in ("steps", "jobs", "stages") if k in template)
+    body = expand(template[body_key], parameters, path.parent)
+    if body_key == "steps":
+        # The innermost template wins: a step keeps the name of the template that wrote it.
+        body = [{"__template__": path.name, "__parameters__": parameters, **step} for step in body]
+    return body
+
+
+def evaluate(expression: str, parameters: dict[str, Any]) -> Any:
+    """The value of a template expression of the subset these files use."""
+    value, rest = _parse(expression.strip(), parameters)
+    if rest.strip():
+        raise ValueError(f"cannot evaluate {expression!r}")
+    return value
+
+
+def _parse(text: str, parameters: dict[str, Any]) -> tuple[Any, str]:
+    text = text.lstrip()
+    if text.startswith("'"):
+        end = text.index("'", 1)
+        return text[1:end], text[end + 1 :]
+    match = re.match(r"parameters\.(\w+)", text)
+    if match:
+        value = parameters[match.group(1)]
+        return (
+            value in (True, "true", "True") if value in (True, False, "true", "false", "True", "False") else value
+        ), text[match.end() :]
+    match = re.match(r"(eq|ne|and|or|not)\(", text)
+    if not match:
+        raise ValueError(f"cannot evaluate {text!r}")
+    args, rest = [], text[match.end() :]
+    while True:
+        value, rest = _parse(rest, parameters)
+        args.append(value)
+        rest = rest.lstrip()
+        if rest.startswith(","):
+            rest = rest[1:]
+            continue
+        if rest.startswith(")"):
+            rest = rest[1:]
+            break
+        raise ValueError(f"cannot evaluate {text!r}")
+    name = match.group(1)
+    if name in ("eq", "ne"):
+        equal = str(args[0]).lower() == str(args[1]).lower()
+        return (equal if name == "eq" else not equal), rest
+    if name == "and":
+        return all(args), rest
+    if name == "or":
+        return any(args), rest
+    return not args[0], rest
+
+
+def script_of(step: dict[str, Any]) -> str:
+    """The bash a step runs (a `bash:` step or an AzureCLI@2 inline script), else ""."""
+    if "bash" in step:
+        return step["bash"]
+    if str(step.get("task", "")).startswith("AzureCLI@"):
+        return step.get("inputs", {}).get("inlineScript", "")
+    return ""
+
+
+def run_script(
+    script: str, macros: dict[str, str], env: dict[str, str], cwd: Path, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    """Run a step's script as the agent would: macros first, then bash (with errexit as written)."""
+
+    def replace(match: re.Match[str]) -> str:
+        return macros.get(match.group(1), match.group(0))
+
+    text = re.sub(r"\$\(([A-Za-z][A-Za-z0-9._-]*)\)", replace, script)
+    return subprocess.run(
+        ["bash", "-c", text],
+        cwd=cwd,
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )

@@ -1,0 +1,222 @@
+"""The pipeline chain, proven on the real YAML with the trigger model in tests/trigger_model.py:
+which pipelines an event runs, in which order, on which branch, and what stops the chain."""
+
+from __future__ import annotations
+
+import shutil
+from dataclasses import replace
+
+import pytest
+
+from components import pipelines as spec
+from tests.trigger_model import (
+    PIPELINES_DIR,
+    CompletionTrigger,
+    Definition,
+    Event,
+    ManualRun,
+    NotModelledError,
+    Outcome,
+    PullRequest,
+    Push,
+    RepositoryTrigger,
+    Run,
+    _definition,
+    branch_matches,
+    completion_runs,
+    load_definitions,
+    manual_run,
+    pull_request_runs,
+    push_runs,
+    simulate,
+)
+
+MAIN = spec.MAIN_BRANCH
+DEVELOP = spec.ENGINE_BRANCH
+ENGINE = spec.ENGINE_REPOSITORY
+PLATFORM = spec.PLATFORM_REPOSITORY
+EP = spec.EXTRACT_PREPARE.name
+TER = spec.TRAIN_EVALUATE_REGISTER.name
+DEV = spec.DEV_BUILD_AND_DEPLOY.name
+TEARDOWN = spec.DEV_DELETE_AFTER_24_HOURS.name
+QA = spec.QA_DEPLOY.name
+# Branches that exist in this repository: the pipelines run from main only.
+PLATFORM_BRANCHES = {MAIN}
+
+
+def chain(runs: list[Run]) -> list[tuple[str, str, int]]:
+    return [(r.pipeline, r.source_branch, r.depth) for r in runs]
+
+
+def test_an_engine_commit_to_develop_runs_the_whole_chain_in_order():
+    runs = simulate(Push(ENGINE, DEVELOP))
+    assert chain(runs) == [
+        (EP, DEVELOP, 0),
+        (TER, MAIN, 1),
+        (DEV, MAIN, 2),
+        (TEARDOWN, MAIN, 3),
+        (QA, MAIN, 3),
+    ]
+    extract, train, dev, teardown, qa = runs
+    assert extract.repository == ENGINE and extract.reason == "ResourceTrigger"
+    assert train.triggered_by is extract and dev.triggered_by is train
+    assert teardown.triggered_by is dev and qa.triggered_by is dev
+    assert spec.MODEL_REGISTERED_TAG in train.tags
+
+
+def test_every_run_of_the_chain_starts_on_a_branch_that_exists():
+    # A run on a branch of this repository other than main could not check its YAML out.
+    for run in simulate(Push(ENGINE, DEVELOP))[1:]:
+        assert run.repository == PLATFORM and run.source_branch in PLATFORM_BRANCHES
+
+
+def test_without_a_new_model_the_chain_stops_after_training():
+    runs = simulate(Push(ENGINE, DEVELOP), Outcome(withheld_tags=frozenset({spec.MODEL_REGISTERED_TAG})))
+    assert chain(runs) == [(EP, DEVELOP, 0), (TER, MAIN, 1)]
+
+
+def test_a_failed_run_triggers_nothing():
+    runs = simulate(Push(ENGINE, DEVELOP), Outcome(failing=frozenset({DEV})))
+    assert [r.pipeline for r in runs] == [EP, TER, DEV]
+
+
+@pytest.mark.parametrize("branch", [MAIN, "refs/heads/feature/new-model"])
+def test_engine_commits_to_other_branches_run_nothing(branch):
+    assert simulate(Push(ENGINE, branch)) == []
+
+
+def test_a_push_to_this_repository_runs_nothing():
+    assert simulate(Push(PLATFORM, MAIN)) == []
+    assert simulate(Push(PLATFORM, "refs/heads/feature/x")) == []
+
+
+def test_a_pull_request_to_main_runs_only_the_preview_on_the_merge_ref():
+    runs = simulate(PullRequest(PLATFORM, MAIN, number=42))
+    assert chain(runs) == [(spec.PR_PREVIEW.name, "refs/pull/42/merge", 0)]
+    assert simulate(PullRequest(PLATFORM, "refs/heads/release")) == []
+    assert simulate(PullRequest(ENGINE, DEVELOP)) == []
+
+
+MANUAL = {
+    EP: [(EP, MAIN, 0), (TER, MAIN, 1), (DEV, MAIN, 2), (TEARDOWN, MAIN, 3), (QA, MAIN, 3)],
+    TER: [(TER, MAIN, 0), (DEV, MAIN, 1), (TEARDOWN, MAIN, 2), (QA, MAIN, 2)],
+    DEV: [(DEV, MAIN, 0), (TEARDOWN, MAIN, 1), (QA, MAIN, 1)],
+    TEARDOWN: [(TEARDOWN, MAIN, 0)],
+    QA: [(QA, MAIN, 0)],
+    spec.CUSTOM_QA_DEPLOY.name: [(spec.CUSTOM_QA_DEPLOY.name, MAIN, 0)],
+    spec.PROD_DEPLOYMENT.name: [(spec.PROD_DEPLOYMENT.name, MAIN, 0)],
+    spec.PR_PREVIEW.name: [(spec.PR_PREVIEW.name, MAIN, 0)],
+}
+
+
+@pytest.mark.parametrize("pipeline", spec.PIPELINES, ids=lambda p: p.key)
+def test_a_manual_run_of_each_pipeline(pipeline):
+    assert chain(simulate(ManualRun(pipeline.name))) == MANUAL[pipeline.name]
+
+
+@pytest.mark.parametrize("pipeline", [TER, DEV], ids=["train", "dev"])
+def test_runs_from_another_branch_never_reach_dev_or_qa(pipeline):
+    runs = simulate(ManualRun(pipeline, "feature/try-something"))
+    assert [r.pipeline for r in runs] == [pipeline]
+
+
+def test_nothing_deploys_prod_by_itself():
+    events: list[Event] = [Push(ENGINE, DEVELOP), Push(PLATFORM, MAIN), PullRequest(PLATFORM, MAIN)]
+    events += [ManualRun(p.name) for p in spec.PIPELINES if p is not spec.PROD_DEPLOYMENT]
+    for event in events:
+        assert spec.PROD_DEPLOYMENT.name not in {r.pipeline for r in simulate(event)}
+
+
+def test_the_old_main_only_filter_stopped_the_chain_after_extract_prepare(tmp_path):
+    # The defect of issue 8: Extract-Prepare's run carries the engine's develop branch.
+    shutil.copytree(PIPELINES_DIR, tmp_path / "pipelines")
+    train = tmp_path / "pipelines" / f"{spec.TRAIN_EVALUATE_REGISTER.key}.yml"
+    train.write_text(train.read_text().replace("            - develop\n", ""))
+    definitions = load_definitions(tmp_path / "pipelines")
+    assert chain(simulate(Push(ENGINE, DEVELOP), definitions=definitions)) == [(EP, DEVELOP, 0)]
+
+
+# The rules, each on a small definition of its own.
+
+
+def definition(name: str, **kwargs) -> Definition:
+    base = Definition(
+        name=name,
+        repository=PLATFORM,
+        default_branch=MAIN,
+        pull_request_validation=False,
+        ci_branches=None,
+        repository_triggers=(),
+        completion_triggers=(),
+        build_tags=frozenset(),
+    )
+    return replace(base, **kwargs)
+
+
+def test_rule_filter_short_and_full_names_name_the_same_branch():
+    assert branch_matches(MAIN, ("main",), ())
+    assert branch_matches(MAIN, (MAIN,), ())
+    assert not branch_matches(DEVELOP, ("main",), ())
+    assert not branch_matches(MAIN, ("*",), ("main",))
+    with pytest.raises(NotModelledError):
+        branch_matches(MAIN, ("releases/*",), ())
+
+
+def test_rule_ci_no_trigger_means_every_branch_none_means_none(tmp_path):
+    (tmp_path / "a.yml").write_text("steps:\n  - bash: echo\n")
+    (tmp_path / "b.yml").write_text("trigger:\n  - main\nsteps:\n  - bash: echo\n")
+    implied = _definition(spec.PR_PREVIEW, tmp_path / "a.yml")
+    assert implied.ci_branches == ("*",)
+    assert [r.source_branch for r in push_runs({implied.name: implied}, Push(PLATFORM, "refs/heads/x"))] == [
+        "refs/heads/x"
+    ]
+    with pytest.raises(NotModelledError):
+        _definition(spec.PR_PREVIEW, tmp_path / "b.yml")
+    assert load_definitions()[EP].ci_branches is None
+
+
+def test_rule_push_a_repository_trigger_runs_on_the_triggering_repositorys_branch():
+    d = definition("p", repository_triggers=(RepositoryTrigger(ENGINE, ("develop",), ()),))
+    (run,) = push_runs({"p": d}, Push(ENGINE, DEVELOP))
+    assert (run.source_branch, run.repository, run.reason) == (DEVELOP, ENGINE, "ResourceTrigger")
+    assert push_runs({"p": d}, Push(ENGINE, MAIN)) == []
+
+
+def test_rule_pr_only_the_policy_pipelines_on_the_target_branch():
+    d = definition("p", pull_request_validation=True)
+    (run,) = pull_request_runs({"p": d}, PullRequest(PLATFORM, MAIN, 7))
+    assert run.source_branch == "refs/pull/7/merge"
+    assert pull_request_runs({"p": replace(d, pull_request_validation=False)}, PullRequest(PLATFORM, MAIN)) == []
+
+
+def test_rule_manual_defaults_to_the_definitions_default_branch():
+    d = definition("p", default_branch="refs/heads/trunk")
+    assert manual_run({"p": d}, ManualRun("p"))[0].source_branch == "refs/heads/trunk"
+    assert manual_run({"p": d}, ManualRun("p", "feature"))[0].source_branch == "refs/heads/feature"
+
+
+def test_rule_completion_same_repository_keeps_the_branch_other_repository_takes_the_default():
+    follower = definition("f", completion_triggers=(CompletionTrigger("p", ("*",), (), ()),))
+    same = Run("p", "refs/heads/feature", PLATFORM, "Manual")
+    other = Run("p", DEVELOP, ENGINE, "ResourceTrigger")
+    assert completion_runs({"f": follower}, same)[0].source_branch == "refs/heads/feature"
+    assert completion_runs({"f": follower}, other)[0].source_branch == MAIN
+
+
+def test_rule_completion_filters_on_the_completed_runs_branch_and_tags():
+    follower = definition("f", completion_triggers=(CompletionTrigger("p", (MAIN,), (), ("ok",)),))
+    tagged = Run("p", MAIN, PLATFORM, "Manual", tags=frozenset({"ok", "other"}))
+    assert completion_runs({"f": follower}, tagged)
+    assert not completion_runs({"f": follower}, replace(tagged, tags=frozenset({"other"})))
+    assert not completion_runs({"f": follower}, replace(tagged, source_branch=DEVELOP))
+
+
+def test_rule_completion_tags_are_a_single_tag_here_so_all_and_any_agree():
+    for d in load_definitions().values():
+        for trigger in d.completion_triggers:
+            assert len(trigger.tags) <= 1, f"{d.name}: decide how Azure combines several tags first"
+
+
+def test_the_model_reads_the_tags_the_yaml_adds():
+    assert load_definitions()[TER].build_tags == {spec.MODEL_REGISTERED_TAG}
+    assert all(not d.build_tags for name, d in load_definitions().items() if name != TER)
