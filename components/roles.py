@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pulumi
 from pulumi_azure_native import authorization
 
@@ -16,32 +18,62 @@ CONTRIBUTOR = "b24988ac-6180-42dd-b4f9-ac1fb8b4f9b9"
 RBAC_ADMINISTRATOR = "f58310d9-a9f6-439a-9e8d-f62e7b41a168"
 KEY_VAULT_SECRETS_USER = "4633458b-17de-408a-b874-0445c86b69e6"
 KEY_VAULT_CRYPTO_USER = "12338af0-0e69-4776-bea7-57ae8d297424"
+KEY_VAULT_CRYPTO_OFFICER = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
+READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
+STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
+AKS_CLUSTER_USER = "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"
+
+# The only condition version Azure accepts on role assignments.
+CONDITION_VERSION = "2.0"
 
 
-def role_definition_id(subscription_id: pulumi.Input[str], role: str) -> pulumi.Output[str]:
+def role_definition_id(subscription_id: pulumi.Input[str], role: pulumi.Input[str]) -> pulumi.Output[str]:
     return pulumi.Output.concat(
         "/subscriptions/", subscription_id, "/providers/Microsoft.Authorization/roleDefinitions/", role
+    )
+
+
+def assignment_condition(role_ids: Sequence[str]) -> str:
+    """The condition that lets a holder of role-assignment rights (Role Based Access
+    Control Administrator) add or remove assignments of exactly `role_ids`, nothing else:
+    the "Constrain roles" shape of Microsoft Learn's delegation examples, one clause for
+    writes (the requested role) and one for deletes (the existing assignment's role)."""
+    if not role_ids:
+        raise ValueError("a role-assignment condition needs at least one role")
+    allowed = ", ".join(sorted(set(role_ids)))
+    clauses = (
+        ("write", "Request"),
+        ("delete", "Resource"),
+    )
+    return " AND ".join(
+        f"((!(ActionMatches{{'Microsoft.Authorization/roleAssignments/{action}'}})) OR "
+        f"(@{source}[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals {{{allowed}}}))"
+        for action, source in clauses
     )
 
 
 def grant(
     name: str,
     *,
-    role: str,
+    role: pulumi.Input[str],
     principal_id: pulumi.Input[str],
     scope: pulumi.Input[str],
     subscription_id: pulumi.Input[str],
     opts: pulumi.ResourceOptions,
     principal_type: authorization.PrincipalType = authorization.PrincipalType.SERVICE_PRINCIPAL,
+    condition: str | None = None,
 ) -> authorization.RoleAssignment:
     """Assign `role` on `scope` to a principal. The principal type is always set (the
     provider would otherwise assume User), which also spares a new managed identity the
-    Entra ID replication delay."""
+    Entra ID replication delay. A `condition` (see `assignment_condition`) is sent with
+    its version."""
     return authorization.RoleAssignment(
         name,
         principal_id=principal_id,
         principal_type=principal_type,
         role_definition_id=role_definition_id(subscription_id, role),
         scope=scope,
+        condition=condition,
+        condition_version=CONDITION_VERSION if condition is not None else None,
         opts=opts,
     )

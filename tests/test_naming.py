@@ -24,6 +24,10 @@ AZURE_RULES = {
     "azure-native:containerservice:ManagedCluster": r"[A-Za-z0-9]([\w-]{0,61}[A-Za-z0-9])?",
     # Linux node pools: 1-12 lowercase letters and digits, starting with a letter.
     "azure-native:containerservice:AgentPool": r"[a-z][a-z0-9]{0,11}",
+    # Key Vault object names: 1-127 letters, digits and hyphens, starting with a letter.
+    "azure-native:keyvault:Secret": r"[A-Za-z][A-Za-z0-9-]{0,126}",
+    # A role definition's name is a GUID.
+    "azure-native:authorization:RoleDefinition": r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}",
 }
 # Names that are not the resource's own but must obey a rule too: (type, input path, rule).
 SECONDARY_NAMES = [
@@ -39,7 +43,10 @@ GLOBALLY_UNIQUE = (
 # Role assignments are named by a GUID the provider generates; they carry no tags.
 UNNAMED = {"azure-native:authorization:RoleAssignment"}
 # Resources Azure does not tag.
-UNTAGGABLE = UNNAMED | {"azure-native:managedidentity:FederatedIdentityCredential"}
+UNTAGGABLE = UNNAMED | {
+    "azure-native:managedidentity:FederatedIdentityCredential",
+    "azure-native:authorization:RoleDefinition",
+}
 
 
 def test_every_azure_name_obeys_its_rule(every_run):

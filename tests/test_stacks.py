@@ -21,10 +21,15 @@ SHARED_PLATFORM = Counter(
         "azure-native:containerregistry:Registry": 1,
         "azure-native:machinelearningservices:Workspace": 1,
         "azure-native:machinelearningservices:Compute": 1,
-        "azure-native:managedidentity:UserAssignedIdentity": 2,
-        "azure-native:managedidentity:FederatedIdentityCredential": 1,
-        # AcrPull, four for the AML workspace, eight for the pipelines' identity.
-        "azure-native:authorization:RoleAssignment": 13,
+        # The pull identity, the deploying pipelines' and the preview's.
+        "azure-native:managedidentity:UserAssignedIdentity": 3,
+        "azure-native:managedidentity:FederatedIdentityCredential": 2,
+        # AcrPull, four for the AML workspace, nine for the deploying pipelines' identity
+        # (tests/test_devops.py), eight for the preview's.
+        "azure-native:authorization:RoleAssignment": 22,
+        # The preview's workspace-keys role; the SendGrid key the linked variable group reads.
+        "azure-native:authorization:RoleDefinition": 1,
+        "azure-native:keyvault:Secret": 1,
     }
 )
 
