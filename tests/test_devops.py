@@ -536,3 +536,49 @@ def test_preview_pulumi_step_signs_in_with_the_preview_connection():
     (pulumi_call,) = [s for s in job["steps"] if s.get("template") == "pulumi.yml"]
     assert pulumi_call["parameters"]["serviceConnection"] == spec.PREVIEW_SERVICE_CONNECTION
     assert pulumi_call["parameters"]["command"] == "preview"
+
+
+def test_variable_groups_hold_no_secret_value(shared):
+    # The provider keeps `value` in state as plain text (only `secret_value` is sensitive):
+    # the groups carry non-secret facts, and the one secret stays in the Key Vault.
+    for group in of(shared, "VariableGroup"):
+        for variable in group.inputs["variables"]:
+            assert set(variable) <= {"name", "value"}, variable["name"]
+        assert not group.secret_paths
+
+
+def test_the_azure_devops_token_never_reaches_the_program_or_state(shared):
+    (provider,) = [r for r in shared.resources if r.type == "pulumi:providers:azuredevops"]
+    assert "personalAccessToken" not in provider.inputs
+    for command in shared.of_type("command:local:Command"):
+        assert "AZDO_PERSONAL_ACCESS_TOKEN" not in (command.inputs.get("environment") or {})
+
+
+# The built-in roles this side grants, as Microsoft Learn lists them ("Azure built-in
+# roles"; Key Vault's in "Provide access to Key Vault keys, certificates, and secrets with
+# Azure role-based access control").
+BUILT_IN = {
+    "RBAC_ADMINISTRATOR": "f58310d9-a9f6-439a-9e8d-f62e7b41a168",
+    "READER": "acdd72a7-3385-48ef-bd42-f606fba81ae7",
+    "STORAGE_BLOB_DATA_READER": "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1",
+    "AKS_CLUSTER_USER": "4abbcc35-e782-43d8-92c5-2d3f1bd2253f",
+    "KEY_VAULT_CRYPTO_OFFICER": "14b46e9e-c2b7-41b4-b07b-48a6ebf60603",
+    "KEY_VAULT_CRYPTO_USER": "12338af0-0e69-4776-bea7-57ae8d297424",
+    "KEY_VAULT_SECRETS_USER": "4633458b-17de-408a-b874-0445c86b69e6",
+}
+
+
+@pytest.mark.parametrize("name", sorted(BUILT_IN))
+def test_role_ids_are_azures(name):
+    assert getattr(roles, name) == BUILT_IN[name]
+
+
+def test_the_readme_asks_for_the_pat_scope_the_declared_resources_need(shared):
+    readme = (ROOT / "README.md").read_text()
+    bootstrap = readme[readme.index("### First deploy, in order") :]
+    # The provider documents Full access for azuredevops_project_pipeline_settings.
+    assert of(shared, "ProjectPipelineSettings")
+    assert "**Full access**" in bootstrap
+    for name in (spec.PLATFORM_REPOSITORY, spec.ENGINE_REPOSITORY):
+        assert f"**{name}**" in bootstrap
+    assert "pulumi config set --path --secret digitre-mlops:devops.sendgridApiKey" in bootstrap

@@ -37,6 +37,26 @@ def test_the_validator_reports_real_errors(tmp_path):
     assert schema_errors(typo)
 
 
+def test_template_parameters_are_expanded_only_to_values_they_may_take(tmp_path):
+    # A job id built from a parameter is valid once expanded, as Azure expands it...
+    good = tmp_path / "good.yml"
+    good.write_text(
+        "parameters:\n  - name: stack\n    type: string\n    values: [shared, dev]\n"
+        "jobs:\n  - job: preview_${{ parameters.stack }}\n    steps:\n      - bash: echo hi\n"
+    )
+    assert schema_errors(good) == []
+    # ...but not when the parameter is undeclared or its value makes a bad id.
+    undeclared = tmp_path / "undeclared.yml"
+    undeclared.write_text("jobs:\n  - job: preview_${{ parameters.stack }}\n    steps:\n      - bash: echo hi\n")
+    assert schema_errors(undeclared)
+    spaced = tmp_path / "spaced.yml"
+    spaced.write_text(
+        "parameters:\n  - name: stack\n    type: string\n    default: a b\n"
+        "jobs:\n  - job: preview_${{ parameters.stack }}\n    steps:\n      - bash: echo hi\n"
+    )
+    assert schema_errors(spaced)
+
+
 def test_typed_yaml_would_report_false_errors():
     # Why the wrapper reads scalars as strings: a typed load turns 1500 into an int.
     document = yaml.safe_load((PIPELINES_DIR / "dev-delete-after-24-hours.yml").read_text())
