@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import json
 from enum import StrEnum
-from typing import Annotated, Any, Literal, get_args, get_origin
+from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
+from urllib.parse import parse_qs, urlsplit
 
 import pulumi
 from pulumi.runtime.config import is_config_secret
@@ -20,6 +21,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    SecretStr,
     ValidationError,
     model_validator,
 )
@@ -395,6 +397,12 @@ class AksConfig(_Section):
 _EMAIL = r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$"
 
 
+def _no_whitespace(value: Any) -> Any:
+    if isinstance(value, str) and any(c.isspace() for c in value):
+        raise ValueError("contains whitespace")
+    return value
+
+
 class DevOpsConfig(_Section):
     """The Azure DevOps organization and project the pipelines live in (shared stack)."""
 
@@ -442,6 +450,85 @@ class DevOpsConfig(_Section):
         str | None,
         Field(pattern=r"^[a-z0-9]{3,24}$", description="a storage account name (3-24 lowercase letters or digits)"),
     ] = None
+    # Where the state account lives: the pipelines' identities get their blob roles on its
+    # container, so nobody grants them by hand.
+    pulumi_state_resource_group: Annotated[
+        str | None,
+        Field(
+            pattern=r"^[-\w._()]{0,89}[-\w_()]$",
+            description="the resource group of the state storage account (1-90 characters, not ending with a period)",
+        ),
+    ] = None
+    # The teardown mail's SendGrid key. The shared stack writes it into the Key Vault before
+    # the Key Vault-linked variable group is created (the provider lists the vault's secrets
+    # on create), so the first `pulumi up` works in one run. Only ever a Pulumi secret.
+    sendgrid_api_key: Annotated[
+        SecretStr,
+        BeforeValidator(_no_whitespace),
+        Field(
+            min_length=20,
+            max_length=200,
+            description="a SendGrid API key (20-200 characters, no spaces), set with "
+            "`pulumi config set --path --secret digitre-mlops:devops.sendgridApiKey`",
+        ),
+    ]
+    # The people who run the README's `az keyvault key create` (and later `pulumi` with the
+    # Key Vault secrets provider): object id -> principal type, granted Key Vault Crypto
+    # Officer on the shared vault (RBAC mode: owning the subscription is not enough).
+    key_vault_crypto_officers: Annotated[
+        dict[
+            Annotated[str, Field(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")],
+            Literal["User", "Group", "ServicePrincipal"],
+        ],
+        Field(
+            max_length=20,
+            description="a map of up to 20 Entra ID object ids (lowercase GUIDs) to User, Group or ServicePrincipal",
+        ),
+    ] = {}
+
+    # Secrets a person sets at bootstrap with `pulumi config set --path --secret`; a
+    # committed stack file carries them only encrypted.
+    BOOTSTRAP_SECRETS: ClassVar[tuple[str, ...]] = ("sendgridApiKey",)
+
+    @model_validator(mode="after")
+    def _secrets_are_secret_and_state_is_located(self) -> DevOpsConfig:
+        if not pulumi.runtime.is_config_secret(f"{PROJECT}:devops"):
+            # Never echo the value: it would land in the log of whoever runs `pulumi`.
+            raise ValueError(
+                "sendgridApiKey is stored in plain text: set it with "
+                "`pulumi config set --path --secret digitre-mlops:devops.sendgridApiKey <key>`"
+            )
+        if self.pulumi_backend_url.startswith("azblob://"):
+            named = self.state_storage_account
+            if named is None:
+                raise ValueError(
+                    "pulumiBackendUrl has no storage_account=<account> and pulumiStateStorageAccount is not set"
+                )
+            if self.pulumi_state_storage_account not in (None, named):
+                raise ValueError(
+                    f"pulumiStateStorageAccount ({self.pulumi_state_storage_account}) is not the account "
+                    f"of pulumiBackendUrl ({named})"
+                )
+            if self.pulumi_state_resource_group is None:
+                raise ValueError(
+                    "pulumiStateResourceGroup is required with an azblob:// backend "
+                    "(the pipelines' identities get their state roles on its container)"
+                )
+        return self
+
+    @property
+    def state_container(self) -> str | None:
+        """The blob container of an azblob:// backend."""
+        url = urlsplit(self.pulumi_backend_url)
+        return url.netloc if url.scheme == "azblob" else None
+
+    @property
+    def state_storage_account(self) -> str | None:
+        url = urlsplit(self.pulumi_backend_url)
+        if url.scheme != "azblob":
+            return None
+        named = parse_qs(url.query).get("storage_account")
+        return named[0] if named else self.pulumi_state_storage_account
 
 
 # Keys that only one role reads; setting one on a stack of the other role is a mistake
@@ -663,7 +750,13 @@ def _describe(error: Any) -> str:
         # A rule across keys of one object (e.g. max below min).
         return f"{key} is invalid: {error['msg'].removeprefix('Value error, ')}"
     rule = _rule(loc) or error["msg"]
+    if _is_secret(_field_at(loc)):
+        return f"{key} must be {rule}"  # the value is a secret: never repeat it
     return f"{key} must be {rule}, got {_show(error['input'])}"
+
+
+def _is_secret(field: Any) -> bool:
+    return field is not None and SecretStr in (field.annotation, *get_args(field.annotation))
 
 
 def _field_at(loc: tuple[str, ...]) -> Any:

@@ -3,18 +3,28 @@ variables, permissions, PR policy and the team dashboard."""
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_azuredevops as azuredevops
 
+from components import roles
 from components.config import DevOpsConfig, ServingConfig
 from components.deployment_environments import DeploymentEnvironments, DeploymentEnvironmentsArgs
 from components.devops_pipelines import DevOpsPipelines, DevOpsPipelinesArgs
+from components.key_vault_access import KeyVaultOfficers, KeyVaultOfficersArgs
 from components.pipeline_permissions import PipelinePermissions, PipelinePermissionsArgs
-from components.pipelines import DEV_DELETE_AFTER_24_HOURS, ENGINE_REPOSITORY, PIPELINES, PLATFORM_REPOSITORY
-from components.service_connection import ServiceConnection, ServiceConnectionArgs
+from components.pipelines import (
+    DEV_DELETE_AFTER_24_HOURS,
+    ENGINE_REPOSITORY,
+    PIPELINES,
+    PLATFORM_REPOSITORY,
+    PREVIEW_SERVICE_CONNECTION,
+    SERVICE_CONNECTION,
+)
+from components.service_connection import CustomRole, Grant, ServiceConnection, ServiceConnectionArgs
 from components.team_dashboard import TeamDashboard, TeamDashboardArgs
 from components.variable_groups import VariableGroups, VariableGroupsArgs
 
@@ -35,7 +45,98 @@ class PlatformFacts:
     ml_workspace_name: pulumi.Input[str]
     ml_compute_name: pulumi.Input[str]
     registry_name: pulumi.Input[str]
+    registry_id: pulumi.Input[str]
+    log_analytics_workspace_id: pulumi.Input[str]
     tags: Mapping[str, str]
+
+
+# What the environment stacks the deploying pipelines run assign, and where
+# (components/aks.py): prod's kubelet gets AcrPull on the shared registry, and prod's
+# deployer AKS RBAC Cluster Admin on the cluster in prod's group. The pipelines'
+# role-assignment rights are these roles at these scopes, and nothing else.
+ASSIGNED_ON_REGISTRY = (roles.ACR_PULL,)
+# Prod's application routing add-on reads its TLS certificate from the shared vault
+# (components/ingress.py).
+ASSIGNED_ON_KEY_VAULT = (roles.KEY_VAULT_CERTIFICATE_USER,)
+ASSIGNED_IN_ENVIRONMENT: Mapping[str, tuple[str, ...]] = {"prod": (roles.AKS_RBAC_CLUSTER_ADMIN,)}
+# Environments served from AKS: their preview lists the cluster's user kubeconfig.
+ENVIRONMENTS_ON_AKS = ("prod",)
+# What a preview of an ACI environment invokes beyond reads: the Log Analytics key that
+# the container group's diagnostics carry (components/model_service.py).
+PREVIEW_WORKSPACE_ACTIONS = ("Microsoft.OperationalInsights/workspaces/sharedKeys/action",)
+
+
+def state_container_id(cfg: DevOpsConfig, subscription_id: pulumi.Input[str]) -> pulumi.Output[str] | None:
+    """The ARM id of the blob container an azblob:// backend keeps state in."""
+    if cfg.state_container is None or cfg.state_storage_account is None or cfg.pulumi_state_resource_group is None:
+        return None
+    return pulumi.Output.concat(
+        "/subscriptions/",
+        subscription_id,
+        f"/resourceGroups/{cfg.pulumi_state_resource_group}/providers/Microsoft.Storage/storageAccounts/"
+        f"{cfg.state_storage_account}/blobServices/default/containers/{cfg.state_container}",
+    )
+
+
+def deploy_grants(cfg: DevOpsConfig, facts: PlatformFacts) -> list[Grant]:
+    """The deploying pipelines: Contributor on the platform and environment groups;
+    role-assignment rights only as ASSIGNED_* say; Key Vault secret use (the linked
+    variable group) and key use (the Pulumi secrets provider); state read and write."""
+    grants = [
+        Grant("platform-contributor", roles.CONTRIBUTOR, facts.resource_group_id),
+        *(Grant(f"{env}-contributor", roles.CONTRIBUTOR, gid) for env, gid in facts.environment_group_ids.items()),
+        Grant("registry-rbac", roles.RBAC_ADMINISTRATOR, facts.registry_id, ASSIGNED_ON_REGISTRY),
+        Grant("kv-rbac", roles.RBAC_ADMINISTRATOR, facts.key_vault_id, ASSIGNED_ON_KEY_VAULT),
+        *(
+            Grant(f"{env}-rbac", roles.RBAC_ADMINISTRATOR, gid, ASSIGNED_IN_ENVIRONMENT[env])
+            for env, gid in facts.environment_group_ids.items()
+            if env in ASSIGNED_IN_ENVIRONMENT
+        ),
+        Grant("kv-secrets", roles.KEY_VAULT_SECRETS_USER, facts.key_vault_id),
+        Grant("kv-crypto", roles.KEY_VAULT_CRYPTO_USER, facts.key_vault_id),
+    ]
+    state = state_container_id(cfg, facts.subscription_id)
+    if state is not None:
+        grants.append(Grant("state-blob", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, state))
+    return grants
+
+
+def preview_grants(cfg: DevOpsConfig, facts: PlatformFacts) -> list[Grant]:
+    """The pull-request preview: reads only. Reader on the groups; state blobs read (a
+    preview on the azblob backend neither locks nor writes); Key Vault key use, to decrypt
+    the state's secrets; and the two non-read actions the programs invoke in a preview: the
+    Log Analytics key (ACI diagnostics, `preview_workspace_keys_role`) and the AKS user
+    kubeconfig (no rights inside the cluster)."""
+    grants = [
+        Grant("platform-reader", roles.READER, facts.resource_group_id),
+        *(Grant(f"{env}-reader", roles.READER, gid) for env, gid in facts.environment_group_ids.items()),
+        Grant("kv-crypto", roles.KEY_VAULT_CRYPTO_USER, facts.key_vault_id),
+        *(
+            Grant(f"{env}-cluster-user", roles.AKS_CLUSTER_USER, gid)
+            for env, gid in facts.environment_group_ids.items()
+            if env in ENVIRONMENTS_ON_AKS
+        ),
+    ]
+    state = state_container_id(cfg, facts.subscription_id)
+    if state is not None:
+        grants.append(Grant("state-blob", roles.STORAGE_BLOB_DATA_READER, state))
+    return grants
+
+
+def preview_workspace_keys_role(facts: PlatformFacts, identity_name: str) -> CustomRole:
+    """Reader has no POST actions, and the built-in roles that list the workspace keys
+    also write: a custom role with that one action, on the workspace."""
+    return CustomRole(
+        key="workspace-keys",
+        definition_id=pulumi.Output.from_input(facts.subscription_id).apply(
+            lambda subscription: str(uuid.uuid5(uuid.NAMESPACE_URL, f"{subscription}/{identity_name}/workspace-keys"))
+        ),
+        role_name=pulumi.Output.concat(identity_name, " workspace keys (", facts.subscription_id, ")"),
+        description="Lists the shared Log Analytics keys, which an ACI stack's preview reads (managed by Pulumi)",
+        actions=PREVIEW_WORKSPACE_ACTIONS,
+        scope=facts.resource_group_id,
+        assigned_on=facts.log_analytics_workspace_id,
+    )
 
 
 def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.Input[object]]:
@@ -68,19 +169,45 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
         "pipelines-azure",
         ServiceConnectionArgs(
             project_id=project_id,
+            connection_name=SERVICE_CONNECTION,
+            description="DigitRE MLOps pipelines (workload identity federation, managed by Pulumi)",
             resource_group_name=facts.resource_group_name,
             location=facts.location,
             identity_name=facts.pipeline_identity_name,
             subscription_id=facts.subscription_id,
             subscription_name=cfg.subscription_name,
             tenant_id=facts.tenant_id,
-            platform_group_id=facts.resource_group_id,
-            environment_group_ids=facts.environment_group_ids,
-            environments_granting_roles=("prod",),
-            key_vault_id=facts.key_vault_id,
+            grants=deploy_grants(cfg, facts),
             tags=facts.tags,
         ),
         opts=on_devops,
+    )
+    preview_identity = f"{facts.pipeline_identity_name}-preview"
+    preview_connection = ServiceConnection(
+        "pipelines-azure-preview",
+        ServiceConnectionArgs(
+            project_id=project_id,
+            connection_name=PREVIEW_SERVICE_CONNECTION,
+            description="DigitRE MLOps pull-request previews: read-only (workload identity federation, managed by Pulumi)",
+            resource_group_name=facts.resource_group_name,
+            location=facts.location,
+            identity_name=preview_identity,
+            subscription_id=facts.subscription_id,
+            subscription_name=cfg.subscription_name,
+            tenant_id=facts.tenant_id,
+            grants=preview_grants(cfg, facts),
+            custom_roles=[preview_workspace_keys_role(facts, preview_identity)],
+            tags=facts.tags,
+        ),
+        opts=on_devops,
+    )
+    KeyVaultOfficers(
+        "key-vault-officers",
+        KeyVaultOfficersArgs(
+            principals=cfg.key_vault_crypto_officers,
+            key_vault_id=facts.key_vault_id,
+            subscription_id=facts.subscription_id,
+        ),
     )
     environments = DeploymentEnvironments(
         "environments",
@@ -112,12 +239,17 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
     variables = VariableGroups(
         "variables",
         VariableGroupsArgs(
+            organization_url=cfg.organization_url,
             project_id=project_id,
             platform=platform_variables,
             notification_from=cfg.notification_from,
             notification_to=cfg.notification_to,
+            key_vault_resource_group_name=facts.resource_group_name,
             key_vault_name=facts.key_vault_name,
+            sendgrid_api_key=pulumi.Output.secret(cfg.sendgrid_api_key.get_secret_value()),
             service_connection_id=connection.endpoint_id,
+            connection_ready=connection.sign_in_ready,
+            tags=facts.tags,
         ),
         opts=on_devops,
     )
@@ -129,10 +261,13 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
             project_id=project_id,
             pipelines=PIPELINES,
             definition_ids=definition_ids,
-            service_connection_id=connection.endpoint_id,
+            service_connection_ids={
+                SERVICE_CONNECTION: connection.endpoint_id,
+                PREVIEW_SERVICE_CONNECTION: preview_connection.endpoint_id,
+            },
             variable_group_ids=variables.ids,
             environment_ids=environment_ids,
-            engine_repository_resource_id=pulumi.Output.concat(project_id, ".", engine_repo.id),
+            engine_repository_id=engine_repo.id,
         ),
         opts=on_devops,
     )

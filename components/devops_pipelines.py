@@ -11,6 +11,9 @@ import pulumi_azuredevops as azuredevops
 
 from components.pipelines import MAIN_BRANCH, Pipeline
 
+# (valid_duration, queue_on_source_update_only) of a build-validation policy.
+BUILD_EXPIRES_WHEN_MAIN_MOVES = (0, False)
+
 
 @dataclass(frozen=True)
 class DevOpsPipelinesArgs:
@@ -75,9 +78,10 @@ class DevOpsPipelines(pulumi.ComponentResource):
                 settings=azuredevops.BranchPolicyBuildValidationSettingsArgs(
                     display_name=pipeline.name,
                     build_definition_id=self.definitions[pipeline.key].id.apply(int),
-                    # A preview is valid for 12 hours or until main moves.
-                    valid_duration=720,
-                    queue_on_source_update_only=False,
+                    # The provider documents (0, False) as "expire immediately when the
+                    # branch is updated": a preview is valid until main moves, no longer.
+                    valid_duration=BUILD_EXPIRES_WHEN_MAIN_MOVES[0],
+                    queue_on_source_update_only=BUILD_EXPIRES_WHEN_MAIN_MOVES[1],
                     scopes=[
                         azuredevops.BranchPolicyBuildValidationSettingsScopeArgs(
                             repository_id=args.platform_repository_id,

@@ -23,7 +23,7 @@ from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
-from components.config import PROJECT, StackConfig
+from components.config import PROJECT, DevOpsConfig, StackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
@@ -51,6 +51,8 @@ NAME_INPUTS: dict[str, str] = {
     "azure-native:managedidentity:FederatedIdentityCredential": "federatedIdentityCredentialResourceName",
     "azure-native:monitor:DataCollectionRule": "dataCollectionRuleName",
     "azure-native:monitor:DataCollectionRuleAssociation": "associationName",
+    "azure-native:keyvault:Secret": "secretName",
+    "azure-native:authorization:RoleDefinition": "roleDefinitionId",
 }
 
 
@@ -128,8 +130,43 @@ def stack_config(stack: str) -> tuple[dict[str, str], set[str]]:
             config[key] = f"offline-placeholder-for-{key}"
             secret_keys.add(key)
         else:
-            config[key] = _engine_string(value)
+            # An object holding a secure value (`pulumi config set --path --secret`) reaches
+            # the program decrypted, and the whole key is a secret key.
+            plain = _placeholders(value, key)
+            if plain != value:
+                secret_keys.add(key)
+            config[key] = _engine_string(plain)
     return config, secret_keys
+
+
+def _placeholders(value: Any, path: str) -> Any:
+    if isinstance(value, dict):
+        if set(value) == {"secure"}:
+            return f"offline-placeholder-for-{path}"
+        return {k: _placeholders(v, f"{path}.{k}") for k, v in value.items()}
+    if isinstance(value, list):
+        return [_placeholders(v, f"{path}.{i}") for i, v in enumerate(value)]
+    return value
+
+
+def _with_bootstrap_secrets(config: dict[str, str], secret_keys: set[str]) -> None:
+    """What a person sets with `pulumi config set --path --secret` at bootstrap, which no
+    committed stack file carries in plain text: offline, a placeholder secret stands in
+    where the stack's devops object lacks it."""
+    key = f"{PROJECT}:devops"
+    try:
+        devops = json.loads(config[key])
+    except (KeyError, ValueError):
+        return
+    if not isinstance(devops, dict):
+        return
+    missing = [name for name in DevOpsConfig.BOOTSTRAP_SECRETS if name not in devops]
+    if not missing:
+        return
+    for name in missing:
+        devops[name] = f"offline-placeholder-for-{key}.{name}"
+    config[key] = json.dumps(devops)
+    secret_keys.add(key)
 
 
 def _engine_string(value: Any) -> str:
@@ -367,11 +404,13 @@ def evaluate(
     preview: bool = False,
     main: Path = MAIN,
     secrets: Iterable[str] = (),
+    bootstrap_secrets: bool = True,
 ) -> Evaluation:
     """Run the program for `stack` under mocks. `overrides` sets (or, with None, removes)
     config keys, and `secrets` marks keys as set with `--secret`; `references` are the
-    outputs of other stacks, by stack reference name. An exception the program raises is
-    returned in `Evaluation.error`, not raised."""
+    outputs of other stacks, by stack reference name; `bootstrap_secrets=False` leaves out
+    the secrets a person sets at bootstrap. An exception the program raises is returned in
+    `Evaluation.error`, not raised."""
     config, secret_keys = stack_config(stack)
     secret_keys |= set(secrets)
     for key, value in (overrides or {}).items():
@@ -379,6 +418,8 @@ def evaluate(
             config.pop(key, None)
         else:
             config[key] = value
+    if bootstrap_secrets:
+        _with_bootstrap_secrets(config, secret_keys)
     mocks = AzureMocks(references or {})
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.reset_options(project=PROJECT, stack=stack)

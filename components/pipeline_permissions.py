@@ -16,17 +16,20 @@ class PipelinePermissionsArgs:
     project_id: pulumi.Input[str]
     pipelines: Sequence[Pipeline]
     definition_ids: Mapping[str, pulumi.Input[str]]
-    service_connection_id: pulumi.Input[str]
+    # Service connection name -> id.
+    service_connection_ids: Mapping[str, pulumi.Input[str]]
     variable_group_ids: Mapping[str, pulumi.Input[str]]
     environment_ids: Mapping[str, pulumi.Input[str]]
-    # `<project id>.<repository id>`, as Azure DevOps names a repository resource.
-    engine_repository_resource_id: pulumi.Input[str]
+    # The repository's own id: for type `repository` the provider itself sends
+    # `<project id>.<repository id>` to Azure DevOps.
+    engine_repository_id: pulumi.Input[str]
 
 
 class PipelinePermissions(pulumi.ComponentResource):
-    """Owns one authorization per (pipeline, resource) it uses: the service connection,
+    """Owns one authorization per (pipeline, resource) it uses: its one service connection,
     each variable group, each environment, the engine repository. Nothing is open to all
-    pipelines, so the SendGrid key reaches the teardown pipeline only."""
+    pipelines, so the SendGrid key reaches the teardown pipeline only, and the deploying
+    connection is never authorized for the pull-request preview."""
 
     def __init__(self, name: str, args: PipelinePermissionsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:devops:PipelinePermissions", name, None, opts)
@@ -34,11 +37,12 @@ class PipelinePermissions(pulumi.ComponentResource):
         for pipeline in args.pipelines:
             wanted: list[tuple[str, str, pulumi.Input[str]]] = []
             if pipeline.uses_service_connection:
-                wanted.append(("endpoint", "service-connection", args.service_connection_id))
+                connection_id = args.service_connection_ids[pipeline.service_connection]
+                wanted.append(("endpoint", "service-connection", connection_id))
             wanted += [("variablegroup", group, args.variable_group_ids[group]) for group in pipeline.variable_groups]
             wanted += [("environment", env, args.environment_ids[env]) for env in pipeline.environments]
             if pipeline.uses_engine_repository:
-                wanted.append(("repository", "engine-repository", args.engine_repository_resource_id))
+                wanted.append(("repository", "engine-repository", args.engine_repository_id))
             for kind, label, resource_id in wanted:
                 self.authorizations[(pipeline.key, label)] = azuredevops.PipelineAuthorization(
                     f"{name}-{pipeline.key}-{label}",

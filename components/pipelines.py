@@ -16,6 +16,8 @@ ENGINE_REPOSITORY = "Digitre-estimation-engine"
 PLATFORM_REPOSITORY = "Devops-MLops"
 # Names the YAML files use literally; the DevOps component creates them under these names.
 SERVICE_CONNECTION = "digitre-mlops-azure"
+# The read-only connection of the PR preview: a pull request never holds deploy rights.
+PREVIEW_SERVICE_CONNECTION = "digitre-mlops-azure-preview"
 PLATFORM_VARIABLE_GROUP = "digitre-mlops-platform"
 NOTIFICATION_VARIABLE_GROUP = "digitre-mlops-notifications"
 NOTIFICATION_SECRETS_GROUP = "digitre-mlops-notification-secrets"
@@ -64,6 +66,9 @@ class Pipeline:
     environments: tuple[str, ...] = ()
     variable_groups: tuple[str, ...] = ()
     uses_service_connection: bool = True
+    # Which Azure service connection, when it uses one.
+    service_connection: str = SERVICE_CONNECTION
+    # Checks the engine repository out, or references it (`uses`) so the job token may read it.
     uses_engine_repository: bool = False
 
     @property
@@ -154,6 +159,9 @@ PR_PREVIEW = Pipeline(
     pull_request_validation=True,
     stacks=("shared", "dev", "qa", "prod"),
     variable_groups=(PLATFORM_VARIABLE_GROUP,),
+    service_connection=PREVIEW_SERVICE_CONNECTION,
+    # The shared stack looks the engine repository up (its id feeds a pipeline permission).
+    uses_engine_repository=True,
 )
 
 PIPELINES: tuple[Pipeline, ...] = (

@@ -1,50 +1,77 @@
-"""The Azure identity of the pipelines: an AzureRM service connection that signs in by
-workload identity federation (no client secret anywhere)."""
+"""The Azure identities of the pipelines: AzureRM service connections that sign in by
+workload identity federation (no client secret anywhere), each with the roles it needs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_azuredevops as azuredevops
-from pulumi_azure_native import managedidentity
+from pulumi_azure_native import authorization, managedidentity
 
 from components import roles
-from components.pipelines import SERVICE_CONNECTION
 
 # The audience Azure DevOps federated tokens carry.
 TOKEN_EXCHANGE_AUDIENCE = "api://AzureADTokenExchange"
 
 
 @dataclass(frozen=True)
+class Grant:
+    """One Azure role for a connection's identity on one scope."""
+
+    key: str
+    # A role definition GUID: a built-in role from `components.roles`, or a custom role's.
+    role: pulumi.Input[str]
+    scope: pulumi.Input[str]
+    # With role-assignment rights: exactly the roles the holder may assign (a condition).
+    assignable_roles: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class CustomRole:
+    """A role of the connection's own, for actions no built-in role grants narrowly enough,
+    defined at `scope` and assigned on `assigned_on`."""
+
+    key: str
+    # Custom roles are tenant-wide: a GUID and a name unique in the tenant.
+    definition_id: pulumi.Input[str]
+    role_name: pulumi.Input[str]
+    description: str
+    actions: tuple[str, ...]
+    scope: pulumi.Input[str]
+    assigned_on: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
 class ServiceConnectionArgs:
     project_id: pulumi.Input[str]
+    # The name pipeline YAML uses in `azureSubscription:`.
+    connection_name: str
+    description: str
     resource_group_name: pulumi.Input[str]
     location: str
     identity_name: str
     subscription_id: pulumi.Input[str]
     subscription_name: str
     tenant_id: pulumi.Input[str]
-    platform_group_id: pulumi.Input[str]
-    # Environment name -> resource group id.
-    environment_group_ids: Mapping[str, pulumi.Input[str]]
-    # The environments whose stacks create role assignments (prod: the kubelet's AcrPull).
-    environments_granting_roles: tuple[str, ...]
-    key_vault_id: pulumi.Input[str]
+    grants: Sequence[Grant]
     tags: Mapping[str, str]
+    custom_roles: Sequence[CustomRole] = ()
 
 
 class ServiceConnection(pulumi.ComponentResource):
-    """Owns the user-assigned identity the pipelines act as, its federated credential for
-    Azure DevOps, the `digitre-mlops-azure` service connection, and the least-privilege
-    roles it needs: Contributor on the platform and environment resource groups, role
-    assignment rights only where a stack assigns roles (the platform group, prod), and
-    secret/key use on the shared Key Vault (variable group, Pulumi secrets provider)."""
+    """Owns one user-assigned identity, its federated credential for Azure DevOps, the
+    service connection that signs in as it, its role assignments and any custom role they
+    use. Role-assignment rights are only ever granted under a condition naming the roles
+    they may assign."""
 
     def __init__(self, name: str, args: ServiceConnectionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:devops:ServiceConnection", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        unconstrained = [g.key for g in args.grants if g.role == roles.RBAC_ADMINISTRATOR and not g.assignable_roles]
+        if unconstrained:
+            raise ValueError(f"role-assignment rights without a condition for {', '.join(unconstrained)}")
         self.identity = managedidentity.UserAssignedIdentity(
             f"{name}-id",
             resource_name_=args.identity_name,
@@ -56,8 +83,8 @@ class ServiceConnection(pulumi.ComponentResource):
         self.endpoint = azuredevops.ServiceEndpointAzureRM(
             f"{name}-endpoint",
             project_id=args.project_id,
-            service_endpoint_name=SERVICE_CONNECTION,
-            description="DigitRE MLOps pipelines (workload identity federation, managed by Pulumi)",
+            service_endpoint_name=args.connection_name,
+            description=args.description,
             service_endpoint_authentication_scheme="WorkloadIdentityFederation",
             credentials=azuredevops.ServiceEndpointAzureRMCredentialsArgs(serviceprincipalid=self.identity.client_id),
             azurerm_spn_tenantid=args.tenant_id,
@@ -75,26 +102,37 @@ class ServiceConnection(pulumi.ComponentResource):
             audiences=[TOKEN_EXCHANGE_AUDIENCE],
             opts=child,
         )
-        scopes: dict[str, tuple[str, pulumi.Input[str]]] = {
-            "platform-contributor": (roles.CONTRIBUTOR, args.platform_group_id),
-            "platform-rbac": (roles.RBAC_ADMINISTRATOR, args.platform_group_id),
-            "kv-secrets": (roles.KEY_VAULT_SECRETS_USER, args.key_vault_id),
-            "kv-crypto": (roles.KEY_VAULT_CRYPTO_USER, args.key_vault_id),
-        }
-        for env, group_id in args.environment_group_ids.items():
-            scopes[f"{env}-contributor"] = (roles.CONTRIBUTOR, group_id)
-            if env in args.environments_granting_roles:
-                scopes[f"{env}-rbac"] = (roles.RBAC_ADMINISTRATOR, group_id)
-        self.role_assignments = {
-            key: roles.grant(
-                f"{name}-{key}",
-                role=role,
-                principal_id=self.identity.principal_id,
-                scope=scope,
-                subscription_id=args.subscription_id,
+        self.custom_roles = {
+            custom.key: authorization.RoleDefinition(
+                f"{name}-{custom.key}-role",
+                role_definition_id=custom.definition_id,
+                role_name=custom.role_name,
+                description=custom.description,
+                scope=custom.scope,
+                assignable_scopes=[custom.scope],
+                permissions=[authorization.PermissionArgs(actions=list(custom.actions))],
                 opts=child,
             )
-            for key, (role, scope) in scopes.items()
+            for custom in args.custom_roles
         }
+        grants = [
+            *args.grants,
+            # The definition's name is its GUID: assigning by it waits for the definition.
+            *(Grant(c.key, self.custom_roles[c.key].name, c.assigned_on) for c in args.custom_roles),
+        ]
+        self.role_assignments = {
+            grant.key: roles.grant(
+                f"{name}-{grant.key}",
+                role=grant.role,
+                principal_id=self.identity.principal_id,
+                scope=grant.scope,
+                subscription_id=args.subscription_id,
+                condition=roles.assignment_condition(grant.assignable_roles) if grant.assignable_roles else None,
+                opts=child,
+            )
+            for grant in grants
+        }
+        # What must exist before anything signs in through the connection.
+        self.sign_in_ready: list[pulumi.Resource] = [self.federated_credential, *self.role_assignments.values()]
         self.endpoint_id = self.endpoint.id
         self.register_outputs({"serviceConnectionId": self.endpoint_id, "identityClientId": self.identity.client_id})

@@ -125,6 +125,8 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
             ml_workspace_name=ml.workspace_name,
             ml_compute_name=compute.compute_name,
             registry_name=registry.registry.name,
+            registry_id=registry.registry_id,
+            log_analytics_workspace_id=monitoring.workspace_id,
             tags=cfg.tags,
         ),
     )

@@ -13,6 +13,7 @@ true or false are read as booleans.
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +28,39 @@ from check_jsonschema.transforms import TRANSFORM_LIBRARY
 def load_as_azure(path: Path) -> Any:
     """The document with every scalar a string and `${{ }}` expressions unnested."""
     document = yaml.load(path.read_text(), Loader=yaml.BaseLoader)
+    document = _parameters_expanded(document)
     return _task_inputs_as_the_agent_reads_them(TRANSFORM_LIBRARY["azure-pipelines"](document))
+
+
+def _parameters_expanded(document: Any) -> Any:
+    """A template's `${{ parameters.x }}` inside a scalar replaced by a value it may take
+    (its default, else its first allowed value), as Azure expands it at compile time
+    before anything is validated: `job: preview_${{ parameters.stack }}` is a valid job
+    id only once expanded."""
+    declared = document.get("parameters") if isinstance(document, dict) else None
+    if not isinstance(declared, list):
+        return document
+    values: dict[str, str] = {}
+    for parameter in declared:
+        if not isinstance(parameter, dict) or "name" not in parameter:
+            continue
+        value = parameter.get("default", (parameter.get("values") or [None])[0])
+        if isinstance(value, str):
+            values[parameter["name"]] = value
+
+    def expand(node: Any) -> Any:
+        if isinstance(node, list):
+            return [expand(item) for item in node]
+        if isinstance(node, dict):
+            return {
+                key: expand(value) if key != "parameters" or node is not document else value
+                for key, value in node.items()
+            }
+        if isinstance(node, str):
+            return re.sub(r"\$\{\{\s*parameters\.(\w+)\s*\}\}", lambda m: values.get(m.group(1), m.group(0)), node)
+        return node
+
+    return expand(document)
 
 
 def _task_inputs_as_the_agent_reads_them(node: Any) -> Any:

@@ -5,7 +5,7 @@ install kubelogin before it runs pulumi on prod?". Also runs a step's script the
 would: `$(Variable)` macros replaced first (unknown ones left as they are), then bash.
 
 Only the template-expression subset these files use is understood (eq, ne, and, or, not,
-parameters.x, quoted strings); anything else raises, so a new construct is noticed.
+parameters.x, quoted strings, `each` over a parameter); anything else raises, so a new construct is noticed.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from components.offline import ROOT
 PIPELINES_DIR = ROOT / "pipelines"
 _IF = re.compile(r"^\$\{\{\s*if\s+(.*?)\s*\}\}$")
 _PARAMETER = re.compile(r"\$\{\{\s*parameters\.(\w+)\s*\}\}")
+_EACH = re.compile(r"^\$\{\{\s*each\s+(\w+)\s+in\s+parameters\.(\w+)\s*\}\}$")
 
 
 @dataclass
@@ -40,7 +41,10 @@ def load(path: Path) -> Any:
 
 def jobs_of(path: Path) -> list[Job]:
     """Every job of the pipeline file at `path`, compiled."""
-    document = expand(load(path), {}, path.parent)
+    raw = load(path)
+    # A pipeline's own parameters, as a run that sets none of them sees them.
+    defaults = {p["name"]: p.get("default") for p in raw.get("parameters", [])}
+    document = expand(raw, defaults, path.parent)
     if "stages" in document:
         return [job for stage in document["stages"] for job in _jobs(stage.get("jobs", []), stage["stage"])]
     if "jobs" in document:
@@ -66,6 +70,11 @@ def expand(node: Any, parameters: dict[str, Any], base: Path) -> Any:
                 (condition, body) = next(iter(item.items()))
                 if evaluate(_IF.match(condition).group(1), parameters):  # type: ignore[union-attr]
                     items.extend(expand(body, parameters, base))
+            elif isinstance(item, dict) and len(item) == 1 and _EACH.match(next(iter(item))):
+                (loop, body) = next(iter(item.items()))
+                variable, over = _EACH.match(loop).groups()  # type: ignore[union-attr]
+                for value in parameters[over]:
+                    items.extend(expand(_substitute(body, variable, value), parameters, base))
             elif isinstance(item, dict) and "template" in item:
                 items.extend(_inline(item, parameters, base))
             else:
@@ -86,6 +95,17 @@ def expand(node: Any, parameters: dict[str, Any], base: Path) -> Any:
         if whole and not isinstance(parameters.get(whole.group(1)), str) and whole.group(1) in parameters:
             return parameters[whole.group(1)]
         return _PARAMETER.sub(lambda m: str(parameters.get(m.group(1), m.group(0))), node)
+    return node
+
+
+def _substitute(node: Any, variable: str, value: Any) -> Any:
+    """`${{ variable }}` of an `each` loop replaced by one of its values."""
+    if isinstance(node, list):
+        return [_substitute(item, variable, value) for item in node]
+    if isinstance(node, dict):
+        return {_substitute(k, variable, value): _substitute(v, variable, value) for k, v in node.items()}
+    if isinstance(node, str):
+        return re.sub(r"\$\{\{\s*" + variable + r"\s*\}\}", str(value), node)
     return node
 
 

@@ -4,14 +4,17 @@ definitions, per-pipeline permissions, variable groups, PR policy, settings."""
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 
 import pytest
+import yaml
 
 from components import pipelines as spec
 from components import roles
-from components.config import PROJECT
-from components.offline import ROOT, Registration, evaluate
+from components.config import PROJECT, ConfigError
+from components.offline import ROOT, SUBSCRIPTION_ID, Registration, _guid, evaluate
+from components.variable_groups import SENDGRID_SECRET
 
 ADO = "azuredevops:index/"
 
@@ -34,41 +37,259 @@ def shared_devops() -> dict:
     return yaml.safe_load((ROOT / "Pulumi.shared.yaml").read_text())["config"][f"{PROJECT}:devops"]
 
 
-def test_service_connection_uses_workload_identity_federation_and_stores_no_secret(shared):
-    (endpoint,) = of(shared, "ServiceEndpointAzureRM")
-    identity = shared.named("pipelines-azure-id")
-    assert endpoint.inputs["serviceEndpointName"] == spec.SERVICE_CONNECTION
-    assert endpoint.inputs["serviceEndpointAuthenticationScheme"] == "WorkloadIdentityFederation"
-    assert endpoint.inputs["credentials"] == {"serviceprincipalid": shared.outputs["pipelineIdentityClientId"]}
-    assert identity.physical_name == "id-digitre-shared-pipelines"
-    assert not endpoint.secret_paths
-    federation = shared.named("pipelines-azure-federation")
-    assert federation.inputs["audiences"] == ["api://AzureADTokenExchange"]
-    assert federation.inputs["issuer"].startswith("https://vstoken.dev.azure.com/")
-    assert federation.inputs["subject"].endswith(f"/{spec.SERVICE_CONNECTION}")
-    assert federation.inputs["resourceName"] == identity.physical_name
+def test_service_connections_use_workload_identity_federation_and_store_no_secret(shared):
+    endpoints = {e.inputs["serviceEndpointName"]: e for e in of(shared, "ServiceEndpointAzureRM")}
+    assert set(endpoints) == {spec.SERVICE_CONNECTION, spec.PREVIEW_SERVICE_CONNECTION}
+    for name, component in (
+        ("pipelines-azure", spec.SERVICE_CONNECTION),
+        ("pipelines-azure-preview", spec.PREVIEW_SERVICE_CONNECTION),
+    ):
+        endpoint = endpoints[component]
+        identity = shared.named(f"{name}-id")
+        assert endpoint.inputs["serviceEndpointAuthenticationScheme"] == "WorkloadIdentityFederation"
+        assert endpoint.inputs["credentials"] == {"serviceprincipalid": identity_client_id(shared, identity)}
+        assert not endpoint.secret_paths
+        federation = shared.named(f"{name}-federation")
+        assert federation.inputs["audiences"] == ["api://AzureADTokenExchange"]
+        assert federation.inputs["issuer"].startswith("https://vstoken.dev.azure.com/")
+        assert federation.inputs["subject"].endswith(f"/{component}")
+        assert federation.inputs["resourceName"] == identity.physical_name
+    assert shared.named("pipelines-azure-id").physical_name == "id-digitre-shared-pipelines"
+    assert shared.named("pipelines-azure-preview-id").physical_name == "id-digitre-shared-pipelines-preview"
+    assert shared.outputs["pipelineIdentityClientId"] == identity_client_id(shared, shared.named("pipelines-azure-id"))
 
 
-def test_pipeline_identity_has_least_privilege_scoped_to_resource_groups_and_vault(shared):
+def identity_client_id(run, identity: Registration) -> str:
+    """The client id the mocks give a user-assigned identity (uuid5 of its resource id)."""
+    import uuid
+
+    group = identity.inputs["resourceGroupName"]
+    resource_id = f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{group}/providers/managedidentity/UserAssignedIdentity/{identity.physical_name}"
+    return str(uuid.uuid5(uuid.NAMESPACE_DNS, resource_id))
+
+
+def grants_of(run, prefix: str) -> list[Registration]:
+    return [
+        a
+        for a in run.of_type("azure-native:authorization:RoleAssignment")
+        if a.name.startswith(f"{prefix}-") and not a.name.startswith(f"{prefix}-preview-")
+    ]
+
+
+def last(path: str) -> str:
+    return path.rstrip("/").rsplit("/", 1)[1]
+
+
+STATE_CONTAINER = (
+    f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-digitre-pulumi-state/providers/Microsoft.Storage/"
+    "storageAccounts/stdigitrepulumi/blobServices/default/containers/pulumi-state"
+)
+
+
+def test_deploying_identity_has_least_privilege_scoped_to_groups_registry_vault_and_state(shared):
     granted: Counter[tuple[str, str]] = Counter()
-    for assignment in shared.of_type("azure-native:authorization:RoleAssignment"):
-        if assignment.name.startswith("pipelines-azure-"):
-            scope = assignment.inputs["scope"].rsplit("/", 1)[1]
-            granted[(assignment.inputs["roleDefinitionId"].rsplit("/", 1)[1], scope)] += 1
-            assert "/resourceGroups/" in assignment.inputs["scope"]  # never the subscription
-    vault = shared.outputs["keyVaultName"]
+    for assignment in grants_of(shared, "pipelines-azure"):
+        assert "/resourceGroups/" in assignment.inputs["scope"]  # never the subscription
+        scope = assignment.inputs["scope"]
+        granted[
+            (last(assignment.inputs["roleDefinitionId"]), "state" if scope == STATE_CONTAINER else last(scope))
+        ] += 1
+    vault, registry = shared.outputs["keyVaultName"], shared.outputs["registryName"]
     assert granted == Counter(
         {
             (roles.CONTRIBUTOR, "rg-digitre-shared"): 1,
-            (roles.RBAC_ADMINISTRATOR, "rg-digitre-shared"): 1,
             (roles.CONTRIBUTOR, "rg-digitre-dev"): 1,
             (roles.CONTRIBUTOR, "rg-digitre-qa"): 1,
             (roles.CONTRIBUTOR, "rg-digitre-prod"): 1,
+            (roles.RBAC_ADMINISTRATOR, registry): 1,
             (roles.RBAC_ADMINISTRATOR, "rg-digitre-prod"): 1,
+            (roles.RBAC_ADMINISTRATOR, vault): 1,
             (roles.KEY_VAULT_SECRETS_USER, vault): 1,
             (roles.KEY_VAULT_CRYPTO_USER, vault): 1,
+            (roles.STORAGE_BLOB_DATA_CONTRIBUTOR, "state"): 1,
         }
     )
+
+
+# The "Constrain roles" example of Microsoft Learn, "Examples to delegate Azure role
+# assignment management with conditions" (Backup Contributor and Backup Reader), verbatim.
+LEARN_CONSTRAIN_ROLES = (
+    "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/write'})) OR "
+    "(@Request[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals "
+    "{5e467623-bb1f-42f4-a55d-6e525e11384b, a795c7a0-d4a2-40c1-ae25-d81f01202912})) AND "
+    "((!(ActionMatches{'Microsoft.Authorization/roleAssignments/delete'})) OR "
+    "(@Resource[Microsoft.Authorization/roleAssignments:RoleDefinitionId] ForAnyOfAnyValues:GuidEquals "
+    "{5e467623-bb1f-42f4-a55d-6e525e11384b, a795c7a0-d4a2-40c1-ae25-d81f01202912}))"
+)
+
+
+def test_the_role_assignment_condition_has_microsoft_learns_shape_exactly():
+    backup_reader, backup_contributor = "a795c7a0-d4a2-40c1-ae25-d81f01202912", "5e467623-bb1f-42f4-a55d-6e525e11384b"
+    assert roles.assignment_condition([backup_reader, backup_contributor]) == LEARN_CONSTRAIN_ROLES
+    assert roles.assignment_condition([roles.ACR_PULL]) == LEARN_CONSTRAIN_ROLES.replace(
+        f"{backup_contributor}, {backup_reader}", roles.ACR_PULL
+    )
+    with pytest.raises(ValueError):
+        roles.assignment_condition([])
+
+
+def condition_roles(assignment: Registration) -> set[str]:
+    condition = assignment.inputs["condition"]
+    sets = re.findall(r"GuidEquals \{([^}]*)\}", condition)
+    assert len(sets) == 2 and sets[0] == sets[1], condition
+    return {r.strip() for r in sets[0].split(",")}
+
+
+def test_every_role_assignment_right_is_constrained_by_a_condition(every_run):
+    for run in every_run:
+        for assignment in run.of_type("azure-native:authorization:RoleAssignment"):
+            if last(assignment.inputs["roleDefinitionId"]) == roles.RBAC_ADMINISTRATOR:
+                assert assignment.inputs["conditionVersion"] == "2.0", assignment.name
+                assert condition_roles(assignment), assignment.name
+                assert roles.RBAC_ADMINISTRATOR not in condition_roles(assignment)
+
+
+def covers(outer: str, inner: str) -> bool:
+    """Whether role rights on scope `outer` reach scope `inner`. The mocks give a resource
+    group the id `.../resourceGroups/<g>/providers/resources/ResourceGroup/<g>`."""
+    group = re.search(r"/resourceGroups/([^/]+)/providers/resources/ResourceGroup/\1$", outer)
+    if group:
+        return f"/resourceGroups/{group.group(1)}/" in inner
+    return inner == outer or inner.startswith(f"{outer}/")
+
+
+def test_role_assignment_rights_are_exactly_what_the_deployed_stacks_assign(shared, served):
+    rights = [
+        a
+        for a in grants_of(shared, "pipelines-azure")
+        if last(a.inputs["roleDefinitionId"]) == roles.RBAC_ADMINISTRATOR
+    ]
+    used: set[tuple[str, str]] = set()
+    for stack, run in served.items():
+        for assignment in run.of_type("azure-native:authorization:RoleAssignment"):
+            role = last(assignment.inputs["roleDefinitionId"])
+            allowing = [
+                r
+                for r in rights
+                if covers(r.inputs["scope"], assignment.inputs["scope"]) and role in condition_roles(r)
+            ]
+            assert allowing, f"{stack}: the pipelines may not assign {role} on {assignment.inputs['scope']}"
+            used.update((r.name, role) for r in allowing)
+    # Nothing more than that either: each right's every role is assigned by some stack.
+    assert used == {(r.name, role) for r in rights for role in condition_roles(r)}
+
+
+def test_the_preview_identity_only_reads(shared):
+    preview = [
+        a
+        for a in shared.of_type("azure-native:authorization:RoleAssignment")
+        if a.name.startswith("pipelines-azure-preview-")
+    ]
+    definition = shared.named("pipelines-azure-preview-workspace-keys-role")
+    granted = {(last(a.inputs["roleDefinitionId"]), a.inputs["scope"]) for a in preview}
+    groups = {env: f"rg-digitre-{env}" for env in ("shared", "dev", "qa", "prod")}
+    readers = {role for role, scope in granted if role == roles.READER}
+    assert readers == {roles.READER}
+    assert {last(scope) for role, scope in granted if role == roles.READER} == set(groups.values())
+    assert (roles.STORAGE_BLOB_DATA_READER, STATE_CONTAINER) in granted
+    assert {role for role, _ in granted} == {
+        roles.READER,
+        roles.KEY_VAULT_CRYPTO_USER,  # decrypts the state's secrets; there is no decrypt-only role
+        roles.STORAGE_BLOB_DATA_READER,
+        roles.AKS_CLUSTER_USER,  # the user kubeconfig of prod's cluster; no Kubernetes rights
+        definition.inputs["roleDefinitionId"],  # the custom role below
+    }
+    (cluster_user,) = [scope for role, scope in granted if role == roles.AKS_CLUSTER_USER]
+    assert last(cluster_user) == "rg-digitre-prod"
+    (keys,) = [a for a in preview if last(a.inputs["roleDefinitionId"]) == definition.inputs["roleDefinitionId"]]
+    assert definition.urn in keys.depends_on
+    assert keys.inputs["scope"].endswith(f"/Workspace/{shared.outputs['logAnalyticsWorkspaceName']}")
+    (permission,) = definition.inputs["permissions"]
+    assert permission == {"actions": ["Microsoft.OperationalInsights/workspaces/sharedKeys/action"]}
+    assert re.fullmatch(r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}", definition.inputs["roleDefinitionId"])
+    assert SUBSCRIPTION_ID in definition.inputs["roleName"]
+    for role in (
+        roles.CONTRIBUTOR,
+        roles.RBAC_ADMINISTRATOR,
+        roles.KEY_VAULT_SECRETS_USER,
+        roles.STORAGE_BLOB_DATA_CONTRIBUTOR,
+    ):
+        assert role not in {r for r, _ in granted}
+
+
+def test_key_vault_crypto_officers_come_from_config(shared):
+    assert [
+        a
+        for a in shared.of_type("azure-native:authorization:RoleAssignment")
+        if a.name.startswith("key-vault-officers-")
+    ] == []
+    people = {"11111111-2222-3333-4444-555555555555": "User", "66666666-7777-8888-9999-000000000000": "Group"}
+    run = evaluate(
+        "shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "keyVaultCryptoOfficers": people})}
+    )
+    officers = {
+        a.inputs["principalId"]: a
+        for a in run.of_type("azure-native:authorization:RoleAssignment")
+        if a.name.startswith("key-vault-officers-")
+    }
+    assert set(officers) == set(people)
+    for object_id, assignment in officers.items():
+        assert assignment.inputs["principalType"] == people[object_id]
+        assert last(assignment.inputs["roleDefinitionId"]) == roles.KEY_VAULT_CRYPTO_OFFICER
+        assert last(assignment.inputs["scope"]) == run.outputs["keyVaultName"]
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"keyVaultCryptoOfficers": {"alice": "User"}}, "devops.keyVaultCryptoOfficers"),
+        (
+            {"keyVaultCryptoOfficers": {"11111111-2222-3333-4444-555555555555": "Robot"}},
+            "devops.keyVaultCryptoOfficers",
+        ),
+        ({"pulumiStateResourceGroup": None}, "pulumiStateResourceGroup is required with an azblob:// backend"),
+        (
+            {"pulumiStateStorageAccount": "stother"},
+            "pulumiStateStorageAccount (stother) is not the account of pulumiBackendUrl (stdigitrepulumi)",
+        ),
+        (
+            {"pulumiBackendUrl": "azblob://pulumi-state", "pulumiStateStorageAccount": None},
+            "pulumiBackendUrl has no storage_account=<account> and pulumiStateStorageAccount is not set",
+        ),
+    ],
+)
+def test_bad_devops_config_is_refused_before_any_resource(change, message):
+    devops = {k: v for k, v in {**shared_devops(), **change}.items() if v is not None}
+    run = evaluate("shared", overrides={f"{PROJECT}:devops": json.dumps(devops)})
+    assert isinstance(run.error, ConfigError), run.error
+    assert message in str(run.error)
+    assert run.resources == []
+
+
+def test_the_sendgrid_key_is_required_and_must_be_a_secret():
+    missing = evaluate("shared", bootstrap_secrets=False)
+    assert isinstance(missing.error, ConfigError)
+    assert f"{PROJECT}:devops.sendgridApiKey is required" in str(missing.error)
+    assert "pulumi config set --path --secret digitre-mlops:devops.sendgridApiKey" in str(missing.error)
+    assert missing.resources == []
+    key = "SG.plain-text-key-that-must-not-leak-1234"
+    plain = evaluate("shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "sendgridApiKey": key})})
+    assert isinstance(plain.error, ConfigError)
+    assert f"{PROJECT}:devops is invalid: sendgridApiKey is stored in plain text" in str(plain.error)
+    assert key not in str(plain.error)
+    assert plain.resources == []
+    spaced = "SG.a key with spaces that is secret"
+    bad = evaluate("shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "sendgridApiKey": spaced})})
+    assert isinstance(bad.error, ConfigError)
+    assert f"{PROJECT}:devops.sendgridApiKey must be a SendGrid API key" in str(bad.error)
+    assert spaced not in str(bad.error)
+    assert bad.resources == []
+
+
+def test_no_committed_stack_file_carries_the_sendgrid_key_in_plain_text():
+    for path in ROOT.glob("Pulumi.*.yaml"):
+        devops = (yaml.safe_load(path.read_text()).get("config") or {}).get(f"{PROJECT}:devops") or {}
+        assert "sendgridApiKey" not in devops or set(devops["sendgridApiKey"]) == {"secure"}, path.name
 
 
 def environment_ids(run) -> dict[str, Registration]:
@@ -113,7 +334,8 @@ def test_approvers_come_from_config(shared):
     devops = {**shared_devops(), "prodApproverGroups": ["ML Leads", "Release Managers"]}
     run = evaluate("shared", overrides={f"{PROJECT}:devops": json.dumps(devops)})
     (approval,) = of(run, "CheckApproval")
-    assert len(set(approval.inputs["approvers"])) == 2
+    # The provider's documented approver id is the group's origin id (not its descriptor).
+    assert approval.inputs["approvers"] == [_guid("group-origin", g) for g in ("ML Leads", "Release Managers")]
 
 
 def definitions(run) -> dict[str, Registration]:
@@ -137,14 +359,19 @@ def test_one_definition_per_yaml_file_in_a_folder_per_stage(shared):
     assert {f.inputs["path"] for f in of(shared, "BuildFolder")} == {"\\ML", "\\Dev", "\\QA", "\\Prod", "\\Platform"}
 
 
-def test_each_pipeline_is_authorized_for_exactly_what_it_uses(shared):
-    ids = {name: d.urn for name, d in definitions(shared).items()}
-    by_pipeline: dict[str, Counter] = {}
-    for authorization in of(shared, "PipelineAuthorization"):
+def authorizations_by_pipeline(run) -> dict[str, list[Registration]]:
+    ids = {name: d.urn for name, d in definitions(run).items()}
+    found: dict[str, list[Registration]] = {}
+    for authorization in of(run, "PipelineAuthorization"):
         (pipeline,) = [p for p in spec.PIPELINES if ids[p.name] in authorization.depends_on]
-        by_pipeline.setdefault(pipeline.key, Counter())[authorization.inputs["type"]] += 1
-        assert authorization.inputs["pipelineId"] > 0
+        found.setdefault(pipeline.key, []).append(authorization)
+    return found
+
+
+def test_each_pipeline_is_authorized_for_exactly_what_it_uses(shared):
+    found = authorizations_by_pipeline(shared)
     for pipeline in spec.PIPELINES:
+        kinds = Counter(a.inputs["type"] for a in found[pipeline.key])
         expected = Counter(
             {
                 "endpoint": int(pipeline.uses_service_connection),
@@ -153,7 +380,27 @@ def test_each_pipeline_is_authorized_for_exactly_what_it_uses(shared):
                 "repository": int(pipeline.uses_engine_repository),
             }
         )
-        assert by_pipeline[pipeline.key] == +expected, pipeline.key
+        assert kinds == +expected, pipeline.key
+        assert all(a.inputs["pipelineId"] > 0 for a in found[pipeline.key])
+
+
+def test_a_pull_request_never_holds_the_deploying_connection(shared):
+    endpoints = {e.inputs["serviceEndpointName"]: e.urn for e in of(shared, "ServiceEndpointAzureRM")}
+    found = authorizations_by_pipeline(shared)
+    for pipeline in spec.PIPELINES:
+        (endpoint,) = [a for a in found[pipeline.key] if a.inputs["type"] == "endpoint"]
+        expected = spec.PREVIEW_SERVICE_CONNECTION if pipeline is spec.PR_PREVIEW else spec.SERVICE_CONNECTION
+        assert endpoints[expected] in endpoint.depends_on, pipeline.key
+    assert spec.PR_PREVIEW.service_connection == spec.PREVIEW_SERVICE_CONNECTION
+    assert [p for p in spec.PIPELINES if p.service_connection == spec.PREVIEW_SERVICE_CONNECTION] == [spec.PR_PREVIEW]
+
+
+def test_the_engine_repository_is_authorized_by_its_own_id(shared):
+    # The provider prefixes `<project id>.` itself for type repository.
+    engine = _guid("repository", spec.ENGINE_REPOSITORY)
+    repositories = [a for a in of(shared, "PipelineAuthorization") if a.inputs["type"] == "repository"]
+    assert repositories
+    assert {a.inputs["resourceId"] for a in repositories} == {engine}
 
 
 def test_variable_groups_are_not_open_to_all_pipelines(shared):
@@ -174,10 +421,48 @@ def test_the_sendgrid_key_is_a_key_vault_secret_never_a_value(shared):
         "serviceEndpointId": shared.outputs["serviceConnectionId"],
     }
     (variable,) = group.inputs["variables"]
-    assert variable == {"name": "sendgrid-api-key"}
+    assert variable == {"name": SENDGRID_SECRET}
     notifications = {g.inputs["name"]: g for g in of(shared, "VariableGroup")}[spec.NOTIFICATION_VARIABLE_GROUP]
     values = {v["name"]: v["value"] for v in notifications.inputs["variables"]}
     assert values == {"NOTIFY_FROM": "mlops@digitre.com", "NOTIFY_TO": "ml-platform@digitre.com"}
+
+
+def test_the_sendgrid_secret_is_written_from_encrypted_config_and_kept_secret(shared):
+    secret = shared.one("azure-native:keyvault:Secret")
+    assert secret.inputs["secretName"] == SENDGRID_SECRET
+    assert secret.inputs["vaultName"] == shared.outputs["keyVaultName"]
+    assert secret.inputs["resourceGroupName"] == shared.outputs["resourceGroupName"]
+    assert secret.is_secret("properties.value")
+    assert secret.inputs["properties"]["value"] == f"offline-placeholder-for-{PROJECT}:devops.sendgridApiKey"
+    assert secret.inputs["properties"]["attributes"] == {"enabled": True}
+    assert "properties" in secret.additional_secret_outputs
+    # Nothing else carries it.
+    for resource in shared.resources:
+        if resource is not secret:
+            assert "offline-placeholder-for-digitre-mlops:devops.sendgridApiKey" not in json.dumps(resource.inputs)
+
+
+def test_the_linked_group_waits_until_the_connection_can_list_the_secret(shared):
+    group = {g.inputs["name"]: g for g in of(shared, "VariableGroup")}[spec.NOTIFICATION_SECRETS_GROUP]
+    probe = shared.named("variables-key-vault-link-probe")
+    assert probe.urn in group.depends_on
+    assert probe.inputs["create"] == "python3 -m components.key_vault_link_probe"
+    assert probe.inputs["environment"]["SECRET_NAMES"] == SENDGRID_SECRET
+    assert probe.inputs["environment"]["KEY_VAULT_NAME"] == shared.outputs["keyVaultName"]
+    assert probe.inputs["environment"]["SERVICE_CONNECTION_ID"] == shared.outputs["serviceConnectionId"]
+    # Bounded: attempts x interval covers the documented 10-minute Key Vault RBAC latency.
+    attempts, interval = (
+        int(probe.inputs["environment"]["PROBE_ATTEMPTS"]),
+        int(probe.inputs["environment"]["PROBE_INTERVAL_SECONDS"]),
+    )
+    assert attempts * interval >= 600 and attempts <= 120
+    assert "AZDO_PERSONAL_ACCESS_TOKEN" not in probe.inputs["environment"]
+    needed = {
+        shared.one("azure-native:keyvault:Secret").urn,
+        shared.named("pipelines-azure-federation").urn,
+        shared.named("pipelines-azure-kv-secrets").urn,
+    }
+    assert needed <= set(probe.depends_on)
 
 
 def test_platform_group_tells_pipelines_where_things_are(shared):
@@ -204,6 +489,8 @@ def test_pr_preview_is_a_required_check_on_main(shared):
     assert scope["repositoryRef"] == "refs/heads/main"
     assert scope["matchType"] == "Exact"
     assert definitions(shared)[spec.PR_PREVIEW.name].urn in policy.depends_on
+    # The provider's documented "expire immediately when the branch is updated".
+    assert (settings["validDuration"], settings["queueOnSourceUpdateOnly"]) == (0, False)
 
 
 def test_project_pipeline_settings_are_hardened(shared):
@@ -220,3 +507,61 @@ def test_project_pipeline_settings_are_hardened(shared):
 @pytest.mark.parametrize("stack", ["dev", "qa", "prod"])
 def test_environment_stacks_declare_nothing_in_azure_devops(runs, stack):
     assert not [r for r in runs[stack].resources if r.type.startswith(ADO)]
+
+
+def test_pr_preview_iterates_one_job_template_over_the_stacks():
+    document = yaml.load((ROOT / spec.PR_PREVIEW.yml_path).read_text(), Loader=yaml.BaseLoader)
+    (stacks,) = [p for p in document["parameters"] if p["name"] == "stacks"]
+    assert tuple(stacks["default"]) == spec.PR_PREVIEW.stacks
+    (preview,) = [s for s in document["stages"] if s["stage"] == "preview"]
+    (loop,) = preview["jobs"]
+    (each,) = loop.items()
+    assert re.fullmatch(r"\$\{\{ each (\w+) in parameters\.stacks \}\}", each[0])
+    (call,) = each[1]
+    assert call["template"] == "templates/preview.yml"
+
+
+def test_only_the_shared_preview_references_the_engine_repository_and_nothing_checks_it_out():
+    document = yaml.load((ROOT / spec.PR_PREVIEW.yml_path).read_text(), Loader=yaml.BaseLoader)
+    (engine,) = document["resources"]["repositories"]
+    assert engine == {"repository": "engine", "type": "git", "name": spec.ENGINE_REPOSITORY}  # no trigger
+    template = yaml.load((ROOT / "pipelines/templates/preview.yml").read_text(), Loader=yaml.BaseLoader)
+    (job,) = template["jobs"]
+    assert job[r"${{ if eq(parameters.stack, 'shared') }}"] == {"uses": {"repositories": ["engine"]}}
+    assert "uses" not in job
+    assert "checkout: engine" not in (ROOT / "pipelines/templates/preview.yml").read_text()
+
+
+def test_preview_pulumi_step_signs_in_with_the_preview_connection():
+    template = yaml.load((ROOT / "pipelines/templates/preview.yml").read_text(), Loader=yaml.BaseLoader)
+    (job,) = template["jobs"]
+    (pulumi_call,) = [s for s in job["steps"] if s.get("template") == "pulumi.yml"]
+    assert pulumi_call["parameters"]["serviceConnection"] == spec.PREVIEW_SERVICE_CONNECTION
+    assert pulumi_call["parameters"]["command"] == "preview"
+
+
+def test_variable_groups_hold_no_secret_value(shared):
+    # The provider keeps `value` in state as plain text (only `secret_value` is sensitive):
+    # the groups carry non-secret facts, and the one secret stays in the Key Vault.
+    for group in of(shared, "VariableGroup"):
+        for variable in group.inputs["variables"]:
+            assert set(variable) <= {"name", "value"}, variable["name"]
+        assert not group.secret_paths
+
+
+def test_the_azure_devops_token_never_reaches_the_program_or_state(shared):
+    (provider,) = [r for r in shared.resources if r.type == "pulumi:providers:azuredevops"]
+    assert "personalAccessToken" not in provider.inputs
+    for command in shared.of_type("command:local:Command"):
+        assert "AZDO_PERSONAL_ACCESS_TOKEN" not in (command.inputs.get("environment") or {})
+
+
+def test_the_readme_asks_for_the_pat_scope_the_declared_resources_need(shared):
+    readme = (ROOT / "README.md").read_text()
+    bootstrap = readme[readme.index("### First deploy, in order") :]
+    # The provider documents Full access for azuredevops_project_pipeline_settings.
+    assert of(shared, "ProjectPipelineSettings")
+    assert "**Full access**" in bootstrap
+    for name in (spec.PLATFORM_REPOSITORY, spec.ENGINE_REPOSITORY):
+        assert f"**{name}**" in bootstrap
+    assert "pulumi config set --path --secret digitre-mlops:devops.sendgridApiKey" in bootstrap

@@ -31,6 +31,10 @@ AZURE_RULES = {
     "azure-native:monitor:DataCollectionRule": r"[A-Za-z0-9][A-Za-z0-9-]{0,62}[A-Za-z0-9]",
     # The one name Container Insights' association takes.
     "azure-native:monitor:DataCollectionRuleAssociation": r"ContainerInsightsExtension",
+    # Key Vault object names: 1-127 letters, digits and hyphens, starting with a letter.
+    "azure-native:keyvault:Secret": r"[A-Za-z][A-Za-z0-9-]{0,126}",
+    # A role definition's name is a GUID.
+    "azure-native:authorization:RoleDefinition": r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}",
 }
 # Names that are not the resource's own but must obey a rule too: (type, input path, rule).
 SECONDARY_NAMES = [
@@ -49,6 +53,7 @@ UNNAMED = {"azure-native:authorization:RoleAssignment"}
 UNTAGGABLE = UNNAMED | {
     "azure-native:managedidentity:FederatedIdentityCredential",
     "azure-native:monitor:DataCollectionRuleAssociation",
+    "azure-native:authorization:RoleDefinition",
 }
 
 

@@ -13,6 +13,7 @@ import shlex
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import jsonschema
 import pytest
@@ -45,6 +46,26 @@ def test_the_validator_reports_real_errors(tmp_path):
     typo = tmp_path / "typo.yml"
     typo.write_text("steps:\n  - task: AzureCLI@2\n    inputs:\n      scriptType: fish\n")
     assert schema_errors(typo)
+
+
+def test_template_parameters_are_expanded_only_to_values_they_may_take(tmp_path):
+    # A job id built from a parameter is valid once expanded, as Azure expands it...
+    good = tmp_path / "good.yml"
+    good.write_text(
+        "parameters:\n  - name: stack\n    type: string\n    values: [shared, dev]\n"
+        "jobs:\n  - job: preview_${{ parameters.stack }}\n    steps:\n      - bash: echo hi\n"
+    )
+    assert schema_errors(good) == []
+    # ...but not when the parameter is undeclared or its value makes a bad id.
+    undeclared = tmp_path / "undeclared.yml"
+    undeclared.write_text("jobs:\n  - job: preview_${{ parameters.stack }}\n    steps:\n      - bash: echo hi\n")
+    assert schema_errors(undeclared)
+    spaced = tmp_path / "spaced.yml"
+    spaced.write_text(
+        "parameters:\n  - name: stack\n    type: string\n    default: a b\n"
+        "jobs:\n  - job: preview_${{ parameters.stack }}\n    steps:\n      - bash: echo hi\n"
+    )
+    assert schema_errors(spaced)
 
 
 def test_typed_yaml_would_report_false_errors():
@@ -110,26 +131,39 @@ class Usage:
     stacks: set[str] = field(default_factory=set)
 
 
-def usage_of(path: Path, parameters: dict[str, str] | None = None, usage: Usage | None = None) -> Usage:
-    """What a YAML file and the templates it includes use, template parameters substituted."""
+def usage_of(path: Path, parameters: dict[str, Any] | None = None, usage: Usage | None = None) -> Usage:
+    """What a YAML file and the templates it includes use, template parameters (given, else
+    their defaults) substituted and `${{ each }}` loops over parameters expanded."""
     usage = usage or Usage()
-    parameters = parameters or {}
+    document = yaml.load(path.read_text(), Loader=yaml.BaseLoader)
+    declared = {p["name"]: p.get("default") for p in document.get("parameters") or [] if isinstance(p, dict)}
+    scope: dict[str, Any] = {**{k: v for k, v in declared.items() if v is not None}, **(parameters or {})}
 
-    def substitute(value: str) -> str:
-        return re.sub(r"\$\{\{\s*parameters\.(\w+)\s*\}\}", lambda m: parameters.get(m.group(1), m.group(0)), value)
+    def substitute(value: str, loop: dict[str, str]) -> str:
+        value = re.sub(r"\$\{\{\s*parameters\.(\w+)\s*\}\}", lambda m: str(scope.get(m.group(1), m.group(0))), value)
+        return re.sub(r"\$\{\{\s*(\w+)\s*\}\}", lambda m: loop.get(m.group(1), m.group(0)), value)
 
-    def walk(node: object) -> None:
+    def walk(node: object, loop: dict[str, str]) -> None:
         if isinstance(node, list):
             for item in node:
-                walk(item)
+                walk(item, loop)
         elif isinstance(node, dict):
             for key, value in node.items():
-                if key == "template" and isinstance(value, str):
-                    called = {k: substitute(v) for k, v in (node.get("parameters") or {}).items() if isinstance(v, str)}
+                each = re.fullmatch(r"\$\{\{\s*each (\w+) in parameters\.(\w+)\s*\}\}", key)
+                if each:
+                    for item in scope.get(each.group(2)) or []:
+                        walk(value, {**loop, each.group(1): str(item)})
+                elif key == "template" and isinstance(value, str):
+                    called = {
+                        k: substitute(v, loop) for k, v in (node.get("parameters") or {}).items() if isinstance(v, str)
+                    }
                     usage_of(path.parent / value, called, usage)
+                elif key == "uses" and isinstance(value, dict):
+                    usage.repositories.update(substitute(r, loop) for r in value.get("repositories") or [])
                 elif isinstance(value, str):
-                    record(key, substitute(value))
-                walk(value)
+                    record(key, substitute(value, loop))
+                if not each:
+                    walk(value, loop)
 
     def record(key: str, value: str) -> None:
         if key == "group":
@@ -143,7 +177,7 @@ def usage_of(path: Path, parameters: dict[str, str] | None = None, usage: Usage 
         elif key == "stack" and "${{" not in value:
             usage.stacks.add(value)
 
-    walk(yaml.load(path.read_text(), Loader=yaml.BaseLoader))
+    walk({k: v for k, v in document.items() if k != "parameters"}, {})
     return usage
 
 
@@ -152,7 +186,7 @@ def test_what_a_pipeline_uses_is_what_code_authorizes(pipeline):
     usage = usage_of(ROOT / pipeline.yml_path)
     assert usage.groups == set(pipeline.variable_groups)
     assert usage.environments == set(pipeline.environments)
-    assert usage.service_connections == ({spec.SERVICE_CONNECTION} if pipeline.uses_service_connection else set())
+    assert usage.service_connections == ({pipeline.service_connection} if pipeline.uses_service_connection else set())
     assert usage.repositories == ({"engine"} if pipeline.uses_engine_repository else set())
     assert usage.stacks == set(pipeline.stacks)
 
