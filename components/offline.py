@@ -465,11 +465,11 @@ def shared_stack_name(stack: str) -> str:
 def environments() -> tuple[str, ...]:
     """The environment stacks, as the shared stack's `environments` config lists them. A
     value that is not a list of names falls back to the default here; evaluating the shared
-    stack then reports it as a config error."""
+    stack then reports it (a missing or broken stack file, likewise)."""
     default = tuple(StackConfig.model_fields["environments"].default)
     try:
         config, _ = stack_config(SHARED)
-    except FileNotFoundError:
+    except (FileNotFoundError, yaml.YAMLError):
         return default
     raw = config.get(f"{PROJECT}:environments")
     if raw is None:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import pulumi
+import yaml
 
 from components import pipelines, roles
 from components.config import PROJECT, ConfigError
@@ -185,6 +186,13 @@ def known_stacks() -> tuple[str, ...]:
 def run_stack(stack: str, model_version: str | None = None, shared: Evaluation | None = None) -> Evaluation:
     """Evaluate `stack`; an environment reads the outputs of `shared` (evaluated here once
     when not given). Raises PlanError, in one line, when either does not evaluate."""
+    try:
+        return _run_stack(stack, model_version, shared)
+    except yaml.YAMLError as error:
+        raise PlanError(f"stack {stack}: a stack file is not YAML: {' '.join(str(error).split())}") from None
+
+
+def _run_stack(stack: str, model_version: str | None, shared: Evaluation | None) -> Evaluation:
     if stack not in known_stacks():
         raise PlanError(
             f"no stack {stack!r}: the stacks are {', '.join(known_stacks())} "
@@ -205,7 +213,7 @@ def run_stack(stack: str, model_version: str | None = None, shared: Evaluation |
     shared = evaluate(source) if shared is None else shared
     if shared.error is not None:
         raise PlanError(
-            f"stack {stack} reads the shared stack {source}, which does not evaluate: {one_line(shared.error)}"
+            f"stack {stack} reads stack {source} ({reference}), which does not evaluate: {one_line(shared.error)}"
         )
     return _checked(evaluate(stack, overrides=overrides, references={reference: shared}))
 

@@ -178,8 +178,9 @@ def test_bad_shared_config_is_one_line_without_a_traceback(repo, capsys):
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.count("\n") == 1 and "Traceback" not in captured.err
-    assert (
-        "plan: stack dev reads the shared stack shared, which does not evaluate: invalid configuration:" in captured.err
+    assert captured.err.startswith(
+        "plan: stack dev reads stack shared (organization/digitre-mlops/shared), which does not evaluate: "
+        "invalid configuration: digitre-mlops:"
     )
     assert "digitre-mlops:amlCompute.maxNodes must be an integer 1..100, got -1" in captured.err
 
@@ -192,6 +193,13 @@ def test_bad_config_of_the_stack_itself_is_one_line(repo, capsys):
     assert err.count("\n") == 1
     assert err.startswith("plan: stack prod: invalid configuration: digitre-mlops:")
     assert "digitre-mlops:location must be" in err and "; digitre-mlops:aks is invalid: maxReplicas (3)" in err
+
+
+def test_a_stack_file_that_is_not_yaml_is_one_line(repo, capsys):
+    (repo / "Pulumi.dev.yaml").write_text("config: [unclosed\n")
+    assert main(["dev"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("plan: stack dev: a stack file is not YAML: ") and err.count("\n") == 1
 
 
 def test_a_missing_shared_stack_is_one_line(repo, capsys):
