@@ -1,9 +1,10 @@
 """Evaluate a stack of this program offline, with Pulumi's mocks and its real stack file.
 
-Used by the tests and the benchmark: no Azure, no Pulumi CLI, no credentials. `evaluate()`
-runs `__main__.py` with the config of `Pulumi.<stack>.yaml` (secure values replaced by
-secret placeholders), records every resource the program registers, with its inputs and
-resource options, and resolves the stack outputs.
+Used by the tests, the plan and the benchmark: no Azure, no Pulumi CLI, no credentials.
+`evaluate()` runs `__main__.py` with the config of `Pulumi.<stack>.yaml` (secure values
+replaced by secret placeholders), records every resource the program registers, with its
+inputs and resource options, and every resource it reads (stack references), and resolves
+the stack outputs.
 """
 
 from __future__ import annotations
@@ -27,7 +28,9 @@ from components.config import PROJECT, DevOpsConfig, StackConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
-STACKS = ("shared", "dev", "qa", "prod")
+# The shared stack is the one environments reference by default; the environments are
+# whatever its `environments` config lists.
+SHARED = str(StackConfig.model_fields["shared_stack"].default).rsplit("/", 1)[-1]
 # The organization name Pulumi's local and blob backends use.
 LOCAL_ORGANIZATION = "organization"
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
@@ -74,6 +77,9 @@ class Registration:
     depends_on: tuple[str, ...] = ()
     # Outputs the program asked the engine to keep secret in state (`additional_secret_outputs`).
     additional_secret_outputs: tuple[str, ...] = ()
+    # What the mocks answered: the resource id and its output properties.
+    id: str = ""
+    outputs: Mapping[str, Any] = field(default_factory=dict)
 
     def is_secret(self, path: str) -> bool:
         """Whether the input at `path` reaches the engine as a secret (itself, or inside a
@@ -86,10 +92,21 @@ class Registration:
         return None if key is None else self.inputs.get(key)
 
 
+@dataclass(frozen=True)
+class Read:
+    """A resource the program read rather than declared: a stack reference, a `get`."""
+
+    type: str
+    name: str
+    urn: str
+    outputs: Mapping[str, Any]
+
+
 @dataclass
 class Evaluation:
     stack: str
     resources: list[Registration] = field(default_factory=list)
+    reads: list[Read] = field(default_factory=list)
     outputs: dict[str, Any] = field(default_factory=dict)
     secret_outputs: set[str] = field(default_factory=set)
     error: BaseException | None = None
@@ -119,9 +136,13 @@ class Evaluation:
 StackOutputs = Evaluation | Mapping[str, Any]
 
 
+def stack_file(stack: str) -> Path:
+    return ROOT / f"Pulumi.{stack}.yaml"
+
+
 def stack_config(stack: str) -> tuple[dict[str, str], set[str]]:
     """The config of `Pulumi.<stack>.yaml` as the engine passes it to the program."""
-    document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
+    document = yaml.safe_load(stack_file(stack).read_text()) or {}
     config: dict[str, str] = {}
     secret_keys: set[str] = set()
     for key, value in (document.get("config") or {}).items():
@@ -358,12 +379,21 @@ class RecordingMonitor(MockMonitor):
     def __init__(self, mocks: AzureMocks):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
+        self.reads: list[Read] = []
+
+    def ReadResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
+        response = super().ReadResource(request)
+        state = self.resources[response.urn].state
+        outputs = _unwrap_secrets(state, "", set())
+        self.reads.append(Read(type=request.type, name=request.name, urn=response.urn, outputs=outputs))
+        return response
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
         response = super().RegisterResource(request)
         if request.type != "pulumi:pulumi:Stack":
             secrets: set[str] = set()
             inputs = _unwrap_secrets(pulumi.runtime.rpc.deserialize_properties(request.object), "", secrets)
+            answered = self.resources[response.urn]
             self.registrations.append(
                 Registration(
                     type=request.type,
@@ -378,6 +408,8 @@ class RecordingMonitor(MockMonitor):
                     secret_paths=frozenset(secrets),
                     depends_on=tuple(request.dependencies),
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                    id=answered.id or "",
+                    outputs=_unwrap_secrets(answered.state, "", set()),
                 )
             )
         return response
@@ -435,6 +467,7 @@ def evaluate(
     def program() -> None:
         # run_in_stack sets the root stack in its own context; keep a handle to read exports.
         stacks.append(pulumi.runtime.get_root_resource())
+        pulumi.runtime.register_stack_transformation(_without_api_version_aliases)
         runpy.run_path(str(main), run_name="__main__")
 
     try:
@@ -448,7 +481,37 @@ def evaluate(
             if _sync_await(output.is_secret()):
                 result.secret_outputs.add(key)
     result.resources = list(monitor.registrations)
+    result.reads = list(monitor.reads)
     return result
+
+
+def _without_api_version_aliases(
+    args: pulumi.ResourceTransformationArgs,
+) -> pulumi.ResourceTransformationResult | None:
+    """The provider SDKs alias each resource to its type in every former API version (over a
+    hundred for a managed cluster), so that the engine follows a type change; the runtime
+    turns each alias into URN outputs while registering. Offline nothing reads aliases and
+    they were half of an evaluation's time, so they are dropped here. Aliases the program
+    declares itself (a rename, a new parent) are kept: those carry more than a type."""
+    aliases = args.opts.aliases or []
+    kept = [alias for alias in aliases if not _is_api_version_alias(alias, args.type_)]
+    if len(kept) == len(aliases):
+        return None
+    opts = pulumi.ResourceOptions.merge(args.opts, None)
+    opts.aliases = kept
+    return pulumi.ResourceTransformationResult(args.props, opts)
+
+
+def _is_api_version_alias(alias: Any, type_: str) -> bool:
+    if not isinstance(alias, pulumi.Alias) or not isinstance(alias.type_, str):
+        return False
+    others = (alias.name, alias.parent, alias.stack, alias.project)
+    if any(value is not ... for value in others):
+        return False
+    package, _, kind = type_.partition(":")
+    alias_package, _, alias_kind = alias.type_.partition(":")
+    # e.g. azure-native:containerservice/v20240801:ManagedCluster for azure-native:containerservice:ManagedCluster
+    return alias_package == package and alias_kind.rsplit(":", 1)[-1] == kind.rsplit(":", 1)[-1] and "/" in alias_kind
 
 
 def shared_stack_name(stack: str) -> str:
@@ -457,12 +520,42 @@ def shared_stack_name(stack: str) -> str:
     return config.get(f"{PROJECT}:sharedStack", StackConfig.model_fields["shared_stack"].default)
 
 
+def environments() -> tuple[str, ...]:
+    """The environment stacks, as the shared stack's `environments` config lists them. A
+    value that is not a list of names falls back to the default here; evaluating the shared
+    stack then reports it (a missing or broken stack file, likewise)."""
+    default = tuple(StackConfig.model_fields["environments"].default)
+    try:
+        config, _ = stack_config(SHARED)
+    except (FileNotFoundError, yaml.YAMLError):
+        return default
+    raw = config.get(f"{PROJECT}:environments")
+    if raw is None:
+        return default
+    try:
+        listed = json.loads(raw)
+    except ValueError:
+        return default
+    if not isinstance(listed, list) or not all(isinstance(env, str) for env in listed):
+        return default
+    return tuple(listed)
+
+
+# Every stack of this repo: the shared one first, then the environments.
+STACKS = (SHARED, *environments())
+
+
+def shared_stack_file(stack: str) -> str:
+    """The local stack an environment's `sharedStack` reference names (its last segment)."""
+    return shared_stack_name(stack).rsplit("/", 1)[-1]
+
+
 def evaluate_all(preview: bool = False) -> dict[str, Evaluation]:
     """Every stack, the environments reading the shared stack's outputs as they would."""
-    shared = evaluate("shared", preview=preview)
+    shared = evaluate(SHARED, preview=preview)
     if shared.error is not None:
         raise shared.error
-    runs = {"shared": shared}
+    runs = {SHARED: shared}
     for stack in STACKS[1:]:
         runs[stack] = evaluate(stack, references={shared_stack_name(stack): shared}, preview=preview)
     return runs
