@@ -11,7 +11,7 @@ import pulumi
 import pulumi_azuredevops as azuredevops
 
 from components import roles
-from components.config import DevOpsConfig, ServingConfig
+from components.config import DevOpsConfig
 from components.deployment_environments import DeploymentEnvironments, DeploymentEnvironmentsArgs
 from components.devops_pipelines import DevOpsPipelines, DevOpsPipelinesArgs
 from components.key_vault_access import KeyVaultOfficers, KeyVaultOfficersArgs
@@ -229,7 +229,6 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
         "AML_WORKSPACE": facts.ml_workspace_name,
         "AML_COMPUTE": facts.ml_compute_name,
         "ACR_NAME": facts.registry_name,
-        "SERVING_REPOSITORY": ServingConfig().repository,
         "TEARDOWN_DEFINITION_ID": pipelines.definitions[DEV_DELETE_AFTER_24_HOURS.key].id,
         "PULUMI_BACKEND_URL": cfg.pulumi_backend_url,
         "PULUMI_SECRETS_PROVIDER": cfg.pulumi_secrets_provider,

@@ -473,7 +473,8 @@ def test_platform_group_tells_pipelines_where_things_are(shared):
     assert values["AML_COMPUTE"] == shared.outputs["mlComputeName"]
     assert values["AML_RESOURCE_GROUP"] == shared.outputs["resourceGroupName"]
     assert values["ACR_NAME"] == shared.outputs["registryName"]
-    assert values["SERVING_REPOSITORY"] == "estimation-engine"
+    # The image name comes from the environment stacks (components/image_tag.py), not a variable.
+    assert "SERVING_REPOSITORY" not in values
     assert values["PULUMI_BACKEND_URL"].startswith("azblob://")
     assert values["PULUMI_SECRETS_PROVIDER"].startswith(f"azurekeyvault://{shared.outputs['keyVaultName']}.")
     assert teardown.urn.endswith(spec.DEV_DELETE_AFTER_24_HOURS.key)
