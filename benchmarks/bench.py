@@ -3,7 +3,7 @@
 Not a test: run it by hand or in CI to watch the targets, on a 2-core machine from a warm
 uv cache (`uv sync --locked` compiles the installed packages to bytecode):
 - each stack's evaluation at most 1 s once the program's imports are paid;
-- each `python -m components.plan <stack> [--model-version V]` at most 4 s, in a new process;
+- each `python -m offline.plan <stack> [--model-version V]` at most 4 s, in a new process;
 - the whole test suite at most 30 s.
 Prints every figure and exits 1 when a target is missed.
 
@@ -42,7 +42,7 @@ def main() -> int:
     print(f"provider SDKs compiled to bytecode: {'yes' if _compiled() else 'NO: run uv sync --locked'}")
 
     started = time.perf_counter()
-    from components import offline
+    from offline import evaluate as offline
 
     shared = offline.evaluate(offline.SHARED)
     cases = [(stack, None) for stack in offline.STACKS] + [(stack, MODEL_VERSION) for stack in offline.STACKS[1:]]
@@ -77,7 +77,7 @@ def main() -> int:
 
     if not args.no_plans:
         for stack, version in cases:
-            command = [sys.executable, "-m", "components.plan", stack]
+            command = [sys.executable, "-m", "offline.plan", stack]
             command += ["--model-version", version] if version else []
             label = f"{stack} --model-version {version}" if version else stack
             before = resource.getrusage(resource.RUSAGE_CHILDREN)

@@ -27,7 +27,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.pipelines import PIPELINES
+from components.devops.pipelines import PIPELINES
 from components.regions import AZURE_REGIONS
 
 PROJECT = "digitre-mlops"
@@ -164,7 +164,7 @@ class ServingConfig(_Section):
     memory_gb: Annotated[Float, Field(ge=0.5, le=16, description="a number of GB 0.5..16")] = 1.5
 
 
-# The probe's own limit (components/health_probe.py); far below Linux's limit on one
+# The probe's own limit (commands/health_probe.py); far below Linux's limit on one
 # environment variable, which is how the sample reaches the probe.
 SAMPLE_REQUEST_MAX_BYTES = 16 << 10
 

@@ -7,26 +7,26 @@ from typing import cast
 import pulumi
 from pulumi_azure_native import authorization, resources
 
-from components.aks import AksCluster, AksClusterArgs
+from commands.image_tag import serving_image
 from components.config import StackConfig
-from components.devops import PlatformFacts, declare_devops
-from components.engine_release import EngineRelease, EngineReleaseArgs, chart_values
-from components.health_check import HealthCheck, HealthCheckArgs
-from components.image_tag import serving_image
-from components.ingress import (
+from components.devops.declare import PlatformFacts, declare_devops
+from components.ml_platform.compute import MlCompute, MlComputeArgs
+from components.ml_platform.monitoring import Monitoring, MonitoringArgs
+from components.ml_platform.registry import Registry, RegistryArgs
+from components.ml_platform.workspace import MlWorkspace, MlWorkspaceArgs
+from components.naming import Names, resource_group_name
+from components.serving.aks import AksCluster, AksClusterArgs
+from components.serving.contract import SERVED_VERSION_OUTPUT, ServingContract, image_reference, resolve_served_model
+from components.serving.engine_release import EngineRelease, EngineReleaseArgs, chart_values
+from components.serving.health_check import HealthCheck, HealthCheckArgs
+from components.serving.ingress import (
     HttpsOnlyController,
     HttpsOnlyControllerArgs,
     IngressAccess,
     IngressAccessArgs,
     certificate_uri,
 )
-from components.ml_compute import MlCompute, MlComputeArgs
-from components.ml_workspace import MlWorkspace, MlWorkspaceArgs
-from components.model_service import LogAnalyticsTarget, ModelService, ModelServiceArgs
-from components.monitoring import Monitoring, MonitoringArgs
-from components.naming import Names, resource_group_name
-from components.registry import Registry, RegistryArgs
-from components.serving import SERVED_VERSION_OUTPUT, ServingContract, image_reference, resolve_served_model
+from components.serving.model_service import LogAnalyticsTarget, ModelService, ModelServiceArgs
 from components.shared_platform import SharedPlatform
 
 
@@ -168,7 +168,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         "sharedStack": cfg.shared_stack,
         "registryLoginServer": shared.registry_login_server,
         "servingPlatform": cfg.serving.platform,
-        # Read back by the next update that passes no version (components/serving.py).
+        # Read back by the next update that passes no version (components/serving/contract.py).
         SERVED_VERSION_OUTPUT: served.version or "",
         "modelVersionSource": served.source.value,
     }
@@ -184,7 +184,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         return outputs
 
     contract = ServingContract.from_config(cfg.serving)
-    # The same function names the image the build pipeline pushes (components/image_tag.py).
+    # The same function names the image the build pipeline pushes (commands/image_tag.py).
     pulled = serving_image(cfg.serving, served.version)
     repository = pulumi.Output.concat(shared.registry_login_server, "/", pulled.repository)
     image = image_reference(shared.registry_login_server, pulled)

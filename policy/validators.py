@@ -317,7 +317,7 @@ def prod_has_an_approval(resources: Sequence[StackResource]) -> list[str]:
 
 def plain_http_closed(resources: Sequence[StackResource]) -> list[str]:
     """A stack serving from AKS closes the plain-HTTP port of the application routing add-on's
-    default controller (components/ingress.py), so nothing public answers plain HTTP."""
+    default controller (components/serving/ingress.py), so nothing public answers plain HTTP."""
     on_aks = any(r.type in (AKS, RELEASE) for r in resources)
     closed = any(
         r.type == CONTROLLER_PATCH

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from components.config import PROJECT
-from components.offline import STACKS, Evaluation, evaluate, evaluate_all, shared_stack_name, stack_config
+from offline.evaluate import STACKS, Evaluation, evaluate, evaluate_all, shared_stack_name, stack_config
 
 MODEL_VERSION = "7"
 ENVIRONMENTS = STACKS[1:]

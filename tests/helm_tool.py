@@ -18,8 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
-from components.engine_release import CHART_PATH
-from components.offline import ROOT
+from components.serving.engine_release import CHART_PATH
+from offline.evaluate import ROOT
 
 INSTALL_SCRIPT = ROOT / "scripts" / "install-helm.sh"
 HELM = ROOT / ".tools" / "bin" / "helm"

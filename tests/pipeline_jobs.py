@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from components.offline import ROOT
+from offline.evaluate import ROOT
 
 PIPELINES_DIR = ROOT / "pipelines"
 _IF = re.compile(r"^\$\{\{\s*if\s+(.*?)\s*\}\}$")

@@ -8,15 +8,16 @@ import json
 import pytest
 import yaml
 
-from components import offline, roles
-from components.aks import (
+from components import roles
+from components.serving.aks import (
     AKS_SERVER_ID,
     CONTAINER_INSIGHTS_ADDON,
     CONTAINER_INSIGHTS_ASSOCIATION,
     CONTAINER_INSIGHTS_STREAMS,
     kubeconfig_for_login,
 )
-from components.offline import SUBSCRIPTION_ID, TENANT_ID, mock_kubeconfig
+from offline import evaluate as offline
+from offline.evaluate import SUBSCRIPTION_ID, TENANT_ID, mock_kubeconfig
 from tests.conftest import deploy, prod_aks
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
@@ -172,7 +173,7 @@ def test_the_pipelines_identity_listed_as_a_deployer_fails_by_name(shared):
 def test_release_waits_until_the_cluster_grants_access(prod):
     wait = prod.named("aks-access-wait")
     assert wait.type == COMMAND
-    assert wait.inputs["create"] == "python3 -m components.cluster_access"
+    assert wait.inputs["create"] == "python3 -m commands.cluster_access"
     assert wait.inputs["environment"] == {
         "ACCESS_NAMESPACE": "estimation-engine",
         "ACCESS_ATTEMPTS": "40",
@@ -297,8 +298,8 @@ def test_names_the_code_sends_are_the_providers_own():
 
     from pulumi_azure_native import containerservice
 
-    from components.aks import KUBECONFIG_FORMAT, KUBELET_IDENTITY_KEY
     from components.config import AksConfig
+    from components.serving.aks import KUBECONFIG_FORMAT, KUBELET_IDENTITY_KEY
 
     assert containerservice.OSSKU.AZURE_LINUX.value == "AzureLinux"
     assert containerservice.NodeOSUpgradeChannel.NODE_IMAGE.value == "NodeImage"

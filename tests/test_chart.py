@@ -17,7 +17,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import all_versions, major_minor
 
-from components.offline import ROOT, Evaluation
+from offline.evaluate import ROOT, Evaluation
 from tests.conftest import deploy, prod_aks
 from tests.helm_tool import CHART, Helm, require_helm
 

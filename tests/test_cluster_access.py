@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from components.cluster_access import KUBECTL, Check, kubectl_runner, release_checks, wait_for_access
+from commands.cluster_access import KUBECTL, Check, kubectl_runner, release_checks, wait_for_access
 from components.config import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
-from components.offline import ROOT
+from offline.evaluate import ROOT
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
 
@@ -63,7 +63,7 @@ def run_probe(tmp_path: Path, answers: list[str], attempts: int = 3) -> subproce
         "ACCESS_INTERVAL_SECONDS": "0",
     }
     return subprocess.run(
-        [sys.executable, "-m", "components.cluster_access"],
+        [sys.executable, "-m", "commands.cluster_access"],
         input=KUBECONFIG,
         capture_output=True,
         text=True,
@@ -125,7 +125,7 @@ def test_no_kubectl_is_reported_not_retried(tmp_path):
         "ACCESS_ATTEMPTS": "5",
     }
     done = subprocess.run(
-        [sys.executable, "-m", "components.cluster_access"],
+        [sys.executable, "-m", "commands.cluster_access"],
         input=KUBECONFIG,
         capture_output=True,
         text=True,
@@ -142,7 +142,7 @@ def test_no_kubectl_is_reported_not_retried(tmp_path):
 def test_missing_kubeconfig_is_refused(stdin):
     env = {**os.environ, "ACCESS_NAMESPACE": "ns"}
     done = subprocess.run(
-        [sys.executable, "-m", "components.cluster_access"],
+        [sys.executable, "-m", "commands.cluster_access"],
         input=stdin,
         capture_output=True,
         text=True,
@@ -186,7 +186,7 @@ def test_uses_the_kubectl_on_path_by_default(tmp_path):
     env = {k: v for k, v in os.environ.items() if k != "KUBECTL"}
     env.update(PATH=f"{tmp_path}{os.pathsep}{env.get('PATH', '')}", ACCESS_NAMESPACE="ns", ACCESS_ATTEMPTS="1")
     done = subprocess.run(
-        [sys.executable, "-m", "components.cluster_access"],
+        [sys.executable, "-m", "commands.cluster_access"],
         input=KUBECONFIG,
         capture_output=True,
         text=True,

@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from components.config import PROJECT, ConfigError
-from components.offline import ROOT, STACKS, evaluate, stack_config
 from components.regions import AZURE_REGIONS, REGION_DISPLAY_NAMES, programmatic_name
+from offline.evaluate import ROOT, STACKS, evaluate, stack_config
 from tests.conftest import prod_aks
 
 

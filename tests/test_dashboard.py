@@ -9,8 +9,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import ClassVar
 
-from components import pipelines as spec
-from components.dashboard_widgets import BUILD_HISTORY, MARKDOWN, WIDGET_PREFIX, DashboardClient, widgets
+from commands.dashboard_widgets import BUILD_HISTORY, MARKDOWN, WIDGET_PREFIX, DashboardClient, widgets
+from components.devops import pipelines as spec
 from tests.loopback import serve
 
 
@@ -96,9 +96,9 @@ def test_remove_deletes_only_our_widgets():
 
 def test_the_stack_places_widgets_for_its_real_definitions(shared):
     (command,) = [r for r in shared.of_type("command:local:Command") if r.name == "team-widgets"]
-    assert command.inputs["create"] == "python3 -m components.dashboard_widgets apply"
-    assert command.inputs["update"] == "python3 -m components.dashboard_widgets apply"
-    assert command.inputs["delete"] == "python3 -m components.dashboard_widgets remove"
+    assert command.inputs["create"] == "python3 -m commands.dashboard_widgets apply"
+    assert command.inputs["update"] == "python3 -m commands.dashboard_widgets apply"
+    assert command.inputs["delete"] == "python3 -m commands.dashboard_widgets remove"
     environment = command.inputs["environment"]
     assert "AZDO_PERSONAL_ACCESS_TOKEN" not in environment  # inherited, never in state
     assert environment["DASHBOARD_ID"] == shared.outputs["dashboardId"]

@@ -10,11 +10,11 @@ from collections import Counter
 import pytest
 import yaml
 
-from components import pipelines as spec
 from components import roles
 from components.config import PROJECT, ConfigError
-from components.offline import ROOT, SUBSCRIPTION_ID, Registration, _guid, evaluate
-from components.variable_groups import SENDGRID_SECRET
+from components.devops import pipelines as spec
+from components.devops.variable_groups import SENDGRID_SECRET
+from offline.evaluate import ROOT, SUBSCRIPTION_ID, Registration, _guid, evaluate
 
 ADO = "azuredevops:index/"
 
@@ -446,7 +446,7 @@ def test_the_linked_group_waits_until_the_connection_can_list_the_secret(shared)
     group = {g.inputs["name"]: g for g in of(shared, "VariableGroup")}[spec.NOTIFICATION_SECRETS_GROUP]
     probe = shared.named("variables-key-vault-link-probe")
     assert probe.urn in group.depends_on
-    assert probe.inputs["create"] == "python3 -m components.key_vault_link_probe"
+    assert probe.inputs["create"] == "python3 -m commands.key_vault_link_probe"
     assert probe.inputs["environment"]["SECRET_NAMES"] == SENDGRID_SECRET
     assert probe.inputs["environment"]["KEY_VAULT_NAME"] == shared.outputs["keyVaultName"]
     assert probe.inputs["environment"]["SERVICE_CONNECTION_ID"] == shared.outputs["serviceConnectionId"]
@@ -473,7 +473,7 @@ def test_platform_group_tells_pipelines_where_things_are(shared):
     assert values["AML_COMPUTE"] == shared.outputs["mlComputeName"]
     assert values["AML_RESOURCE_GROUP"] == shared.outputs["resourceGroupName"]
     assert values["ACR_NAME"] == shared.outputs["registryName"]
-    # The image name comes from the environment stacks (components/image_tag.py), not a variable.
+    # The image name comes from the environment stacks (commands/image_tag.py), not a variable.
     assert "SERVING_REPOSITORY" not in values
     assert values["PULUMI_BACKEND_URL"].startswith("azblob://")
     assert values["PULUMI_SECRETS_PROVIDER"].startswith(f"azurekeyvault://{shared.outputs['keyVaultName']}.")

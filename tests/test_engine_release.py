@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
-from components.engine_release import CHART_PATH, chart_values
-from components.offline import ROOT
-from components.serving import ServingContract
+from components.serving.contract import ServingContract
+from components.serving.engine_release import CHART_PATH, chart_values
+from offline.evaluate import ROOT
 from tests.conftest import deploy, prod_aks
 
 CHART = ROOT / CHART_PATH

@@ -18,9 +18,9 @@ from typing import ClassVar
 
 import pytest
 
+from commands.health_probe import MAX_SAMPLE_BYTES, smoke_score, wait_healthy
 from components.config import PROJECT, SAMPLE_REQUEST_MAX_BYTES, ConfigError
-from components.health_probe import MAX_SAMPLE_BYTES, smoke_score, wait_healthy
-from components.offline import stack_config
+from offline.evaluate import stack_config
 from tests.conftest import ENVIRONMENTS, WORKLOAD, deploy
 from tests.loopback import serve
 
@@ -31,7 +31,7 @@ COMMAND = "command:local:Command"
 def test_health_check_polls_the_health_route_after_the_workload(served, stack):
     run = served[stack]
     command = run.named("health-check-probe")
-    assert command.inputs["create"] == "python3 -m components.health_probe"
+    assert command.inputs["create"] == "python3 -m commands.health_probe"
     assert command.inputs["environment"] == {
         "HEALTH_URL": run.outputs["healthUrl"],
         "HEALTH_ATTEMPTS": "20",
@@ -97,7 +97,7 @@ def test_unreachable_endpoint_fails():
 def run_probe(url: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HEALTH_URL": url, "HEALTH_ATTEMPTS": "2", "HEALTH_INTERVAL_SECONDS": "0"}
     return subprocess.run(
-        [sys.executable, "-m", "components.health_probe"], env=env, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "commands.health_probe"], env=env, capture_output=True, text=True, check=False
     )
 
 
@@ -261,7 +261,7 @@ def probe_with(env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
         if value is not None:
             base[name] = value
     return subprocess.run(
-        [sys.executable, "-m", "components.health_probe"], env=base, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "commands.health_probe"], env=base, capture_output=True, text=True, check=False
     )
 
 

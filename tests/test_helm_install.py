@@ -13,7 +13,7 @@ import pytest
 import yaml
 from kubernetes_validate.utils import all_versions, major_minor
 
-from components.offline import ROOT
+from offline.evaluate import ROOT
 from tests import helm_tool
 from tests.helm_tool import HELM, INSTALL_SCRIPT, UNAVAILABLE_ENV, require_helm, script_pin
 

@@ -15,7 +15,7 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
 from components.config import PROJECT, SHARED_ONLY, ConfigError, StackConfig
-from components.offline import evaluate, stack_config
+from offline.evaluate import evaluate, stack_config
 
 LONG = "x" * 300
 

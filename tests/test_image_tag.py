@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import pipelines as spec
+from commands.image_tag import ImageNameError, image_tag, main, promoted_image
 from components.config import PROJECT
-from components.image_tag import ImageNameError, image_tag, main, promoted_image
-from components.offline import ROOT
+from components.devops import pipelines as spec
+from offline.evaluate import ROOT
 from tests.conftest import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
 from tests.pipeline_jobs import jobs_of, script_of
 
@@ -28,15 +28,15 @@ CUSTOM = {"repository": "pricing/valuation-engine", "modelName": "Valuation_Mode
 
 def build_script() -> str:
     (build,) = [job for job in jobs_of(BUILD_AND_DEPLOY) if job.name == "build"]
-    (script,) = [script_of(s) for s in build.steps if "components.image_tag" in script_of(s)]
+    (script,) = [script_of(s) for s in build.steps if "commands.image_tag" in script_of(s)]
     return script
 
 
 def pipeline_image_command() -> list[str]:
-    """The arguments the build pipeline passes to `python -m components.image_tag`."""
-    (line,) = [line for line in build_script().splitlines() if "components.image_tag" in line]
-    match = re.search(r"image=\$\(uv run --locked python -m components\.image_tag (.*)\)\s*$", line.strip())
-    assert match, f"the build no longer computes the image with components.image_tag: {line}"
+    """The arguments the build pipeline passes to `python -m commands.image_tag`."""
+    (line,) = [line for line in build_script().splitlines() if "commands.image_tag" in line]
+    match = re.search(r"image=\$\(uv run --locked python -m commands\.image_tag (.*)\)\s*$", line.strip())
+    assert match, f"the build no longer computes the image with commands.image_tag: {line}"
     return shlex.split(match.group(1))
 
 

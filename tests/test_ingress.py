@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from components import roles
-from components.aks import KEY_VAULT_SECRETS_PROVIDER, _app_routing_object_id
-from components.engine_release import CHART_PATH
-from components.ingress import (
+from components.serving.aks import KEY_VAULT_SECRETS_PROVIDER, _app_routing_object_id
+from components.serving.engine_release import CHART_PATH
+from components.serving.ingress import (
     CONTROLLER_API_VERSION,
     CONTROLLER_KIND,
     DEFAULT_CONTROLLER,
@@ -24,7 +24,7 @@ from components.ingress import (
     KEY_VAULT_HOST_SUFFIX,
     TLS_SECRET_PREFIX,
 )
-from components.offline import ROOT, mock_app_routing_identity, stack_config
+from offline.evaluate import ROOT, mock_app_routing_identity, stack_config
 from tests.conftest import deploy, prod_aks
 
 CHART = ROOT / CHART_PATH
@@ -192,7 +192,7 @@ def test_the_chart_ingress_uses_the_add_on_names():
 
 
 def test_the_pinned_sdk_exposes_the_add_on_and_its_identity():
-    # The fields components/aks.py sets and reads, in the installed pulumi-azure-native.
+    # The fields components/serving/aks.py sets and reads, in the installed pulumi-azure-native.
     from pulumi_azure_native.containerservice import ManagedClusterIngressProfileWebAppRoutingArgs, outputs
 
     args = inspect.signature(ManagedClusterIngressProfileWebAppRoutingArgs).parameters

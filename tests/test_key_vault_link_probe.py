@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 import pytest
 
-from components import key_vault_link_probe as probe
+from commands import key_vault_link_probe as probe
 from tests.loopback import serve
 
 VAULT = "kvdigitreshared42fe68"

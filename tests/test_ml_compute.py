@@ -6,7 +6,7 @@ import json
 
 from components import roles
 from components.config import PROJECT
-from components.offline import evaluate
+from offline.evaluate import evaluate
 
 
 def compute_properties(run):

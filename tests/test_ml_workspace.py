@@ -6,7 +6,7 @@ import uuid
 
 from components import roles
 from components.config import PROJECT
-from components.offline import SUBSCRIPTION_ID, TENANT_ID, evaluate
+from offline.evaluate import SUBSCRIPTION_ID, TENANT_ID, evaluate
 from tests import ledger
 
 
@@ -101,7 +101,7 @@ def test_every_workspace_grant_goes_to_its_identity_as_a_service_principal(share
 
 
 def _identity_id(identity):
-    # The id the offline mocks give a user-assigned identity (components/offline.py).
+    # The id the offline mocks give a user-assigned identity (offline/evaluate.py).
     return (
         f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/{identity.inputs['resourceGroupName']}"
         f"/providers/managedidentity/UserAssignedIdentity/{identity.physical_name}"

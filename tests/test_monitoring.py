@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from components.config import PROJECT
-from components.offline import evaluate
+from offline.evaluate import evaluate
 
 
 def test_app_insights_is_workspace_based(shared):

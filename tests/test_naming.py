@@ -8,7 +8,7 @@ import pytest
 
 from components.config import PROJECT, ConfigError, StackConfig
 from components.naming import RULES, Names
-from components.offline import evaluate
+from offline.evaluate import evaluate
 
 # Azure's naming rules, written out here independently of components/naming.py.
 AZURE_RULES = {

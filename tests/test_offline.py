@@ -6,9 +6,9 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components import offline
 from components.config import PROJECT
-from components.offline import SHARED, STACKS, environments, evaluate, shared_stack_name
+from offline import evaluate as offline
+from offline.evaluate import SHARED, STACKS, environments, evaluate, shared_stack_name
 from tests.conftest import MODEL_VERSION
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"

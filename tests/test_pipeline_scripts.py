@@ -16,8 +16,8 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from components import pipelines as spec
-from components.offline import ROOT
+from components.devops import pipelines as spec
+from offline.evaluate import ROOT
 from tests.loopback import serve
 from tests.pipeline_jobs import jobs_of, load, run_script, script_of
 

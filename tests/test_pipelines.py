@@ -1,4 +1,4 @@
-"""The pipeline YAML: valid against Microsoft's schema, and exactly what components/pipelines.py
+"""The pipeline YAML: valid against Microsoft's schema, and exactly what components/devops/pipelines.py
 declares (triggers, variable groups, environments, service connection)."""
 
 from __future__ import annotations
@@ -19,8 +19,8 @@ import jsonschema
 import pytest
 import yaml
 
-from components import pipelines as spec
-from components.offline import ROOT
+from components.devops import pipelines as spec
+from offline.evaluate import ROOT
 from tests.azure_pipelines_schema import _validator, load_as_azure, schema_errors
 from tests.pipeline_jobs import jobs_of, load, run_script, script_of
 

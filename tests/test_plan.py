@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 import yaml
 
-from components import offline
-from components.offline import ROOT, Evaluation, stack_config
-from components.plan import (
+from offline import evaluate as offline
+from offline.evaluate import ROOT, Evaluation, stack_config
+from offline.plan import (
     DOCS,
     count,
     diagram,
@@ -43,8 +43,8 @@ def test_docs_are_generated_from_the_current_code(monkeypatch):
         evaluated.append(stack)
         return real(stack, **kwargs)
 
-    monkeypatch.setattr("components.plan.evaluate", counting)
-    assert DOCS.read_text() == render_docs(), "docs/architecture.md is stale: run python -m components.plan --docs"
+    monkeypatch.setattr("offline.plan.evaluate", counting)
+    assert DOCS.read_text() == render_docs(), "docs/architecture.md is stale: run python -m offline.plan --docs"
     assert evaluated == list(known_stacks()), "each stack evaluated once, shared reused by the environments"
 
 
@@ -156,7 +156,7 @@ def test_the_command_works_without_credentials(tmp_path, monkeypatch, capsys):
 
 def test_the_module_runs_as_a_command():
     result = subprocess.run(
-        [sys.executable, "-m", "components.plan", "--help"], cwd=ROOT, capture_output=True, text=True, check=False
+        [sys.executable, "-m", "offline.plan", "--help"], cwd=ROOT, capture_output=True, text=True, check=False
     )
     assert result.returncode == 0
     assert "--docs" in result.stdout

@@ -20,7 +20,7 @@ from typing import Any, get_args, get_origin, get_type_hints
 from pulumi_azure_native import containerinstance, containerregistry, storage
 
 from components.config import AciConfig, RegistryConfig, StorageConfig
-from components.model_service import provider_value
+from components.serving.model_service import provider_value
 
 Problems = list[str]
 

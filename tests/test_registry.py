@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from components import roles
 from components.config import PROJECT
-from components.offline import SUBSCRIPTION_ID, evaluate
+from offline.evaluate import SUBSCRIPTION_ID, evaluate
 from tests import ledger
 
 

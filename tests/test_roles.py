@@ -6,7 +6,8 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from components import aks, roles
+from components import roles
+from components.serving import aks
 from tests import ledger
 
 SECTION = "Azure RBAC and identities"
@@ -44,7 +45,7 @@ def test_every_role_id_is_the_one_its_ledger_row_gives():
 def test_aks_server_id_is_the_one_its_ledger_row_gives():
     (row,) = [r for r in ledger.rows(SECTION) if "Azure Kubernetes Service AAD Server" in r.fact]
     assert [q for q in ledger.quoted(row.fact) if GUID.fullmatch(q)] == [aks.AKS_SERVER_ID]
-    assert "components/aks.py" in row.relied_on_in
+    assert "components/serving/aks.py" in row.relied_on_in
 
 
 def test_every_role_assignment_states_its_principal_type(every_run):

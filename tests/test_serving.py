@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
+from commands.image_tag import image_tag
 from components.config import PROJECT
-from components.image_tag import image_tag
-from components.offline import LOCAL_ORGANIZATION
+from offline.evaluate import LOCAL_ORGANIZATION
 from tests.conftest import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
 
 
@@ -99,7 +99,7 @@ def test_image_tag_is_model_name_and_version():
 
 def test_pipelines_get_the_same_image_from_the_command_line():
     result = subprocess.run(
-        [sys.executable, "-m", "components.image_tag", "--version", "12"],
+        [sys.executable, "-m", "commands.image_tag", "--version", "12"],
         capture_output=True,
         text=True,
         check=True,

@@ -23,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from components.config import PROJECT, ServingConfig
-from components.offline import stack_config
-from components.serving import ServingContract
+from components.serving.contract import ServingContract
+from offline.evaluate import stack_config
 from tests.conftest import ENVIRONMENTS, WORKLOAD
 from tests.inference_server import (
     LAUNCHER,
@@ -233,7 +233,7 @@ def run_probe(engine: RunningServer, **settings: str) -> subprocess.CompletedPro
         **settings,
     }
     return subprocess.run(
-        [sys.executable, "-m", "components.health_probe"],
+        [sys.executable, "-m", "commands.health_probe"],
         env=env,
         capture_output=True,
         text=True,

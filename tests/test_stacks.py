@@ -8,8 +8,8 @@ from dataclasses import fields
 import pytest
 from pydantic.alias_generators import to_camel
 
-from components.offline import evaluate
 from components.shared_platform import SharedPlatform
+from offline.evaluate import evaluate
 
 SHARED_PLATFORM = Counter(
     {

@@ -8,7 +8,7 @@ from dataclasses import replace
 
 import pytest
 
-from components import pipelines as spec
+from components.devops import pipelines as spec
 from tests.trigger_model import (
     PIPELINES_DIR,
     CompletionTrigger,

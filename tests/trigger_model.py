@@ -5,8 +5,8 @@ which pipelines run, in which order, on which `Build.SourceBranch`, and with whi
 Only what the pipeline files say is used: their `trigger`, `resources.repositories[].trigger`,
 `resources.pipelines[].trigger` and the `##vso[build.addbuildtag]` lines of their scripts.
 Two facts live outside the YAML, as in Azure DevOps: which YAML file a definition runs and its
-default branch (the build definition, `components/devops_pipelines.py`), and which definition a
-pull request queues (the build-validation branch policy). Both come from `components/pipelines.py`.
+default branch (the build definition, `components/devops/build_definitions.py`), and which definition a
+pull request queues (the build-validation branch policy). Both come from `components/devops/pipelines.py`.
 
 Each rule is one function whose docstring cites its source; `docs/assumptions.md` (section
 "Azure Pipelines: triggers, tokens, hosted agents") has a row per rule and the test that pins
@@ -25,8 +25,8 @@ from typing import Any
 
 import yaml
 
-from components import pipelines as spec
-from components.offline import ROOT
+from components.devops import pipelines as spec
+from offline.evaluate import ROOT
 
 PIPELINES_DIR = ROOT / "pipelines"
 HEADS = "refs/heads/"

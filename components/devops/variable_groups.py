@@ -11,7 +11,11 @@ import pulumi_azuredevops as azuredevops
 from pulumi_azure_native import keyvault
 from pulumi_command import local
 
-from components.pipelines import NOTIFICATION_SECRETS_GROUP, NOTIFICATION_VARIABLE_GROUP, PLATFORM_VARIABLE_GROUP
+from components.devops.pipelines import (
+    NOTIFICATION_SECRETS_GROUP,
+    NOTIFICATION_VARIABLE_GROUP,
+    PLATFORM_VARIABLE_GROUP,
+)
 
 # The Key Vault secret holding the SendGrid API key.
 SENDGRID_SECRET = "sendgrid-api-key"
@@ -91,7 +95,7 @@ class VariableGroups(pulumi.ComponentResource):
         )
         self.link_probe = local.Command(
             f"{name}-key-vault-link-probe",
-            create="python3 -m components.key_vault_link_probe",
+            create="python3 -m commands.key_vault_link_probe",
             environment={
                 "AZDO_ORG_SERVICE_URL": args.organization_url,
                 "AZDO_PROJECT_ID": args.project_id,

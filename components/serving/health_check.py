@@ -49,7 +49,7 @@ class HealthCheck(pulumi.ComponentResource):
             )
         self.command = local.Command(
             f"{name}-probe",
-            create="python3 -m components.health_probe",
+            create="python3 -m commands.health_probe",
             environment=environment,
             triggers=list(args.triggers),
             opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),

@@ -7,7 +7,7 @@ back, so the release waits for this check. It asks the API server itself, with
 `kubectl auth can-i` (a SelfSubjectAccessReview), whether the caller may do what the release
 does, and retries a bounded number of times.
 
-Run by the access wait in `components/aks.py` (`python3 -m components.cluster_access`) on the
+Run by the access wait in `components/serving/aks.py` (`python3 -m commands.cluster_access`) on the
 machine running `pulumi up`; standard library only. The kubeconfig arrives on standard input
 (it stays a Pulumi secret and never sits in the environment); the rest from the environment:
 ACCESS_NAMESPACE, ACCESS_ATTEMPTS, ACCESS_INTERVAL_SECONDS, and KUBECTL (default `kubectl`).

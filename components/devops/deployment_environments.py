@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_azuredevops as azuredevops
 
-from components.pipelines import MAIN_BRANCH
+from components.devops.pipelines import MAIN_BRANCH
 
 
 @dataclass(frozen=True)

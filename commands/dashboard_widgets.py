@@ -1,7 +1,7 @@
 """The team dashboard's widgets, built here and sent to the Azure DevOps REST API.
 
 pulumi-azuredevops declares the dashboard but has no widget resource, so a pulumi-command
-resource runs `python3 -m components.dashboard_widgets apply` on create and update and
+resource runs `python3 -m commands.dashboard_widgets apply` on create and update and
 `... remove` on delete. Standard library only. Settings come from the environment:
 AZDO_ORG_SERVICE_URL, AZDO_PROJECT_ID, DASHBOARD_ID, WIDGETS (the JSON `widgets()` built),
 and AZDO_PERSONAL_ACCESS_TOKEN (inherited from `pulumi up`, never stored in state).
@@ -91,7 +91,7 @@ class DashboardClient:
 
 def main(argv: Sequence[str]) -> int:
     if len(argv) != 1 or argv[0] not in ("apply", "remove"):
-        print("usage: python3 -m components.dashboard_widgets apply|remove", file=sys.stderr)
+        print("usage: python3 -m commands.dashboard_widgets apply|remove", file=sys.stderr)
         return 2
     env = os.environ
     client = DashboardClient(

@@ -2,7 +2,7 @@
 
 Both sides derive `<serving.repository>:<serving.modelName>-<version>` from the same stack
 config with the same function: the stacks from their validated `serving` section, the build
-pipeline from the environment stacks' files (`python -m components.image_tag --version <v>`,
+pipeline from the environment stacks' files (`python -m commands.image_tag --version <v>`,
 run with the locked dependencies). One image is built and promoted dev -> qa -> prod, so the
 environment stacks must agree on the name; the command refuses to print one when they do
 not, and when Azure ML registered the model under another name than `serving.modelName`.
@@ -102,7 +102,7 @@ def promoted_image(version: str, registered_model: str | None = None, root: Path
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m components.image_tag",
+        prog="python -m commands.image_tag",
         description="Print <repository>:<tag>, the serving image every environment stack pulls for a model version.",
     )
     parser.add_argument("--version", required=True, help="the registered model version")

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_azuredevops as azuredevops
 
-from components.pipelines import MAIN_BRANCH, Pipeline
+from components.devops.pipelines import MAIN_BRANCH, Pipeline
 
 # (valid_duration, queue_on_source_update_only) of a build-validation policy.
 BUILD_EXPIRES_WHEN_MAIN_MOVES = (0, False)

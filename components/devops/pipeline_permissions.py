@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_azuredevops as azuredevops
 
-from components.pipelines import Pipeline
+from components.devops.pipelines import Pipeline
 
 
 @dataclass(frozen=True)

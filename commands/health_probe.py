@@ -1,6 +1,6 @@
 """Wait until a model endpoint answers its health route, then prove that it scores.
 
-Run by the post-deploy health check (`python3 -m components.health_probe`) on the machine
+Run by the post-deploy health check (`python3 -m commands.health_probe`) on the machine
 running `pulumi up`; standard library only, so it needs nothing installed. Settings come
 from the environment:
 

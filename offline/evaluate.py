@@ -406,7 +406,7 @@ class RecordingMonitor(MockMonitor):
                     retain_on_delete=bool(request.retainOnDelete),
                     delete_before_replace=bool(request.deleteBeforeReplace),
                     secret_paths=frozenset(secrets),
-                    depends_on=tuple(request.dependencies),
+                    depends_on=tuple(sorted(request.dependencies)),  # an unordered set to the engine
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
                     id=answered.id or "",
                     outputs=_unwrap_secrets(answered.state, "", set()),

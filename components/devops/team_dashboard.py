@@ -9,7 +9,7 @@ import pulumi
 import pulumi_azuredevops as azuredevops
 from pulumi_command import local
 
-from components.dashboard_widgets import widgets
+from commands.dashboard_widgets import widgets
 
 
 @dataclass(frozen=True)
@@ -25,7 +25,7 @@ class TeamDashboardArgs:
 class TeamDashboard(pulumi.ComponentResource):
     """Owns the dashboard and, through one local command against the REST API (the provider
     has no widget resource), its widgets: each pipeline's build history and the latest
-    deployment per environment. The widget JSON is built by `components.dashboard_widgets`."""
+    deployment per environment. The widget JSON is built by `commands.dashboard_widgets`."""
 
     def __init__(self, name: str, args: TeamDashboardArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:devops:TeamDashboard", name, None, opts)
@@ -55,9 +55,9 @@ class TeamDashboard(pulumi.ComponentResource):
         )
         self.widgets = local.Command(
             f"{name}-widgets",
-            create="python3 -m components.dashboard_widgets apply",
-            update="python3 -m components.dashboard_widgets apply",
-            delete="python3 -m components.dashboard_widgets remove",
+            create="python3 -m commands.dashboard_widgets apply",
+            update="python3 -m commands.dashboard_widgets apply",
+            delete="python3 -m commands.dashboard_widgets remove",
             environment={
                 "AZDO_ORG_SERVICE_URL": args.organization_url,
                 "AZDO_PROJECT_ID": args.project_id,

@@ -11,7 +11,7 @@ import pulumi
 from pulumi_azure_native import containerinstance as aci
 from pulumi_azure_native import operationalinsights
 
-from components.serving import ServingContract
+from components.serving.contract import ServingContract
 
 E = TypeVar("E", bound=Enum)
 

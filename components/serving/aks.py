@@ -122,7 +122,7 @@ class AksCluster(pulumi.ComponentResource):
             identity_profile = found.identity_profile
             ingress_profile = found.ingress_profile
         kubelet_object_id = identity_profile.apply(_kubelet_object_id)
-        # Granted the TLS certificate (and DNS records) by the environment: see components/ingress.py.
+        # Granted the TLS certificate (and DNS records) by the environment: see components/serving/ingress.py.
         self.app_routing_object_id: pulumi.Output[str] = ingress_profile.apply(_app_routing_object_id)
         self.acr_pull = roles.grant(
             f"{name}-kubelet-acrpull",
@@ -206,7 +206,7 @@ class AksCluster(pulumi.ComponentResource):
         the cluster or a grant is replaced."""
         return local.Command(
             f"{name}-access-wait",
-            create="python3 -m components.cluster_access",
+            create="python3 -m commands.cluster_access",
             # On standard input, not in the environment: no other process can read it there.
             stdin=self.kubeconfig,
             environment={
@@ -275,7 +275,7 @@ class AksCluster(pulumi.ComponentResource):
                     enabled=True, config={"enableSecretRotation": "true"}
                 ),
             },
-            # The only way in: managed NGINX with TLS from Key Vault (components/ingress.py).
+            # The only way in: managed NGINX with TLS from Key Vault (components/serving/ingress.py).
             ingress_profile=aks.ManagedClusterIngressProfileArgs(
                 web_app_routing=aks.ManagedClusterIngressProfileWebAppRoutingArgs(
                     enabled=True, dns_zone_resource_ids=list(args.dns_zone_ids) or None

@@ -1,5 +1,5 @@
 """The estimation engine on AKS: the Helm release of `charts/estimation-engine`, reached
-only through its HTTPS Ingress (components/ingress.py)."""
+only through its HTTPS Ingress (components/serving/ingress.py)."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Any
 import pulumi
 import pulumi_kubernetes as kubernetes
 
-from components.ingress import INGRESS_CLASS, https_base_url
-from components.serving import ServingContract
+from components.serving.contract import ServingContract
+from components.serving.ingress import INGRESS_CLASS, https_base_url
 
 # Relative to the project directory (where `pulumi up` runs), so the state holds no
 # machine-specific path.

@@ -4,7 +4,7 @@ A Key Vault-linked variable group is only created when, at that moment, the prov
 list the vault's secrets through the service connection and finds every linked one
 enabled. That needs the secret, the connection's federated credential and its Key Vault
 role, and Azure documents up to ten minutes before a new role assignment takes effect on a
-vault. So the shared stack runs `python3 -m components.key_vault_link_probe` (a
+vault. So the shared stack runs `python3 -m commands.key_vault_link_probe` (a
 pulumi-command resource) between those and the group: it asks Azure DevOps exactly what the
 provider asks (the service endpoint proxy's `AzureKeyVaultSecrets` data source, paged with
 `AzureKeyVaultSecretsWithSkipToken`) until the answer lists the secrets, and fails the

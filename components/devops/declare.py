@@ -12,11 +12,11 @@ import pulumi_azuredevops as azuredevops
 
 from components import roles
 from components.config import DevOpsConfig
-from components.deployment_environments import DeploymentEnvironments, DeploymentEnvironmentsArgs
-from components.devops_pipelines import DevOpsPipelines, DevOpsPipelinesArgs
-from components.key_vault_access import KeyVaultOfficers, KeyVaultOfficersArgs
-from components.pipeline_permissions import PipelinePermissions, PipelinePermissionsArgs
-from components.pipelines import (
+from components.devops.build_definitions import DevOpsPipelines, DevOpsPipelinesArgs
+from components.devops.deployment_environments import DeploymentEnvironments, DeploymentEnvironmentsArgs
+from components.devops.key_vault_access import KeyVaultOfficers, KeyVaultOfficersArgs
+from components.devops.pipeline_permissions import PipelinePermissions, PipelinePermissionsArgs
+from components.devops.pipelines import (
     DEV_DELETE_AFTER_24_HOURS,
     ENGINE_REPOSITORY,
     PIPELINES,
@@ -24,9 +24,9 @@ from components.pipelines import (
     PREVIEW_SERVICE_CONNECTION,
     SERVICE_CONNECTION,
 )
-from components.service_connection import CustomRole, Grant, ServiceConnection, ServiceConnectionArgs
-from components.team_dashboard import TeamDashboard, TeamDashboardArgs
-from components.variable_groups import VariableGroups, VariableGroupsArgs
+from components.devops.service_connection import CustomRole, Grant, ServiceConnection, ServiceConnectionArgs
+from components.devops.team_dashboard import TeamDashboard, TeamDashboardArgs
+from components.devops.variable_groups import VariableGroups, VariableGroupsArgs
 
 
 @dataclass(frozen=True)
@@ -51,18 +51,18 @@ class PlatformFacts:
 
 
 # What the environment stacks the deploying pipelines run assign, and where
-# (components/aks.py): prod's kubelet gets AcrPull on the shared registry, and prod's
+# (components/serving/aks.py): prod's kubelet gets AcrPull on the shared registry, and prod's
 # deployer AKS RBAC Cluster Admin on the cluster in prod's group. The pipelines'
 # role-assignment rights are these roles at these scopes, and nothing else.
 ASSIGNED_ON_REGISTRY = (roles.ACR_PULL,)
 # Prod's application routing add-on reads its TLS certificate from the shared vault
-# (components/ingress.py).
+# (components/serving/ingress.py).
 ASSIGNED_ON_KEY_VAULT = (roles.KEY_VAULT_CERTIFICATE_USER,)
 ASSIGNED_IN_ENVIRONMENT: Mapping[str, tuple[str, ...]] = {"prod": (roles.AKS_RBAC_CLUSTER_ADMIN,)}
 # Environments served from AKS: their preview lists the cluster's user kubeconfig.
 ENVIRONMENTS_ON_AKS = ("prod",)
 # What a preview of an ACI environment invokes beyond reads: the Log Analytics key that
-# the container group's diagnostics carry (components/model_service.py).
+# the container group's diagnostics carry (components/serving/model_service.py).
 PREVIEW_WORKSPACE_ACTIONS = ("Microsoft.OperationalInsights/workspaces/sharedKeys/action",)
 
 

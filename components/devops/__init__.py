@@ -1,0 +1,1 @@
+"""The Azure DevOps side of the shared stack: pipelines, their identity, environments, permissions, dashboard."""

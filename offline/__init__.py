@@ -1,0 +1,1 @@
+"""What only checks or reports: the offline evaluation of a stack under mocks, and the plan built on it."""
