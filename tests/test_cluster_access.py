@@ -53,6 +53,20 @@ def fake_kubectl(tmp_path: Path, answers: list[str]) -> Path:
     return script
 
 
+def run_command(env: dict[str, str], stdin: str = KUBECONFIG) -> subprocess.CompletedProcess[str]:
+    """`python3 -m commands.cluster_access` as the local command runs it: kubeconfig on stdin."""
+    return subprocess.run(
+        [sys.executable, "-m", "commands.cluster_access"],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=ROOT,
+        timeout=60,
+        check=False,
+    )
+
+
 def run_probe(tmp_path: Path, answers: list[str], attempts: int = 3) -> subprocess.CompletedProcess[str]:
     kubectl = fake_kubectl(tmp_path, answers)
     env = {
@@ -62,16 +76,7 @@ def run_probe(tmp_path: Path, answers: list[str], attempts: int = 3) -> subproce
         "ACCESS_ATTEMPTS": str(attempts),
         "ACCESS_INTERVAL_SECONDS": "0",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "commands.cluster_access"],
-        input=KUBECONFIG,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    return run_command(env)
 
 
 def calls(tmp_path: Path) -> list[dict]:
@@ -124,16 +129,7 @@ def test_no_kubectl_is_reported_not_retried(tmp_path):
         "ACCESS_NAMESPACE": "ns",
         "ACCESS_ATTEMPTS": "5",
     }
-    done = subprocess.run(
-        [sys.executable, "-m", "commands.cluster_access"],
-        input=KUBECONFIG,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    done = run_command(env)
     assert done.returncode == 2
     assert "az aks install-cli" in done.stderr
 
@@ -141,16 +137,7 @@ def test_no_kubectl_is_reported_not_retried(tmp_path):
 @pytest.mark.parametrize("stdin", ["", "   \n"])
 def test_missing_kubeconfig_is_refused(stdin):
     env = {**os.environ, "ACCESS_NAMESPACE": "ns"}
-    done = subprocess.run(
-        [sys.executable, "-m", "commands.cluster_access"],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    done = run_command(env, stdin)
     assert done.returncode == 2
 
 
@@ -185,16 +172,7 @@ def test_uses_the_kubectl_on_path_by_default(tmp_path):
     assert fake.name == KUBECTL == "kubectl"
     env = {k: v for k, v in os.environ.items() if k != "KUBECTL"}
     env.update(PATH=f"{tmp_path}{os.pathsep}{env.get('PATH', '')}", ACCESS_NAMESPACE="ns", ACCESS_ATTEMPTS="1")
-    done = subprocess.run(
-        [sys.executable, "-m", "commands.cluster_access"],
-        input=KUBECONFIG,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    done = run_command(env)
     assert done.returncode == 0, done.stderr
     assert len(calls(tmp_path)) == 3
 

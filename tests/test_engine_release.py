@@ -15,6 +15,7 @@ from components.serving.contract import ServingContract
 from components.serving.engine_release import CHART_PATH, chart_values
 from offline.evaluate import ROOT
 from tests.conftest import deploy, prod_aks
+from tests.test_chart import EXPECTED_KINDS
 
 CHART = ROOT / CHART_PATH
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
@@ -157,15 +158,7 @@ def test_every_value_a_template_reads_is_in_the_schema():
 
 def test_chart_has_the_workload_objects():
     kinds = {m.group(1) for text in templates().values() if (m := re.search(r"^kind: (\w+)", text, re.M))}
-    assert kinds >= {
-        "Deployment",
-        "Service",
-        "HorizontalPodAutoscaler",
-        "PodDisruptionBudget",
-        "Secret",
-        "ServiceAccount",
-        "NetworkPolicy",
-    }
+    assert kinds == EXPECTED_KINDS
 
 
 def test_deployment_runs_non_root_read_only_with_probes_and_resources():
