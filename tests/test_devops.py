@@ -15,6 +15,7 @@ from components.config import PROJECT, ConfigError
 from components.devops import pipelines as spec
 from components.devops.variable_groups import SENDGRID_SECRET
 from offline.evaluate import ROOT, SUBSCRIPTION_ID, Registration, _guid, evaluate
+from tests.conftest import MODEL_VERSION, deploy, prod_aks
 
 ADO = "azuredevops:index/"
 
@@ -158,23 +159,54 @@ def covers(outer: str, inner: str) -> bool:
     return inner == outer or inner.startswith(f"{outer}/")
 
 
-def test_role_assignment_rights_are_exactly_what_the_deployed_stacks_assign(shared, served):
+# What the pipelines' identity deploys besides the committed stack files: prod with a DNS
+# zone in its own group and with deployers of each principal type (both allowed by config).
+PROD_ZONE = (
+    f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-digitre-prod/providers/Microsoft.Network/dnszones/digitre.com"
+)
+PROD_VARIANTS = {
+    "prod with a DNS zone": {"ingress": {"host": "engine.digitre.com", "certificateName": "tls", "dnsZoneId": PROD_ZONE}},
+    "prod with deployers": {
+        "deployers": [
+            {"objectId": "11111111-2222-3333-4444-555555555555", "principalType": "User"},
+            {"objectId": "66666666-7777-8888-9999-000000000000", "principalType": "Group"},
+        ]
+    },
+}
+
+
+def test_role_assignment_rights_are_exactly_what_the_deployed_stacks_assign(shared, runs, served):
+    """Azure evaluates each role assignment an environment stack makes (run by the
+    pipelines' identity) against the conditioned rights whose scope holds it: exactly one
+    right must allow it, and every role a right allows must be assigned by some stack."""
     rights = [
         a
         for a in grants_of(shared, "pipelines-azure")
         if last(a.inputs["roleDefinitionId"]) == roles.RBAC_ADMINISTRATOR
     ]
+    deployed = {
+        **{f"{stack} (no model)": run for stack, run in runs.items() if stack != "shared"},
+        **{f"{stack} (model {MODEL_VERSION})": run for stack, run in served.items()},
+        **{
+            label: deploy("prod", shared, overrides=prod_aks(**change))
+            for label, change in PROD_VARIANTS.items()
+        },
+    }
+    assert {label.split(" ")[0] for label in deployed} == set(shared.outputs["environmentResourceGroups"])
     used: set[tuple[str, str]] = set()
-    for stack, run in served.items():
+    checked = 0
+    for label, run in deployed.items():
+        assert run.error is None, f"{label}: {run.error}"
         for assignment in run.of_type("azure-native:authorization:RoleAssignment"):
-            role = last(assignment.inputs["roleDefinitionId"])
-            allowing = [
-                r
-                for r in rights
-                if covers(r.inputs["scope"], assignment.inputs["scope"]) and role in condition_roles(r)
-            ]
-            assert allowing, f"{stack}: the pipelines may not assign {role} on {assignment.inputs['scope']}"
+            role, scope = last(assignment.inputs["roleDefinitionId"]), assignment.inputs["scope"]
+            allowing = [r for r in rights if covers(r.inputs["scope"], scope) and role in condition_roles(r)]
+            assert len(allowing) == 1, (
+                f"{label}: {assignment.name} ({roles.ROLE_NAMES.get(role, role)} on {scope}) "
+                f"is allowed by {[r.name for r in allowing]}, not by exactly one conditioned right"
+            )
             used.update((r.name, role) for r in allowing)
+            checked += 1
+    assert checked
     # Nothing more than that either: each right's every role is assigned by some stack.
     assert used == {(r.name, role) for r in rights for role in condition_roles(r)}
 
