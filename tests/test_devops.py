@@ -598,3 +598,34 @@ def test_the_readme_asks_for_the_pat_scope_the_declared_resources_need(shared):
     for name in (spec.PLATFORM_REPOSITORY, spec.ENGINE_REPOSITORY):
         assert f"**{name}**" in bootstrap
     assert "pulumi config set --path --secret digitre-mlops:devops.sendgridApiKey" in bootstrap
+
+
+# The Azure namespace each azure-native module the stacks use deploys into. Microsoft.Resources
+# and Microsoft.Authorization are left out: every subscription has them (the README registers
+# the rest).
+NAMESPACES = {
+    "applicationinsights": "Microsoft.Insights",
+    "authorization": None,
+    "containerinstance": "Microsoft.ContainerInstance",
+    "containerregistry": "Microsoft.ContainerRegistry",
+    "containerservice": "Microsoft.ContainerService",
+    "keyvault": "Microsoft.KeyVault",
+    "machinelearningservices": "Microsoft.MachineLearningServices",
+    "managedidentity": "Microsoft.ManagedIdentity",
+    "monitor": "Microsoft.Insights",
+    "operationalinsights": "Microsoft.OperationalInsights",
+    "resources": None,
+    "storage": "Microsoft.Storage",
+}
+
+
+def test_the_readme_registers_the_resource_provider_of_every_declared_type(every_run):
+    readme = (ROOT / "README.md").read_text()
+    bootstrap = readme[readme.index("### First deploy, in order") :]
+    block = re.search(r"for ns in (.*?); do az provider register --namespace \$ns --wait; done", bootstrap, re.S)
+    assert block, "the bootstrap registers no resource providers"
+    registered = set(block.group(1).replace("\\", " ").split())
+    modules = {r.type.split(":")[1] for run in every_run for r in run.azure_resources}
+    unknown = modules - set(NAMESPACES)
+    assert not unknown, f"add the Azure namespace of {sorted(unknown)} to NAMESPACES and to the README"
+    assert registered == {NAMESPACES[m] for m in modules} - {None}
