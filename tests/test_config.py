@@ -366,5 +366,7 @@ def test_a_dns_zone_outside_the_environments_own_group_is_refused():
     ) in str(run.error)
     assert run.resources == []
     # Azure resource group names ignore case.
-    same = evaluate("prod", overrides={key("aks"): ingress(dnsZoneId=ZONE.replace("rg-digitre-prod", "RG-Digitre-Prod"))})
+    same = evaluate(
+        "prod", overrides={key("aks"): ingress(dnsZoneId=ZONE.replace("rg-digitre-prod", "RG-Digitre-Prod"))}
+    )
     assert not isinstance(same.error, ConfigError), same.error

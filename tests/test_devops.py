@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from typing import Any
 
 import pytest
 import yaml
@@ -164,8 +165,10 @@ def covers(outer: str, inner: str) -> bool:
 PROD_ZONE = (
     f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-digitre-prod/providers/Microsoft.Network/dnszones/digitre.com"
 )
-PROD_VARIANTS = {
-    "prod with a DNS zone": {"ingress": {"host": "engine.digitre.com", "certificateName": "tls", "dnsZoneId": PROD_ZONE}},
+PROD_VARIANTS: dict[str, dict[str, Any]] = {
+    "prod with a DNS zone": {
+        "ingress": {"host": "engine.digitre.com", "certificateName": "tls", "dnsZoneId": PROD_ZONE}
+    },
     "prod with deployers": {
         "deployers": [
             {"objectId": "11111111-2222-3333-4444-555555555555", "principalType": "User"},
@@ -187,10 +190,7 @@ def test_role_assignment_rights_are_exactly_what_the_deployed_stacks_assign(shar
     deployed = {
         **{f"{stack} (no model)": run for stack, run in runs.items() if stack != "shared"},
         **{f"{stack} (model {MODEL_VERSION})": run for stack, run in served.items()},
-        **{
-            label: deploy("prod", shared, overrides=prod_aks(**change))
-            for label, change in PROD_VARIANTS.items()
-        },
+        **{label: deploy("prod", shared, overrides=prod_aks(**change)) for label, change in PROD_VARIANTS.items()},
     }
     assert {label.split(" ")[0] for label in deployed} == set(shared.outputs["environmentResourceGroups"])
     used: set[tuple[str, str]] = set()
