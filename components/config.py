@@ -717,7 +717,28 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
                 f"{PROJECT}:aks.ingress is required when serving.platform is aks (prod is served over HTTPS only): "
                 f"set it to {_rule(('aks', 'ingress'))}"
             )
+        problems += _zone_outside_own_group(cfg)
     return problems
+
+
+def _zone_outside_own_group(cfg: StackConfig) -> list[str]:
+    """The stack grants the add-on DNS Zone Contributor on its zone, and the pipelines' identity
+    that deploys it may assign roles in the environment's own resource group only
+    (components/devops/declare.py): a zone elsewhere fails the deploy at the grant."""
+    zone = cfg.aks.ingress.dns_zone_id if cfg.serving.platform == "aks" and cfg.aks.ingress else None
+    if zone is None:
+        return []
+    # Imported here: naming reads this module.
+    from components.naming import resource_group_name
+
+    group = resource_group_name(cfg.prefix, cfg.stack)
+    # /subscriptions/<s>/resourceGroups/<g>/...; Azure resource group names ignore case.
+    if zone.split("/")[4].lower() == group.lower():
+        return []
+    return [
+        f"{PROJECT}:aks.ingress.dnsZoneId must be a DNS zone in this environment's resource group {group}, "
+        f"the only group where the pipelines' identity may grant the add-on DNS Zone Contributor, got {zone}"
+    ]
 
 
 def _environment_problems(cfg: StackConfig) -> list[str]:

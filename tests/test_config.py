@@ -38,7 +38,7 @@ def test_defaults_apply_when_keys_are_absent():
     assert props["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 4, "nodeIdleTimeBeforeScaleDown": "PT300S"}
 
 
-ZONE = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/digitre.com"
+ZONE = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.Network/dnszones/digitre.com"
 
 
 def ingress(**changes: object) -> str:
@@ -353,3 +353,20 @@ def test_committed_stack_files_never_carry_a_model_version(stack):
     # Pulumi.<stack>.yaml; committed, it would pin every later deploy to that version.
     document = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text()) or {}
     assert f"{PROJECT}:modelVersion" not in (document.get("config") or {})
+
+
+def test_a_dns_zone_outside_the_environments_own_group_is_refused():
+    # The pipelines' identity may assign DNS Zone Contributor in rg-digitre-prod only.
+    elsewhere = ZONE.replace("/rg-digitre-prod/", "/rg-dns/")
+    run = evaluate("prod", overrides={key("aks"): ingress(dnsZoneId=elsewhere)})
+    assert isinstance(run.error, ConfigError), run.error
+    assert (
+        f"{PROJECT}:aks.ingress.dnsZoneId must be a DNS zone in this environment's resource group rg-digitre-prod, "
+        f"the only group where the pipelines' identity may grant the add-on DNS Zone Contributor, got {elsewhere}"
+    ) in str(run.error)
+    assert run.resources == []
+    # Azure resource group names ignore case.
+    same = evaluate(
+        "prod", overrides={key("aks"): ingress(dnsZoneId=ZONE.replace("rg-digitre-prod", "RG-Digitre-Prod"))}
+    )
+    assert not isinstance(same.error, ConfigError), same.error

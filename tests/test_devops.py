@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from typing import Any
 
 import pytest
 import yaml
@@ -15,6 +16,7 @@ from components.config import PROJECT, ConfigError
 from components.devops import pipelines as spec
 from components.devops.variable_groups import SENDGRID_SECRET
 from offline.evaluate import ROOT, SUBSCRIPTION_ID, Registration, _guid, evaluate
+from tests.conftest import MODEL_VERSION, deploy, prod_aks
 
 ADO = "azuredevops:index/"
 
@@ -158,23 +160,53 @@ def covers(outer: str, inner: str) -> bool:
     return inner == outer or inner.startswith(f"{outer}/")
 
 
-def test_role_assignment_rights_are_exactly_what_the_deployed_stacks_assign(shared, served):
+# What the pipelines' identity deploys besides the committed stack files: prod with a DNS
+# zone in its own group and with deployers of each principal type (both allowed by config).
+PROD_ZONE = (
+    f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-digitre-prod/providers/Microsoft.Network/dnszones/digitre.com"
+)
+PROD_VARIANTS: dict[str, dict[str, Any]] = {
+    "prod with a DNS zone": {
+        "ingress": {"host": "engine.digitre.com", "certificateName": "tls", "dnsZoneId": PROD_ZONE}
+    },
+    "prod with deployers": {
+        "deployers": [
+            {"objectId": "11111111-2222-3333-4444-555555555555", "principalType": "User"},
+            {"objectId": "66666666-7777-8888-9999-000000000000", "principalType": "Group"},
+        ]
+    },
+}
+
+
+def test_role_assignment_rights_are_exactly_what_the_deployed_stacks_assign(shared, runs, served):
+    """Azure evaluates each role assignment an environment stack makes (run by the
+    pipelines' identity) against the conditioned rights whose scope holds it: exactly one
+    right must allow it, and every role a right allows must be assigned by some stack."""
     rights = [
         a
         for a in grants_of(shared, "pipelines-azure")
         if last(a.inputs["roleDefinitionId"]) == roles.RBAC_ADMINISTRATOR
     ]
+    deployed = {
+        **{f"{stack} (no model)": run for stack, run in runs.items() if stack != "shared"},
+        **{f"{stack} (model {MODEL_VERSION})": run for stack, run in served.items()},
+        **{label: deploy("prod", shared, overrides=prod_aks(**change)) for label, change in PROD_VARIANTS.items()},
+    }
+    assert {label.split(" ")[0] for label in deployed} == set(shared.outputs["environmentResourceGroups"])
     used: set[tuple[str, str]] = set()
-    for stack, run in served.items():
+    checked = 0
+    for label, run in deployed.items():
+        assert run.error is None, f"{label}: {run.error}"
         for assignment in run.of_type("azure-native:authorization:RoleAssignment"):
-            role = last(assignment.inputs["roleDefinitionId"])
-            allowing = [
-                r
-                for r in rights
-                if covers(r.inputs["scope"], assignment.inputs["scope"]) and role in condition_roles(r)
-            ]
-            assert allowing, f"{stack}: the pipelines may not assign {role} on {assignment.inputs['scope']}"
+            role, scope = last(assignment.inputs["roleDefinitionId"]), assignment.inputs["scope"]
+            allowing = [r for r in rights if covers(r.inputs["scope"], scope) and role in condition_roles(r)]
+            assert len(allowing) == 1, (
+                f"{label}: {assignment.name} ({roles.ROLE_NAMES.get(role, role)} on {scope}) "
+                f"is allowed by {[r.name for r in allowing]}, not by exactly one conditioned right"
+            )
             used.update((r.name, role) for r in allowing)
+            checked += 1
+    assert checked
     # Nothing more than that either: each right's every role is assigned by some stack.
     assert used == {(r.name, role) for r in rights for role in condition_roles(r)}
 
@@ -566,3 +598,34 @@ def test_the_readme_asks_for_the_pat_scope_the_declared_resources_need(shared):
     for name in (spec.PLATFORM_REPOSITORY, spec.ENGINE_REPOSITORY):
         assert f"**{name}**" in bootstrap
     assert "pulumi config set --path --secret digitre-mlops:devops.sendgridApiKey" in bootstrap
+
+
+# The Azure namespace each azure-native module the stacks use deploys into. Microsoft.Resources
+# and Microsoft.Authorization are left out: every subscription has them (the README registers
+# the rest).
+NAMESPACES = {
+    "applicationinsights": "Microsoft.Insights",
+    "authorization": None,
+    "containerinstance": "Microsoft.ContainerInstance",
+    "containerregistry": "Microsoft.ContainerRegistry",
+    "containerservice": "Microsoft.ContainerService",
+    "keyvault": "Microsoft.KeyVault",
+    "machinelearningservices": "Microsoft.MachineLearningServices",
+    "managedidentity": "Microsoft.ManagedIdentity",
+    "monitor": "Microsoft.Insights",
+    "operationalinsights": "Microsoft.OperationalInsights",
+    "resources": None,
+    "storage": "Microsoft.Storage",
+}
+
+
+def test_the_readme_registers_the_resource_provider_of_every_declared_type(every_run):
+    readme = (ROOT / "README.md").read_text()
+    bootstrap = readme[readme.index("### First deploy, in order") :]
+    block = re.search(r"for ns in (.*?); do az provider register --namespace \$ns --wait; done", bootstrap, re.S)
+    assert block, "the bootstrap registers no resource providers"
+    registered = set(block.group(1).replace("\\", " ").split())
+    modules = {r.type.split(":")[1] for run in every_run for r in run.azure_resources}
+    unknown = modules - set(NAMESPACES)
+    assert not unknown, f"add the Azure namespace of {sorted(unknown)} to NAMESPACES and to the README"
+    assert registered == {NAMESPACES[m] for m in modules} - {None}

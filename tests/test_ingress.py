@@ -34,7 +34,7 @@ CLUSTER = "azure-native:containerservice:ManagedCluster"
 GRANT = "azure-native:authorization:RoleAssignment"
 PATCH = f"kubernetes:{CONTROLLER_API_VERSION}:{CONTROLLER_KIND}Patch"
 PROBE = "command:local:Command"
-ZONE = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-dns/providers/Microsoft.Network/dnszones/digitre.com"
+ZONE = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.Network/dnszones/digitre.com"
 # What Pulumi.prod.yaml sets.
 HOST = "engine.digitre.com"
 CERTIFICATE = "estimation-engine-tls"

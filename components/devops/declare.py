@@ -52,13 +52,18 @@ class PlatformFacts:
 
 # What the environment stacks the deploying pipelines run assign, and where
 # (components/serving/aks.py): prod's kubelet gets AcrPull on the shared registry, and prod's
-# deployer AKS RBAC Cluster Admin on the cluster in prod's group. The pipelines'
+# deployers AKS RBAC Cluster Admin on the cluster in prod's group. The pipelines'
 # role-assignment rights are these roles at these scopes, and nothing else.
 ASSIGNED_ON_REGISTRY = (roles.ACR_PULL,)
 # Prod's application routing add-on reads its TLS certificate from the shared vault
 # (components/serving/ingress.py).
 ASSIGNED_ON_KEY_VAULT = (roles.KEY_VAULT_CERTIFICATE_USER,)
-ASSIGNED_IN_ENVIRONMENT: Mapping[str, tuple[str, ...]] = {"prod": (roles.AKS_RBAC_CLUSTER_ADMIN,)}
+# With `aks.ingress.dnsZoneId`, the add-on also gets DNS Zone Contributor on that zone, which
+# config only accepts inside prod's own group (components/config.py): the pipelines already
+# hold Contributor there, so this right hands out nothing they could not do themselves.
+ASSIGNED_IN_ENVIRONMENT: Mapping[str, tuple[str, ...]] = {
+    "prod": (roles.AKS_RBAC_CLUSTER_ADMIN, roles.DNS_ZONE_CONTRIBUTOR)
+}
 # Environments served from AKS: their preview lists the cluster's user kubeconfig.
 ENVIRONMENTS_ON_AKS = ("prod",)
 # What a preview of an ACI environment invokes beyond reads: the Log Analytics key that
