@@ -353,8 +353,10 @@ def test_one_definition_per_yaml_file_in_a_folder_per_stage(shared):
         assert repository["repoType"] == "TfsGit"
         assert repository["branchName"] == "refs/heads/main"
         assert definition.inputs["path"] == pipeline.folder
-        # The YAML owns the triggers: no override in the definition.
-        for override in ("ciTrigger", "pullRequestTrigger", "buildCompletionTriggers", "variableGroups"):
+        # The YAML owns the triggers: the definition's one trigger says "read the YAML"
+        # (what `az pipelines create` sends), and it overrides nothing.
+        assert definition.inputs["ciTrigger"] == {"useYaml": True}
+        for override in ("pullRequestTrigger", "buildCompletionTriggers", "schedules", "variableGroups"):
             assert override not in definition.inputs
     assert {f.inputs["path"] for f in of(shared, "BuildFolder")} == {"\\ML", "\\Dev", "\\QA", "\\Prod", "\\Platform"}
 
