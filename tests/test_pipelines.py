@@ -99,9 +99,10 @@ def test_triggers_in_code_match_the_yaml(pipeline):
         for repo in resources.get("repositories", [])
         if "trigger" in repo
     ]
+    by_source = {p.source: p.name for p in spec.PIPELINES}
     completion_triggers = [
         spec.CompletionTrigger(
-            p["source"], tuple(p["trigger"]["branches"]["include"]), tuple(p["trigger"].get("tags", []))
+            by_source[p["source"]], tuple(p["trigger"]["branches"]["include"]), tuple(p["trigger"].get("tags", []))
         )
         for p in resources.get("pipelines", [])
         if "trigger" in p
@@ -115,6 +116,20 @@ def test_completion_triggers_name_declared_pipelines():
     for pipeline in spec.PIPELINES:
         if pipeline.completion_trigger:
             assert pipeline.completion_trigger.pipeline in names
+
+
+def test_pipeline_resources_name_their_source_by_folder_and_name():
+    # Microsoft Learn, resources.pipelines.pipeline `source`: "If the pipeline is contained in a
+    # folder, include the folder name, including the leading \"; every definition here is in one.
+    sources = {p.source for p in spec.PIPELINES}
+    assert all(p.folder.startswith("\\") and p.folder != "\\" for p in spec.PIPELINES)
+    assert spec.EXTRACT_PREPARE.source == "\\ML\\[ML]-Extract-Prepare"
+    found = [
+        resource["source"]
+        for pipeline in spec.PIPELINES
+        for resource in (document(pipeline).get("resources") or {}).get("pipelines", [])
+    ]
+    assert found and all(source in sources for source in found), found
 
 
 def test_only_the_manual_pipelines_have_no_trigger():
