@@ -424,6 +424,33 @@ def test_pulumi_authenticates_through_the_renewed_azure_cli_session():
     assert not re.search(r"\bARM_(USE_OIDC|OIDC_TOKEN|CLIENT_ID|CLIENT_SECRET)\b|\$idToken|\$servicePrincipal", script)
 
 
+def azure_cli_steps(node: object):
+    if isinstance(node, list):
+        for item in node:
+            yield from azure_cli_steps(item)
+    elif isinstance(node, dict):
+        if node.get("task") == "AzureCLI@2":
+            yield node
+        for value in node.values():
+            yield from azure_cli_steps(value)
+
+
+def test_every_azure_cli_step_keeps_its_workload_identity_session_alive():
+    # Every connection here signs in by workload identity federation, whose federated token
+    # outlives no access token: a step that runs past the first token (an Azure ML job streamed
+    # for hours, an image build, a prod update) fails unless the task signs in again
+    # (AzureCLI@2's keepAzSessionActive, which it refuses for other schemes).
+    steps = [(path.name, step) for path in ALL_YAML for step in azure_cli_steps(load(path))]
+    assert len(steps) >= 5
+    for name, step in steps:
+        assert step["inputs"].get("keepAzSessionActive") == "true", name
+        assert step["inputs"]["azureSubscription"] in (
+            spec.SERVICE_CONNECTION,
+            spec.PREVIEW_SERVICE_CONNECTION,
+            "${{ parameters.serviceConnection }}",
+        ), name
+
+
 # The flags each `az` command of ours takes, from its source: az ml (Azure/azure-cli-extensions,
 # src/machinelearningservices/azext_mlv2/manual/_params/_job_params.py, _common_params.py and
 # custom/model.py: --set is "params_override", --output-name "The name of the user-defined output
