@@ -568,3 +568,32 @@ def test_the_readme_asks_for_the_pat_scope_the_declared_resources_need(shared):
     for name in (spec.PLATFORM_REPOSITORY, spec.ENGINE_REPOSITORY):
         assert f"**{name}**" in bootstrap
     assert "pulumi config set --path --secret digitre-mlops:devops.sendgridApiKey" in bootstrap
+
+
+# terraform-provider-azuredevops v1.15.1: the `type` values azuredevops_pipeline_authorization
+# accepts (resource_pipeline_authorization.go) and the `target_resource_type` values a check
+# accepts (approvalsandchecks/common_check.go, `targetResourceTypes`).
+PROVIDER_AUTHORIZATION_TYPES = {"endpoint", "queue", "variablegroup", "environment", "repository"}
+PROVIDER_CHECK_TARGET_TYPES = {"endpoint", "environment", "queue", "repository", "securefile", "variablegroup"}
+
+
+def test_authorizations_and_checks_use_the_ids_and_types_the_provider_takes(shared):
+    ids = {
+        "endpoint": {e.id for e in of(shared, "ServiceEndpointAzureRM")},
+        "variablegroup": {g.id for g in of(shared, "VariableGroup")},
+        "environment": {e.id for e in of(shared, "Environment")},
+        "repository": {_guid("repository", spec.ENGINE_REPOSITORY)},
+    }
+    for authorization in of(shared, "PipelineAuthorization"):
+        kind = authorization.inputs["type"]
+        assert kind in PROVIDER_AUTHORIZATION_TYPES
+        # Each resource's own id; the provider prefixes `<project id>.` to a repository's itself.
+        assert authorization.inputs["resourceId"] in ids[kind], kind
+        # An integer of at least 1 (the provider's TypeInt, IntAtLeast(1)); the wire carries it as a number.
+        pipeline_id = authorization.inputs["pipelineId"]
+        assert float(pipeline_id).is_integer() and pipeline_id >= 1
+    for kind in ("CheckApproval", "CheckBranchControl", "CheckExclusiveLock"):
+        for check in of(shared, kind):
+            assert check.inputs["targetResourceType"] in PROVIDER_CHECK_TARGET_TYPES
+            assert check.inputs["targetResourceType"] == "environment"
+            assert check.inputs["targetResourceId"] in ids["environment"]
