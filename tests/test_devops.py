@@ -385,8 +385,10 @@ def test_one_definition_per_yaml_file_in_a_folder_per_stage(shared):
         assert repository["repoType"] == "TfsGit"
         assert repository["branchName"] == "refs/heads/main"
         assert definition.inputs["path"] == pipeline.folder
-        # The YAML owns the triggers: no override in the definition.
-        for override in ("ciTrigger", "pullRequestTrigger", "buildCompletionTriggers", "variableGroups"):
+        # The YAML owns the triggers: the definition's one trigger says "read the YAML"
+        # (what `az pipelines create` sends), and it overrides nothing.
+        assert definition.inputs["ciTrigger"] == {"useYaml": True}
+        for override in ("pullRequestTrigger", "buildCompletionTriggers", "schedules", "variableGroups"):
             assert override not in definition.inputs
     assert {f.inputs["path"] for f in of(shared, "BuildFolder")} == {"\\ML", "\\Dev", "\\QA", "\\Prod", "\\Platform"}
 
@@ -629,3 +631,32 @@ def test_the_readme_registers_the_resource_provider_of_every_declared_type(every
     unknown = modules - set(NAMESPACES)
     assert not unknown, f"add the Azure namespace of {sorted(unknown)} to NAMESPACES and to the README"
     assert registered == {NAMESPACES[m] for m in modules} - {None}
+
+
+# terraform-provider-azuredevops v1.15.1: the `type` values azuredevops_pipeline_authorization
+# accepts (resource_pipeline_authorization.go) and the `target_resource_type` values a check
+# accepts (approvalsandchecks/common_check.go, `targetResourceTypes`).
+PROVIDER_AUTHORIZATION_TYPES = {"endpoint", "queue", "variablegroup", "environment", "repository"}
+PROVIDER_CHECK_TARGET_TYPES = {"endpoint", "environment", "queue", "repository", "securefile", "variablegroup"}
+
+
+def test_authorizations_and_checks_use_the_ids_and_types_the_provider_takes(shared):
+    ids = {
+        "endpoint": {e.id for e in of(shared, "ServiceEndpointAzureRM")},
+        "variablegroup": {g.id for g in of(shared, "VariableGroup")},
+        "environment": {e.id for e in of(shared, "Environment")},
+        "repository": {_guid("repository", spec.ENGINE_REPOSITORY)},
+    }
+    for authorization in of(shared, "PipelineAuthorization"):
+        kind = authorization.inputs["type"]
+        assert kind in PROVIDER_AUTHORIZATION_TYPES
+        # Each resource's own id; the provider prefixes `<project id>.` to a repository's itself.
+        assert authorization.inputs["resourceId"] in ids[kind], kind
+        # An integer of at least 1 (the provider's TypeInt, IntAtLeast(1)); the wire carries it as a number.
+        pipeline_id = authorization.inputs["pipelineId"]
+        assert float(pipeline_id).is_integer() and pipeline_id >= 1
+    for kind in ("CheckApproval", "CheckBranchControl", "CheckExclusiveLock"):
+        for check in of(shared, kind):
+            assert check.inputs["targetResourceType"] in PROVIDER_CHECK_TARGET_TYPES
+            assert check.inputs["targetResourceType"] == "environment"
+            assert check.inputs["targetResourceId"] in ids["environment"]

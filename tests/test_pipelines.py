@@ -99,9 +99,10 @@ def test_triggers_in_code_match_the_yaml(pipeline):
         for repo in resources.get("repositories", [])
         if "trigger" in repo
     ]
+    by_source = {p.source: p.name for p in spec.PIPELINES}
     completion_triggers = [
         spec.CompletionTrigger(
-            p["source"], tuple(p["trigger"]["branches"]["include"]), tuple(p["trigger"].get("tags", []))
+            by_source[p["source"]], tuple(p["trigger"]["branches"]["include"]), tuple(p["trigger"].get("tags", []))
         )
         for p in resources.get("pipelines", [])
         if "trigger" in p
@@ -115,6 +116,20 @@ def test_completion_triggers_name_declared_pipelines():
     for pipeline in spec.PIPELINES:
         if pipeline.completion_trigger:
             assert pipeline.completion_trigger.pipeline in names
+
+
+def test_pipeline_resources_name_their_source_by_folder_and_name():
+    # Microsoft Learn, resources.pipelines.pipeline `source`: "If the pipeline is contained in a
+    # folder, include the folder name, including the leading \"; every definition here is in one.
+    sources = {p.source for p in spec.PIPELINES}
+    assert all(p.folder.startswith("\\") and p.folder != "\\" for p in spec.PIPELINES)
+    assert spec.EXTRACT_PREPARE.source == "\\ML\\[ML]-Extract-Prepare"
+    found = [
+        resource["source"]
+        for pipeline in spec.PIPELINES
+        for resource in (document(pipeline).get("resources") or {}).get("pipelines", [])
+    ]
+    assert found and all(source in sources for source in found), found
 
 
 def test_only_the_manual_pipelines_have_no_trigger():
@@ -407,6 +422,33 @@ def test_pulumi_authenticates_through_the_renewed_azure_cli_session():
     assert "addSpnToEnvironment" not in step["inputs"]
     script = step["inputs"]["inlineScript"]
     assert not re.search(r"\bARM_(USE_OIDC|OIDC_TOKEN|CLIENT_ID|CLIENT_SECRET)\b|\$idToken|\$servicePrincipal", script)
+
+
+def azure_cli_steps(node: object):
+    if isinstance(node, list):
+        for item in node:
+            yield from azure_cli_steps(item)
+    elif isinstance(node, dict):
+        if node.get("task") == "AzureCLI@2":
+            yield node
+        for value in node.values():
+            yield from azure_cli_steps(value)
+
+
+def test_every_azure_cli_step_keeps_its_workload_identity_session_alive():
+    # Every connection here signs in by workload identity federation, whose federated token
+    # outlives no access token: a step that runs past the first token (an Azure ML job streamed
+    # for hours, an image build, a prod update) fails unless the task signs in again
+    # (AzureCLI@2's keepAzSessionActive, which it refuses for other schemes).
+    steps = [(path.name, step) for path in ALL_YAML for step in azure_cli_steps(load(path))]
+    assert len(steps) >= 5
+    for name, step in steps:
+        assert step["inputs"].get("keepAzSessionActive") == "true", name
+        assert step["inputs"]["azureSubscription"] in (
+            spec.SERVICE_CONNECTION,
+            spec.PREVIEW_SERVICE_CONNECTION,
+            "${{ parameters.serviceConnection }}",
+        ), name
 
 
 # The flags each `az` command of ours takes, from its source: az ml (Azure/azure-cli-extensions,

@@ -142,6 +142,7 @@ def test_the_old_main_only_filter_stopped_the_chain_after_extract_prepare(tmp_pa
 def definition(name: str, **kwargs) -> Definition:
     base = Definition(
         name=name,
+        folder="\\",
         repository=PLATFORM,
         default_branch=MAIN,
         pull_request_validation=False,
@@ -199,16 +200,37 @@ def test_rule_completion_same_repository_keeps_the_branch_other_repository_takes
     follower = definition("f", completion_triggers=(CompletionTrigger("p", ("*",), (), ()),))
     same = Run("p", "refs/heads/feature", PLATFORM, "Manual")
     other = Run("p", DEVELOP, ENGINE, "ResourceTrigger")
-    assert completion_runs({"f": follower}, same)[0].source_branch == "refs/heads/feature"
-    assert completion_runs({"f": follower}, other)[0].source_branch == MAIN
+    assert completion_runs({"p": definition("p"), "f": follower}, same)[0].source_branch == "refs/heads/feature"
+    assert completion_runs({"p": definition("p"), "f": follower}, other)[0].source_branch == MAIN
+
+
+def test_rule_source_names_a_pipeline_by_folder_and_name_or_by_a_unique_name():
+    p = definition("p", folder="\\ML")
+    follower = definition("f", completion_triggers=(CompletionTrigger("\\ml\\P", ("*",), (), ()),))
+    done = Run("p", MAIN, PLATFORM, "Manual")
+    definitions = {"p": p, "f": follower}
+    assert completion_runs(definitions, done)
+    by_name = replace(follower, completion_triggers=(CompletionTrigger("p", ("*",), (), ()),))
+    assert completion_runs({"p": p, "f": by_name}, done)
+    # Another folder, or a name two pipelines share, names nothing.
+    other = replace(follower, completion_triggers=(CompletionTrigger("\\Dev\\p", ("*",), (), ()),))
+    assert not completion_runs({"p": p, "f": other}, done)
+    twin = definition("p", folder="\\Dev")
+    assert not completion_runs({"p": p, "p2": twin, "f": by_name}, done)
+
+
+def test_every_pipeline_resource_of_the_chain_names_its_source_with_the_folder():
+    for d in load_definitions().values():
+        for trigger in d.completion_triggers:
+            assert trigger.source.startswith("\\"), f"{d.name}: {trigger.source}"
 
 
 def test_rule_completion_filters_on_the_completed_runs_branch_and_tags():
     follower = definition("f", completion_triggers=(CompletionTrigger("p", (MAIN,), (), ("ok",)),))
     tagged = Run("p", MAIN, PLATFORM, "Manual", tags=frozenset({"ok", "other"}))
-    assert completion_runs({"f": follower}, tagged)
-    assert not completion_runs({"f": follower}, replace(tagged, tags=frozenset({"other"})))
-    assert not completion_runs({"f": follower}, replace(tagged, source_branch=DEVELOP))
+    assert completion_runs({"p": definition("p"), "f": follower}, tagged)
+    assert not completion_runs({"p": definition("p"), "f": follower}, replace(tagged, tags=frozenset({"other"})))
+    assert not completion_runs({"p": definition("p"), "f": follower}, replace(tagged, source_branch=DEVELOP))
 
 
 def test_rule_completion_tags_are_a_single_tag_here_so_all_and_any_agree():

@@ -99,6 +99,8 @@ class Definition:
     """A build definition: its YAML as Azure reads it, plus what the definition itself holds."""
 
     name: str
+    # The definition's folder (`\\ML`): a pipeline resource may name it with its folder.
+    folder: str
     repository: str
     default_branch: str
     pull_request_validation: bool
@@ -127,6 +129,7 @@ def _definition(pipeline: spec.Pipeline, path: Path) -> Definition:
     resources = document.get("resources") or {}
     return Definition(
         name=pipeline.name,
+        folder=pipeline.folder,
         repository=spec.PLATFORM_REPOSITORY,
         default_branch=spec.MAIN_BRANCH,
         pull_request_validation=pipeline.pull_request_validation,
@@ -253,6 +256,22 @@ def manual_run(definitions: dict[str, Definition], event: ManualRun) -> list[Run
     return [Run(definition.name, branch, definition.repository, "Manual")]
 
 
+def names_pipeline(source: str, definition: Definition, definitions: dict[str, Definition]) -> bool:
+    """Rule SOURCE: a pipeline resource's `source` names a pipeline by its folder, leading
+    backslash included, and name (`\\ML\\[ML]-Extract-Prepare`), or by its name alone, which
+    is enough only while no other pipeline has that name; not case sensitive. Source: Microsoft
+    Learn, "resources.pipelines.pipeline definition" (YAML schema,
+    https://learn.microsoft.com/azure/devops/pipelines/yaml-schema/resources-pipelines-pipeline,
+    `source`: "If the pipeline is contained in a folder, include the folder name, including the
+    leading \\ ... This property is not case sensitive ... The folder path must be specified if
+    there are multiple pipelines with the same name")."""
+    wanted = source.casefold()
+    if wanted == f"{definition.folder.rstrip(chr(92))}\\{definition.name}".casefold():
+        return True
+    same_name = [d for d in definitions.values() if d.name.casefold() == definition.name.casefold()]
+    return wanted == definition.name.casefold() and len(same_name) == 1
+
+
 def completion_runs(definitions: dict[str, Definition], completed: Run) -> list[Run]:
     """Rule COMPLETION: when a run completes successfully, every pipeline with a pipeline
     resource on its pipeline runs if the trigger's branch filters (from the version of its YAML
@@ -270,7 +289,7 @@ def completion_runs(definitions: dict[str, Definition], completed: Run) -> list[
     runs = []
     for definition in definitions.values():
         for trigger in definition.completion_triggers:
-            if trigger.source != completed.pipeline:
+            if not names_pipeline(trigger.source, definitions[completed.pipeline], definitions):
                 continue
             if not branch_matches(completed.source_branch, trigger.include, trigger.exclude):
                 continue

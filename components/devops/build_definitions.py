@@ -24,7 +24,8 @@ class DevOpsPipelinesArgs:
 
 class DevOpsPipelines(pulumi.ComponentResource):
     """Owns the build folders and definitions (YAML from Devops-MLops main; the YAML owns
-    every trigger, so no definition overrides one), the build-validation policy that makes
+    every trigger: each definition carries the CI trigger that says "read the YAML" and
+    overrides none), the build-validation policy that makes
     the PR preview a required check of pull requests to main, and the project's pipeline
     settings: job tokens scoped to the project, settable variables enforced, repository
     access limited to what a pipeline references, badges private."""
@@ -65,6 +66,13 @@ class DevOpsPipelines(pulumi.ComponentResource):
                     branch_name=MAIN_BRANCH,
                     yml_path=pipeline.yml_path,
                 ),
+                # Without a ci_trigger block the provider sends an empty trigger list, unlike
+                # `az pipelines create`, Microsoft's own client, which gives every YAML
+                # definition a CI trigger whose settings come from the YAML (settingsSourceType
+                # 2): the definition then takes every trigger from the YAML (`trigger: none`,
+                # the repository and pipeline resource triggers) and overrides none. Azure Repos
+                # runs pull requests through the branch policy below: no pull-request trigger.
+                ci_trigger=azuredevops.BuildDefinitionCiTriggerArgs(use_yaml=True),
                 opts=pulumi.ResourceOptions(parent=self, depends_on=[self.folders[pipeline.folder], self.settings]),
             )
             for pipeline in args.pipelines

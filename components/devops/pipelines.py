@@ -44,8 +44,9 @@ class RepositoryTrigger:
 
 @dataclass(frozen=True)
 class CompletionTrigger:
-    """Runs when `pipeline` completes on `branches` (a pipeline resource trigger), only for
-    runs carrying every tag in `tags`."""
+    """Runs when the pipeline named `pipeline` completes on `branches` (a pipeline resource
+    trigger, whose YAML `source` is that pipeline's `Pipeline.source`), only for runs carrying
+    every tag in `tags`."""
 
     pipeline: str
     branches: tuple[str, ...]
@@ -74,6 +75,13 @@ class Pipeline:
     @property
     def yml_path(self) -> str:
         return f"pipelines/{self.key}.yml"
+
+    @property
+    def source(self) -> str:
+        """How another pipeline's `resources.pipelines[].source` names this one: its folder,
+        leading backslash included, then its name (Microsoft Learn asks for the folder of a
+        pipeline in a folder)."""
+        return f"{self.folder.rstrip(chr(92))}\\{self.name}"
 
     @property
     def manual_only(self) -> bool:
