@@ -163,6 +163,16 @@ def test_the_patch_waits_for_the_add_on_and_its_effect_is_proven(model, prod, ru
         assert https_only.urn in run.named("health-check-probe").depends_on
 
 
+def test_a_preview_declares_the_patch_and_its_waits(shared):
+    # pulumi-command runs no local command in a preview, and pulumi-kubernetes does not send a
+    # Patch resource to the cluster then: a preview never needs the add-on's CRD to exist.
+    run = deploy("prod", shared, preview=True)
+    assert run.error is None, run.error
+    assert run.one(PATCH).inputs["spec"] == {"httpDisabled": True}
+    assert run.named("ingress-controller-present").type == PROBE
+    assert run.named("ingress-controller-https-only").type == PROBE
+
+
 def test_before_any_model_the_grant_is_made_and_the_port_closed(runs):
     run = runs["prod"]
     assert run.of_type(RELEASE) == []
