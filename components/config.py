@@ -308,7 +308,8 @@ RBAC_PROPAGATION_SECONDS = 300
 
 
 class AccessWaitConfig(_Section):
-    """How long the deploy waits for a new cluster-admin grant to take effect."""
+    """How long the deploy waits for a new cluster-admin grant to take effect; the waits for the
+    application routing add-on's default controller (components/serving/ingress.py) use the same bounds."""
 
     attempts: Annotated[Int, Field(ge=1, le=120, description="an integer 1..120")] = 40
     interval_seconds: Annotated[Int, Field(ge=1, le=60, description="an integer 1..60 (seconds)")] = 15

@@ -179,7 +179,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
     if served.version is None:
         if cluster is not None:
             # Nothing served yet, but the add-on's controller is public: close its HTTP port now.
-            HttpsOnlyController("ingress-controller", HttpsOnlyControllerArgs(cluster.provider, cluster.grants))
+            _https_only(cfg, cluster, cluster.grants)
         outputs["serving"] = "nothing yet: deploy with --config digitre-mlops:modelVersion=<version>"
         return outputs
 
@@ -245,11 +245,9 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                 depends_on=[*cluster.ready, *access.grants],
             ),
         )
-        controller = HttpsOnlyController(
-            "ingress-controller", HttpsOnlyControllerArgs(cluster.provider, [release.release])
-        )
+        controller = _https_only(cfg, cluster, [release.release])
         base_url, workload = release.base_url, release.release
-        check_after = [workload, controller.patch]
+        check_after = [workload, *controller.ready]
     health_url = pulumi.Output.concat(base_url, contract.health_path)
     scoring_url = pulumi.Output.concat(base_url, contract.score_path)
     HealthCheck(
@@ -266,6 +264,21 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
     )
     outputs.update(image=image, healthUrl=health_url, scoringUrl=scoring_url)
     return outputs
+
+
+def _https_only(cfg: StackConfig, cluster: AksCluster, after: list[pulumi.Resource]) -> HttpsOnlyController:
+    """The add-on's default controller with its plain-HTTP port closed, waited for within the
+    bounds of the cluster's access wait."""
+    return HttpsOnlyController(
+        "ingress-controller",
+        HttpsOnlyControllerArgs(
+            provider=cluster.provider,
+            kubeconfig=cluster.kubeconfig,
+            cluster_id=cluster.cluster_id,
+            wait=cfg.aks.access_wait,
+            depends_on=after,
+        ),
+    )
 
 
 def _ingress_access(cfg: StackConfig, cluster: AksCluster, shared: SharedPlatform) -> IngressAccess:

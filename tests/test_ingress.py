@@ -134,6 +134,45 @@ def test_the_controller_answers_no_plain_http_and_is_checked_after_it(prod):
     assert patch.urn in prod.named("health-check-probe").depends_on
 
 
+@pytest.mark.parametrize("model", ["served", "nothing yet"])
+def test_the_patch_waits_for_the_add_on_and_its_effect_is_proven(model, prod, runs):
+    """The add-on's operator makes its CRD and the `default` controller on its own after the
+    cluster exists; a patch sent before that fails (no CRD) or is refused (a server-side apply
+    would create the controller without its required fields). And an operator older than the
+    field would drop `httpDisabled` silently: the controller's Service is checked afterwards."""
+    run = prod if model == "served" else runs["prod"]
+    patch = run.one(PATCH)
+    present = run.named("ingress-controller-present")
+    https_only = run.named("ingress-controller-https-only")
+    provider = run.one("pulumi:providers:kubernetes")
+    for wait, expect in ((present, "present"), (https_only, "https-only")):
+        assert wait.type == PROBE
+        assert wait.inputs["create"] == "python3 -m commands.ingress_controller"
+        assert wait.inputs["environment"] == {
+            "CONTROLLER_EXPECT": expect,
+            "CONTROLLER_ATTEMPTS": "40",
+            "CONTROLLER_INTERVAL_SECONDS": "15",
+        }
+        assert wait.inputs["stdin"] == provider.inputs["kubeconfig"]
+        assert wait.is_secret("stdin") and "stdin" in wait.additional_secret_outputs
+        assert wait.inputs["triggers"][0].endswith("/aks-digitre-prod")
+    assert present.urn in patch.depends_on
+    assert patch.urn in https_only.depends_on
+    if model == "served":
+        assert run.one(RELEASE).urn in present.depends_on
+        assert https_only.urn in run.named("health-check-probe").depends_on
+
+
+def test_a_preview_declares_the_patch_and_its_waits(shared):
+    # pulumi-command runs no local command in a preview, and pulumi-kubernetes does not send a
+    # Patch resource to the cluster then: a preview never needs the add-on's CRD to exist.
+    run = deploy("prod", shared, preview=True)
+    assert run.error is None, run.error
+    assert run.one(PATCH).inputs["spec"] == {"httpDisabled": True}
+    assert run.named("ingress-controller-present").type == PROBE
+    assert run.named("ingress-controller-https-only").type == PROBE
+
+
 def test_before_any_model_the_grant_is_made_and_the_port_closed(runs):
     run = runs["prod"]
     assert run.of_type(RELEASE) == []

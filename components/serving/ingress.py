@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import pulumi
 import pulumi_kubernetes as kubernetes
+from pulumi_command import local
 
 from components import roles
+from components.config import AccessWaitConfig
 
 # The IngressClass the add-on creates for its default NGINX controller.
 INGRESS_CLASS = "webapprouting.kubernetes.azure.com"
@@ -86,8 +88,10 @@ class IngressAccess(pulumi.ComponentResource):
 @dataclass(frozen=True)
 class HttpsOnlyControllerArgs:
     provider: kubernetes.Provider
-    # The default controller must exist before it is patched: the add-on makes it, so patch
-    # after the workload rolled out (minutes after the cluster) when there is one.
+    # The provider's kubeconfig (secret) and the cluster, for the bounded waits around the patch.
+    kubeconfig: pulumi.Input[str]
+    cluster_id: pulumi.Input[str]
+    wait: AccessWaitConfig
     depends_on: Sequence[pulumi.Resource]
 
 
@@ -95,16 +99,51 @@ class HttpsOnlyController(pulumi.ComponentResource):
     """Owns one server-side-apply patch of the add-on's default NginxIngressController that
     sets `httpDisabled`: the controller's public load balancer then listens on 443 only, so
     nothing answers plain HTTP. The add-on re-applies only the fields it sets itself (class
-    name, name prefix, load balancer annotations), so this field stays ours."""
+    name, name prefix, load balancer annotations), so this field stays ours.
+
+    The add-on's operator makes the CRD and the `default` controller on its own, some time
+    after the cluster exists: a bounded wait holds the patch until the controller is there,
+    and a second one fails the update unless the controller's Service really dropped port 80
+    (an operator that predates the field would drop it silently). pulumi-command runs neither
+    during preview, and pulumi-kubernetes does not send a Patch resource to the cluster then."""
 
     def __init__(self, name: str, args: HttpsOnlyControllerArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:aks:HttpsOnlyController", name, None, opts)
+        self.present = self._wait(name, "present", args, [args.cluster_id], list(args.depends_on))
         self.patch = kubernetes.apiextensions.CustomResourcePatch(
             f"{name}-http-disabled",
             api_version=CONTROLLER_API_VERSION,
             kind=CONTROLLER_KIND,
             metadata=kubernetes.meta.v1.ObjectMetaArgs(name=DEFAULT_CONTROLLER),
             spec={"httpDisabled": True},
-            opts=pulumi.ResourceOptions(parent=self, provider=args.provider, depends_on=list(args.depends_on)),
+            opts=pulumi.ResourceOptions(
+                parent=self, provider=args.provider, depends_on=[*args.depends_on, self.present]
+            ),
         )
+        self.https_only = self._wait(name, "https-only", args, [args.cluster_id, self.patch.id], [self.patch])
+        # What a check of the public endpoint must wait for.
+        self.ready: list[pulumi.Resource] = [self.patch, self.https_only]
         self.register_outputs({})
+
+    def _wait(
+        self,
+        name: str,
+        expect: str,
+        args: HttpsOnlyControllerArgs,
+        triggers: list[pulumi.Input[str]],
+        depends_on: list[pulumi.Resource],
+    ) -> local.Command:
+        return local.Command(
+            f"{name}-{expect}",
+            create="python3 -m commands.ingress_controller",
+            # On standard input, not in the environment, as for the access wait (components/serving/aks.py).
+            stdin=args.kubeconfig,
+            environment={
+                "CONTROLLER_EXPECT": expect,
+                "CONTROLLER_ATTEMPTS": str(args.wait.attempts),
+                "CONTROLLER_INTERVAL_SECONDS": str(args.wait.interval_seconds),
+            },
+            # Asked again when the cluster is replaced (and, after the patch, when the patch is).
+            triggers=triggers,
+            opts=pulumi.ResourceOptions(parent=self, depends_on=depends_on, additional_secret_outputs=["stdin"]),
+        )
