@@ -250,6 +250,7 @@ class AzureMocks(pulumi.runtime.Mocks):
         if args.typ == "kubernetes:helm.sh/v3:Release":
             state["status"] = {"name": state["name"], "namespace": state["namespace"], "status": "deployed"}
         if args.typ == "azure-native:applicationinsights:Component":
+            state["instrumentationKey"] = principal
             state["connectionString"] = (
                 f"InstrumentationKey={principal};IngestionEndpoint=https://{state['location']}.in.applicationinsights.azure.com/"
             )

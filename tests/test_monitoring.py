@@ -25,3 +25,10 @@ def test_retention_comes_from_config():
 def test_connection_string_is_a_secret_export(shared):
     assert "appInsightsConnectionString" in shared.secret_outputs
     assert shared.outputs["appInsightsConnectionString"].startswith("InstrumentationKey=")
+
+
+def test_the_component_keeps_its_connection_string_and_key_secret_in_state(shared):
+    # No secret input names them, so only this option has the engine encrypt them.
+    appi = shared.one("azure-native:applicationinsights:Component")
+    assert {"connectionString", "instrumentationKey"} <= set(appi.additional_secret_outputs)
+    assert appi.outputs["connectionString"].startswith(f"InstrumentationKey={appi.outputs['instrumentationKey']};")

@@ -48,7 +48,11 @@ class Monitoring(pulumi.ComponentResource):
             workspace_resource_id=self.workspace.id,
             ingestion_mode="LogAnalytics",
             tags=dict(args.tags),
-            opts=child,
+            # azure-native marks neither output secret, and no secret input makes the engine do
+            # it: without this both sit in plain text in the shared stack's state.
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(additional_secret_outputs=["connectionString", "instrumentationKey"])
+            ),
         )
         self.workspace_id = self.workspace.id
         self.workspace_name = self.workspace.name
