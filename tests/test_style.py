@@ -1,0 +1,143 @@
+"""The component conventions of /work/shared/STYLE.md, checked over the code and over every
+evaluated stack: config read in one place, children parented, no resource born in an apply."""
+
+from __future__ import annotations
+
+import ast
+import contextvars
+import json
+import re
+from pathlib import Path
+
+import pulumi
+import pytest
+
+from components.config import PROJECT
+from offline.evaluate import ROOT, SHARED, Evaluation, evaluate, stack_config
+from tests.conftest import deploy
+
+# Custom resources that deliberately sit at the top of a stack, not in a component: the
+# shared stack's resource groups (protected; the program and every environment address them)
+# and the Azure DevOps provider every DevOps component shares; with `devops.createProject`,
+# the protected project itself.
+TOP_LEVEL = {
+    (SHARED, "azure-native:resources:ResourceGroup"),
+    (SHARED, "pulumi:providers:azuredevops"),
+    (SHARED, "azuredevops:index/project:Project"),
+}
+PROGRAM_FILES = [
+    *sorted(
+        path for folder in ("components", "commands", "offline", "policy") for path in (ROOT / folder).rglob("*.py")
+    ),
+    ROOT / "__main__.py",
+]
+
+
+def component_classes() -> list[tuple[Path, ast.Module, ast.ClassDef]]:
+    found = []
+    for path in sorted((ROOT / "components").rglob("*.py")):
+        module = ast.parse(path.read_text())
+        for node in module.body:
+            if isinstance(node, ast.ClassDef) and any(ast.unparse(b).endswith("ComponentResource") for b in node.bases):
+                found.append((path, module, node))
+    return found
+
+
+def test_config_is_read_only_in_components_config():
+    readers = [
+        str(path.relative_to(ROOT))
+        for path in PROGRAM_FILES
+        if re.search(r"\bpulumi\.Config\(|\bfrom pulumi import [^\n]*\bConfig\b", path.read_text())
+    ]
+    assert readers == ["components/config.py"]
+
+
+def test_every_component_follows_the_house_shape():
+    problems = []
+    for path, module, cls in component_classes():
+        where = f"{path.relative_to(ROOT)}:{cls.name}"
+        frozen = {
+            node.name
+            for node in module.body
+            if isinstance(node, ast.ClassDef)
+            and any(re.fullmatch(r"dataclass\(frozen=True\)", ast.unparse(d)) for d in node.decorator_list)
+        }
+        init = next(n for n in cls.body if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+        if not ast.get_docstring(cls):
+            problems.append(f"{where}: no docstring")
+        args = init.args.args[2].annotation if len(init.args.args) > 2 else None
+        if args is None or ast.unparse(args) not in frozen:
+            problems.append(f"{where}: args are not a frozen dataclass of its module")
+        (token,) = [
+            call.args[0]
+            for call in ast.walk(init)
+            if isinstance(call, ast.Call) and ast.unparse(call.func) == "super().__init__"
+        ]
+        if not (isinstance(token, ast.Constant) and re.fullmatch(rf"digitre:[a-z]+:{cls.name}", str(token.value))):
+            problems.append(f"{where}: type token {ast.unparse(token)}")
+        last = init.body[-1]
+        if not (isinstance(last, ast.Expr) and ast.unparse(last.value).startswith("self.register_outputs(")):
+            problems.append(f"{where}: register_outputs is not the last statement")
+    assert component_classes() and not problems
+
+
+def top_level(run: Evaluation) -> set[tuple[str, str]]:
+    components = {r.urn for r in run.resources if not r.custom}
+    return {(run.stack, r.type) for r in run.resources if r.custom and r.parent not in components}
+
+
+def test_every_custom_resource_is_a_components_child_or_deliberately_top_level(shared, every_run):
+    with_project = evaluate(SHARED, overrides={f"{PROJECT}:devops": _devops_creating_the_project()})
+    assert with_project.error is None
+    found = set().union(*(top_level(run) for run in [*every_run, with_project]))
+    assert found == TOP_LEVEL
+
+
+def _devops_creating_the_project() -> str:
+    devops = json.loads(stack_config(SHARED)[0][f"{PROJECT}:devops"])
+    return json.dumps({**devops, "createProject": True})
+
+
+# Set while an apply's callback runs: a resource declared then is missing from previews.
+_IN_APPLY: contextvars.ContextVar[bool] = contextvars.ContextVar("in_apply", default=False)
+
+
+@pytest.fixture
+def born_in_apply(monkeypatch) -> list[str]:
+    born: list[str] = []
+    apply, resource_init = pulumi.Output.apply, pulumi.Resource.__init__
+
+    def watched_apply(self, func, run_with_unknowns=False):  # type: ignore[no-untyped-def]
+        def flagged(value):  # type: ignore[no-untyped-def]
+            token = _IN_APPLY.set(True)
+            try:
+                return func(value)
+            finally:
+                _IN_APPLY.reset(token)
+
+        return apply(self, flagged, run_with_unknowns)
+
+    def watched_init(self, t, name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if _IN_APPLY.get():
+            born.append(f"{t} {name}")
+        resource_init(self, t, name, *args, **kwargs)
+
+    monkeypatch.setattr(pulumi.Output, "apply", watched_apply)
+    monkeypatch.setattr(pulumi.Resource, "__init__", watched_init)
+    return born
+
+
+def test_no_resource_is_declared_inside_an_apply(shared, born_in_apply):
+    runs = [evaluate(SHARED), *(deploy(stack, shared) for stack in ("dev", "prod"))]
+    assert all(run.error is None for run in runs)
+    assert not born_in_apply
+
+
+def test_the_apply_watch_sees_a_resource_declared_in_an_apply(tmp_path, born_in_apply):
+    program = tmp_path / "__main__.py"
+    program.write_text(
+        "import pulumi\nfrom pulumi_azure_native import resources\n"
+        "pulumi.Output.from_input('g').apply(lambda g: resources.ResourceGroup(g, location='westeurope'))\n"
+    )
+    evaluate("dev", main=program)
+    assert born_in_apply == ["azure-native:resources:ResourceGroup g"]
