@@ -378,7 +378,9 @@ def run_queue(tmp_path: Path, runs: Runs):
             "System.AccessToken": TOKEN,
             spec.TRAIN_EVALUATE_REGISTER.queued_by.definition_id_variable: "77",  # type: ignore[union-attr]
         }
-        env = {k: re.sub(r"\$\(([^)]+)\)", lambda m: macros.get(m.group(1), m.group(0)), v) for k, v in step["env"].items()}
+        env = {
+            k: re.sub(r"\$\(([^)]+)\)", lambda m: macros.get(m.group(1), m.group(0)), v) for k, v in step["env"].items()
+        }
         return run_script(script_of(step), macros, env, tmp_path)
 
 
