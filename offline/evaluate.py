@@ -261,6 +261,9 @@ class AzureMocks(pulumi.runtime.Mocks):
         numeric = ("BuildDefinition", "Environment", "VariableGroup", "BuildFolder")
         if args.typ.rsplit(":", 1)[1] in numeric:
             resource_id = str(int(uuid.uuid5(uuid.NAMESPACE_URL, args.typ + args.name)) % 9000 + 1000)
+        elif args.typ == "azuredevops:index/project:Project":
+            # The id a lookup of the same project answers (getProject below).
+            resource_id = _guid("project", state["name"])
         else:
             resource_id = _guid(args.typ, args.name)
         if args.typ == "azuredevops:index/serviceEndpointAzureRM:ServiceEndpointAzureRM":
@@ -312,7 +315,24 @@ class AzureMocks(pulumi.runtime.Mocks):
         if args.token == "azuredevops:index/getGroup:getGroup":
             name = args.args["name"]
             return {"id": _guid("group", name), "originId": _guid("group-origin", name), "name": name}, []
+        if args.token == "azuredevops:index/getIdentityUsers:getIdentityUsers":
+            return _identity(args.args["name"]), []
         raise NotImplementedError(f"no offline answer for invoke {args.token}")
+
+
+def _identity(name: str) -> dict[str, str]:
+    """A project's build service answers as Azure DevOps' identity search would: its identity
+    descriptor ends with `:Build:<project id>`; any other name is an ordinary user."""
+    host = _guid("organization", "org")
+    project, marker, _ = name.partition(" Build Service (")
+    if marker and name.endswith(")"):
+        identifier = f"{host}:Build:{_guid('project', project)}"
+        descriptor = f"Microsoft.TeamFoundation.ServiceIdentity;{identifier}"
+        subject = "svc." + base64.b64encode(identifier.encode()).decode().rstrip("=")
+    else:
+        descriptor = f"Microsoft.IdentityModel.Claims.ClaimsIdentity;{host}\\{name}"
+        subject = "aad." + base64.b64encode(name.encode()).decode().rstrip("=")
+    return {"id": _guid("identity", name), "name": name, "descriptor": descriptor, "subjectDescriptor": subject}
 
 
 def _guid(kind: str, name: str) -> str:

@@ -600,6 +600,10 @@ def pipeline_flow() -> str:
             done = pipeline.completion_trigger
             tags = f", tagged {', '.join(done.tags)}" if done.tags else ""
             lines.append(f'  {ids[done.pipeline]} -->|"completes on {", ".join(done.branches)}{tags}"| {target}')
+        if pipeline.queued_by:
+            queued = pipeline.queued_by
+            branch = pipelines.short_branch(queued.branch)
+            lines.append(f'  {ids[queued.pipeline]} -->|"succeeds, queues it on {branch}"| {target}')
         if pipeline.pull_request_validation:
             lines.append(f'  {target}_pr(["pull request to main of {pipelines.PLATFORM_REPOSITORY}"]) --> {target}')
         if pipeline.manual_only:

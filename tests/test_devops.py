@@ -28,6 +28,7 @@ def of(run, kind: str):
 def test_project_and_repositories_are_looked_up_not_created(shared):
     assert of(shared, "Project") == []
     run = evaluate("shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "createProject": True})})
+    assert run.error is None
     (project,) = of(run, "Project")
     assert project.inputs["name"] == "DigitRE"
     assert project.protect is True
@@ -660,3 +661,80 @@ def test_authorizations_and_checks_use_the_ids_and_types_the_provider_takes(shar
             assert check.inputs["targetResourceType"] in PROVIDER_CHECK_TARGET_TYPES
             assert check.inputs["targetResourceType"] == "environment"
             assert check.inputs["targetResourceId"] in ids["environment"]
+
+
+def test_the_build_service_may_do_exactly_what_the_pipelines_use_its_token_for(shared):
+    from offline.evaluate import _identity
+
+    grants = {p.name.removeprefix("build-service-"): p for p in of(shared, "BuildDefinitionPermissions")}
+    assert {key: tuple(g.inputs["permissions"]) for key, g in grants.items()} == {
+        # Build_and_Deploy lists and cancels pending teardowns (PATCH status cancelling).
+        spec.DEV_DELETE_AFTER_24_HOURS.key: ("ViewBuilds", "StopBuilds"),
+        # A teardown lists Build_and_Deploy's runs to find the newest.
+        spec.DEV_BUILD_AND_DEPLOY.key: ("ViewBuilds",),
+        # Extract-Prepare queues Train-Evaluate-Register through the Runs API.
+        spec.TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds"),
+    }
+    defs = {p.key: definitions(shared)[p.name] for p in spec.PIPELINES}
+    build_service = _identity("DigitRE Build Service (digitre)")
+    for key, grant in grants.items():
+        assert set(grant.inputs["permissions"].values()) == {"Allow"}
+        assert grant.inputs["buildDefinitionId"] == defs[key].id
+        assert grant.inputs["projectId"] == _guid("project", "DigitRE")
+        # The job token's identity under a project-scoped job authorization.
+        assert grant.inputs["principal"] == build_service["subjectDescriptor"]
+    settings = of(shared, "ProjectPipelineSettings")[0].inputs
+    assert settings["enforceJobScope"] is True
+
+
+def test_every_script_that_calls_azure_devops_with_the_job_token_is_accounted_for():
+    # A new use of System.AccessToken against another definition needs a row in
+    # spec.BUILD_SERVICE_PERMISSIONS; these are the uses that table covers.
+    uses = set()
+    for path in sorted((ROOT / "pipelines").rglob("*.yml")):
+        for line in path.read_text().splitlines():
+            if "$(System.AccessToken)" in line:
+                uses.add((path.relative_to(ROOT / "pipelines").as_posix(), line.split(":")[0].strip()))
+    assert uses == {
+        ("dev-build-and-deploy.yml", "SYSTEM_ACCESSTOKEN"),  # cancels teardowns
+        ("dev-delete-after-24-hours.yml", "SYSTEM_ACCESSTOKEN"),  # reads the newest deploy
+        ("templates/queue-pipeline.yml", "SYSTEM_ACCESSTOKEN"),  # queues training
+        # The shared stack's preview reads the Azure DevOps project through the provider.
+        ("templates/pulumi.yml", "AZDO_PERSONAL_ACCESS_TOKEN"),
+    }
+    assert set(spec.BUILD_SERVICE_PERMISSIONS) == {
+        spec.DEV_DELETE_AFTER_24_HOURS.key,
+        spec.DEV_BUILD_AND_DEPLOY.key,
+        spec.TRAIN_EVALUATE_REGISTER.key,
+    }
+
+
+def test_training_is_queued_by_the_id_the_platform_group_holds(shared):
+    group = {g.inputs["name"]: g for g in of(shared, "VariableGroup")}[spec.PLATFORM_VARIABLE_GROUP]
+    values = {v["name"]: v["value"] for v in group.inputs["variables"]}
+    queued_by = spec.TRAIN_EVALUATE_REGISTER.queued_by
+    assert queued_by is not None
+    train = definitions(shared)[spec.TRAIN_EVALUATE_REGISTER.name]
+    assert values[queued_by.definition_id_variable] == train.id
+
+
+@pytest.mark.parametrize(
+    ("descriptor", "accepted"),
+    [
+        (f"Microsoft.TeamFoundation.ServiceIdentity;host:Build:{_guid('project', 'DigitRE')}", True),
+        (f"Microsoft.TeamFoundation.ServiceIdentity;host:Build:{_guid('project', 'DigitRE').upper()}", True),
+        # The collection-scoped build service, or a person of a similar name: never granted.
+        (f"Microsoft.TeamFoundation.ServiceIdentity;host:Build:{_guid('collection', 'org')}", False),
+        ("Microsoft.IdentityModel.Claims.ClaimsIdentity;tenant\\someone@digitre.example", False),
+    ],
+)
+def test_only_the_projects_own_build_service_is_granted(descriptor, accepted):
+    from components.devops.build_service import build_service_name, check_is_project_build_service
+
+    assert build_service_name("DigitRE", "https://dev.azure.com/digitre/") == "DigitRE Build Service (digitre)"
+    name = "DigitRE Build Service (digitre)"
+    if accepted:
+        assert check_is_project_build_service(descriptor, _guid("project", "DigitRE"), name) == descriptor
+    else:
+        with pytest.raises(ValueError, match="not the build service of project"):
+            check_is_project_build_service(descriptor, _guid("project", "DigitRE"), name)

@@ -5,6 +5,7 @@ are asked. What is checked is what the script does, not how it is written."""
 from __future__ import annotations
 
 import json
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -326,3 +327,82 @@ def test_the_model_artifact_is_checked_before_its_values_become_variables(tmp_pa
         ]
     else:
         assert commands == []
+
+
+# Extract-Prepare's last step queues Train-Evaluate-Register (templates/queue-pipeline.yml).
+
+
+@dataclass
+class Runs:
+    """The stand-in Runs API (pipelines 7.1): what it was asked and whether it refuses."""
+
+    refuse: bool = False
+    requests: list[tuple[str, str, dict[str, list[str]], object, str]] = field(default_factory=list)
+
+
+@contextmanager
+def runs_api(runs: Runs) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            url = urlparse(self.path)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            runs.requests.append(("POST", url.path, parse_qs(url.query), body, self.headers["Authorization"]))
+            code, answer = (403, {"message": "TF215106: not allowed to queue"}) if runs.refuse else (200, {"id": 901})
+            data = json.dumps(answer).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    with serve(Handler) as url:
+        yield url
+
+
+def queue_step() -> dict:
+    (job,) = jobs_of(ROOT / spec.EXTRACT_PREPARE.yml_path)
+    (step,) = [s for s in job.steps if s.get("__template__") == "queue-pipeline.yml"]
+    assert job.steps[-1] is step, "the queue is the job's last step: it runs only after the Azure ML job"
+    return step
+
+
+def run_queue(tmp_path: Path, runs: Runs):
+    step = queue_step()
+    with runs_api(runs) as url:
+        macros = {
+            "System.CollectionUri": f"{url}/",
+            "System.TeamProjectId": PROJECT_ID,
+            "System.AccessToken": TOKEN,
+            spec.TRAIN_EVALUATE_REGISTER.queued_by.definition_id_variable: "77",  # type: ignore[union-attr]
+        }
+        env = {
+            k: re.sub(r"\$\(([^)]+)\)", lambda m: macros.get(m.group(1), m.group(0)), v) for k, v in step["env"].items()
+        }
+        return run_script(script_of(step), macros, env, tmp_path)
+
+
+def test_extract_prepare_queues_training_on_main_with_its_job_token(tmp_path):
+    runs = Runs()
+    result = run_queue(tmp_path, runs)
+    assert result.returncode == 0, result.stderr
+    ((method, path, query, body, auth),) = runs.requests
+    assert (method, path, query["api-version"]) == ("POST", f"/{PROJECT_ID}/_apis/pipelines/77/runs", ["7.1"])
+    assert auth == f"Bearer {TOKEN}"
+    assert body == {"resources": {"repositories": {"self": {"refName": spec.MAIN_BRANCH}}}}
+    assert "run 901" in result.stdout
+
+
+def test_a_refused_queue_fails_extract_prepare(tmp_path):
+    result = run_queue(tmp_path, Runs(refuse=True))
+    assert result.returncode != 0
+
+
+def test_the_queue_runs_only_after_success_and_only_for_the_engine_or_main():
+    step = queue_step()
+    assert step["condition"] == (
+        "and(succeeded(), or(eq(variables['Build.Reason'], 'ResourceTrigger'), "
+        f"eq(variables['Build.SourceBranch'], '{spec.MAIN_BRANCH}')))"
+    )

@@ -111,6 +111,20 @@ def test_triggers_in_code_match_the_yaml(pipeline):
     assert completion_triggers == ([pipeline.completion_trigger] if pipeline.completion_trigger else [])
 
 
+def test_queued_pipelines_in_code_match_the_yaml():
+    by_source = {p.source: p for p in spec.PIPELINES}
+    found = {}
+    for pipeline in spec.PIPELINES:
+        for job in jobs_of(ROOT / pipeline.yml_path):
+            for step in job.steps:
+                if step.get("__template__") == "queue-pipeline.yml":
+                    given = step["__parameters__"]
+                    queued = by_source[given["pipeline"]].name
+                    found[queued] = spec.QueuedBy(pipeline.name, given["branch"], given["definitionIdVariable"])
+    assert found == {p.name: p.queued_by for p in spec.PIPELINES if p.queued_by}
+    assert found, "Extract-Prepare queues Train-Evaluate-Register"
+
+
 def test_completion_triggers_name_declared_pipelines():
     names = {p.name for p in spec.PIPELINES}
     for pipeline in spec.PIPELINES:

@@ -19,6 +19,8 @@ from tests.trigger_model import (
     Outcome,
     PullRequest,
     Push,
+    QueueStep,
+    Reading,
     RepositoryTrigger,
     Run,
     _definition,
@@ -28,6 +30,7 @@ from tests.trigger_model import (
     manual_run,
     pull_request_runs,
     push_runs,
+    queue_runs,
     simulate,
 )
 
@@ -48,8 +51,9 @@ def chain(runs: list[Run]) -> list[tuple[str, str, int]]:
     return [(r.pipeline, r.source_branch, r.depth) for r in runs]
 
 
-def test_an_engine_commit_to_develop_runs_the_whole_chain_in_order():
-    runs = simulate(Push(ENGINE, DEVELOP))
+@pytest.mark.parametrize("reading", Reading)
+def test_an_engine_commit_to_develop_runs_the_whole_chain_in_order(reading):
+    runs = simulate(Push(ENGINE, DEVELOP), reading=reading)
     assert chain(runs) == [
         (EP, DEVELOP, 0),
         (TER, MAIN, 1),
@@ -59,14 +63,17 @@ def test_an_engine_commit_to_develop_runs_the_whole_chain_in_order():
     ]
     extract, train, dev, teardown, qa = runs
     assert extract.repository == ENGINE and extract.reason == "ResourceTrigger"
+    # Extract-Prepare queues training itself: no completion trigger decides its branch.
+    assert train.reason == "Queued"
     assert train.triggered_by is extract and dev.triggered_by is train
     assert teardown.triggered_by is dev and qa.triggered_by is dev
     assert spec.MODEL_REGISTERED_TAG in train.tags
 
 
-def test_every_run_of_the_chain_starts_on_a_branch_that_exists():
+@pytest.mark.parametrize("reading", Reading)
+def test_every_run_of_the_chain_starts_on_a_branch_that_exists(reading):
     # A run on a branch of this repository other than main could not check its YAML out.
-    for run in simulate(Push(ENGINE, DEVELOP))[1:]:
+    for run in simulate(Push(ENGINE, DEVELOP), reading=reading)[1:]:
         assert run.repository == PLATFORM and run.source_branch in PLATFORM_BRANCHES
 
 
@@ -114,7 +121,7 @@ def test_a_manual_run_of_each_pipeline(pipeline):
     assert chain(simulate(ManualRun(pipeline.name))) == MANUAL[pipeline.name]
 
 
-@pytest.mark.parametrize("pipeline", [TER, DEV], ids=["train", "dev"])
+@pytest.mark.parametrize("pipeline", [EP, TER, DEV], ids=["extract", "train", "dev"])
 def test_runs_from_another_branch_never_reach_dev_or_qa(pipeline):
     runs = simulate(ManualRun(pipeline, "feature/try-something"))
     assert [r.pipeline for r in runs] == [pipeline]
@@ -127,13 +134,46 @@ def test_nothing_deploys_prod_by_itself():
         assert spec.PROD_DEPLOYMENT.name not in {r.pipeline for r in simulate(event)}
 
 
-def test_the_old_main_only_filter_stopped_the_chain_after_extract_prepare(tmp_path):
-    # The defect of issue 8: Extract-Prepare's run carries the engine's develop branch.
+OLD_COMPLETION_TRIGGER = """  pipelines:
+    - pipeline: extract
+      source: '\\ML\\[ML]-Extract-Prepare'
+      trigger:
+        branches:
+          include:
+            - develop
+            - main
+"""
+
+
+def old_chain(tmp_path) -> dict[str, Definition]:
+    """The pipelines as they were: training followed Extract-Prepare by a completion trigger."""
     shutil.copytree(PIPELINES_DIR, tmp_path / "pipelines")
+    extract = tmp_path / "pipelines" / f"{spec.EXTRACT_PREPARE.key}.yml"
+    text = extract.read_text()
+    extract.write_text(text[: text.index("      - template: templates/queue-pipeline.yml")])
     train = tmp_path / "pipelines" / f"{spec.TRAIN_EVALUATE_REGISTER.key}.yml"
-    train.write_text(train.read_text().replace("            - develop\n", ""))
-    definitions = load_definitions(tmp_path / "pipelines")
-    assert chain(simulate(Push(ENGINE, DEVELOP), definitions=definitions)) == [(EP, DEVELOP, 0)]
+    text = train.read_text()
+    at = text.index("\nvariables:")
+    train.write_text(text[:at] + "\n" + OLD_COMPLETION_TRIGGER + text[at:])
+    return load_definitions(tmp_path / "pipelines")
+
+
+def test_the_old_completion_trigger_ran_training_on_a_branch_only_the_engine_has(tmp_path):
+    # The open risk of issue 8: under the reading where both definitions' repository counts,
+    # training followed Extract-Prepare onto refs/heads/develop of Devops-MLops, which does not
+    # exist; only the other reading reached main. The queue step works under both.
+    definitions = old_chain(tmp_path)
+    by_run = simulate(Push(ENGINE, DEVELOP), definitions=definitions, reading=Reading.RUN_REPOSITORY)
+    by_definition = simulate(Push(ENGINE, DEVELOP), definitions=definitions, reading=Reading.DEFINITION_REPOSITORY)
+    assert chain(by_run)[:2] == [(EP, DEVELOP, 0), (TER, MAIN, 1)]
+    assert chain(by_definition)[:2] == [(EP, DEVELOP, 0), (TER, DEVELOP, 1)]
+    assert DEVELOP not in PLATFORM_BRANCHES
+
+
+def test_training_has_no_completion_trigger_left_to_race_the_queue():
+    # Both at once would train twice per engine commit.
+    assert load_definitions()[TER].completion_triggers == ()
+    assert load_definitions()[EP].queues == (QueueStep(spec.TRAIN_EVALUATE_REGISTER.source, MAIN),)
 
 
 # The rules, each on a small definition of its own.
@@ -242,3 +282,39 @@ def test_rule_completion_tags_are_a_single_tag_here_so_all_and_any_agree():
 def test_the_model_reads_the_tags_the_yaml_adds():
     assert load_definitions()[TER].build_tags == {spec.MODEL_REGISTERED_TAG}
     assert all(not d.build_tags for name, d in load_definitions().items() if name != TER)
+
+
+def test_rule_completion_the_two_readings_differ_only_for_a_run_of_another_repository():
+    follower = definition("f", completion_triggers=(CompletionTrigger("p", ("*",), (), ()),))
+    definitions = {"p": definition("p"), "f": follower}
+    own = Run("p", "refs/heads/feature", PLATFORM, "Manual")
+    pushed = Run("p", DEVELOP, ENGINE, "ResourceTrigger")
+    for reading in Reading:
+        assert completion_runs(definitions, own, reading)[0].source_branch == "refs/heads/feature"
+    assert completion_runs(definitions, pushed, Reading.RUN_REPOSITORY)[0].source_branch == MAIN
+    assert completion_runs(definitions, pushed, Reading.DEFINITION_REPOSITORY)[0].source_branch == DEVELOP
+
+
+def test_rule_queue_after_a_repository_trigger_or_a_run_from_the_named_branch_only():
+    p = definition("p", queues=(QueueStep("\\ML\\t", MAIN),))
+    t = definition("t", folder="\\ML")
+    definitions = {"p": p, "t": t}
+    pushed = Run("p", DEVELOP, ENGINE, "ResourceTrigger")
+    (queued,) = queue_runs(definitions, pushed)
+    assert (queued.pipeline, queued.source_branch, queued.repository) == ("t", MAIN, PLATFORM)
+    assert queued.triggered_by is pushed
+    assert queue_runs(definitions, Run("p", MAIN, PLATFORM, "Manual"))
+    assert not queue_runs(definitions, Run("p", "refs/heads/feature/x", PLATFORM, "Manual"))
+
+
+def test_rule_queue_a_failed_extract_prepare_queues_nothing():
+    runs = simulate(Push(ENGINE, DEVELOP), Outcome(failing=frozenset({EP})))
+    assert [r.pipeline for r in runs] == [EP]
+
+
+def test_rule_queue_another_condition_on_the_queue_step_is_not_modelled(tmp_path):
+    shutil.copytree(PIPELINES_DIR, tmp_path / "pipelines")
+    template = tmp_path / "pipelines" / "templates" / "queue-pipeline.yml"
+    template.write_text(template.read_text().replace("condition: and(succeeded(), ", "condition: and(always(), "))
+    with pytest.raises(NotModelledError):
+        load_definitions(tmp_path / "pipelines")

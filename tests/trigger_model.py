@@ -3,7 +3,8 @@
 Given an event (a push to a repository, a pull request, a manual run), `simulate` answers
 which pipelines run, in which order, on which `Build.SourceBranch`, and with which build tags.
 Only what the pipeline files say is used: their `trigger`, `resources.repositories[].trigger`,
-`resources.pipelines[].trigger` and the `##vso[build.addbuildtag]` lines of their scripts.
+`resources.pipelines[].trigger`, the `##vso[build.addbuildtag]` lines of their scripts and
+the steps that queue another pipeline (`templates/queue-pipeline.yml`).
 Two facts live outside the YAML, as in Azure DevOps: which YAML file a definition runs and its
 default branch (the build definition, `components/devops/build_definitions.py`), and which definition a
 pull request queues (the build-validation branch policy). Both come from `components/devops/pipelines.py`.
@@ -11,8 +12,11 @@ pull request queues (the build-validation branch policy). Both come from `compon
 Each rule is one function whose docstring cites its source; `docs/assumptions.md` (section
 "Azure Pipelines: triggers, tokens, hosted agents") has a row per rule and the test that pins
 it. What the model does not know (wildcard filters, CI triggers on this repository, stage
-filters) raises `NotModelledError`, so a YAML change it cannot judge fails loudly instead of
-passing unexamined.
+filters, another condition on the queue step) raises `NotModelledError`, so a YAML change it
+cannot judge fails loudly instead of passing unexamined.
+
+Where Microsoft's pages allow two readings, the model takes both (`Reading`) and the tests
+require the chain to work under each.
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import re
 from collections import deque
 from dataclasses import dataclass, field
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +35,23 @@ from offline.evaluate import ROOT
 
 PIPELINES_DIR = ROOT / "pipelines"
 HEADS = "refs/heads/"
+QUEUE_TEMPLATE = "templates/queue-pipeline.yml"
+# The condition of the queue step that rule QUEUE implements; any other fails loudly.
+QUEUE_CONDITION = (
+    "and(succeeded(), or(eq(variables['Build.Reason'], 'ResourceTrigger'), "
+    "eq(variables['Build.SourceBranch'], '${{ parameters.branch }}')))"
+)
+
+
+class Reading(Enum):
+    """Two readings of "the same repository" in rule COMPLETION. Microsoft Learn says a
+    completion trigger between pipelines "in the same repository" runs the triggered one on the
+    completed run's branch and commit, else on its default branch. A run started by another
+    repository's push carries that repository's branch: is it then "in" that repository
+    (RUN_REPOSITORY) or still in its definition's (DEFINITION_REPOSITORY)? No page settles it."""
+
+    RUN_REPOSITORY = "run"
+    DEFINITION_REPOSITORY = "definition"
 
 
 class NotModelledError(Exception):
@@ -95,6 +117,14 @@ class CompletionTrigger:
 
 
 @dataclass(frozen=True)
+class QueueStep:
+    """A step that queues the pipeline named `source` on `branch` of the platform repository."""
+
+    source: str
+    branch: str
+
+
+@dataclass(frozen=True)
 class Definition:
     """A build definition: its YAML as Azure reads it, plus what the definition itself holds."""
 
@@ -108,6 +138,7 @@ class Definition:
     repository_triggers: tuple[RepositoryTrigger, ...]
     completion_triggers: tuple[CompletionTrigger, ...]
     build_tags: frozenset[str]
+    queues: tuple[QueueStep, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -143,6 +174,7 @@ def _definition(pipeline: spec.Pipeline, path: Path) -> Definition:
             _completion_trigger(resource) for resource in resources.get("pipelines", []) if "trigger" in resource
         ),
         build_tags=frozenset(_build_tags(path)),
+        queues=tuple(_queue_steps(document, path.parent)),
     )
 
 
@@ -187,6 +219,26 @@ def _build_tags(path: Path) -> set[str]:
     for template in re.findall(r"template:\s*(\S+\.yml)", path.read_text()):
         tags |= _build_tags(path.parent / template)
     return tags
+
+
+def _queue_steps(node: Any, base: Path) -> list[QueueStep]:
+    """Every use of the queue template in the document, with its parameters."""
+    found: list[QueueStep] = []
+    if isinstance(node, list):
+        for item in node:
+            found += _queue_steps(item, base)
+    elif isinstance(node, dict):
+        if node.get("template") == QUEUE_TEMPLATE:
+            template = yaml.load((base / QUEUE_TEMPLATE).read_text(), Loader=yaml.BaseLoader)
+            conditions = [step.get("condition") for step in template["steps"]]
+            if conditions != [QUEUE_CONDITION]:
+                raise NotModelledError(f"{QUEUE_TEMPLATE} queues under {conditions!r}")
+            parameters = node["parameters"]
+            found.append(QueueStep(parameters["pipeline"], _full(parameters["branch"])))
+        else:
+            for value in node.values():
+                found += _queue_steps(value, base)
+    return found
 
 
 def branch_matches(branch: str, include: tuple[str, ...], exclude: tuple[str, ...]) -> bool:
@@ -272,19 +324,23 @@ def names_pipeline(source: str, definition: Definition, definitions: dict[str, D
     return wanted == definition.name.casefold() and len(same_name) == 1
 
 
-def completion_runs(definitions: dict[str, Definition], completed: Run) -> list[Run]:
+def completion_runs(
+    definitions: dict[str, Definition], completed: Run, reading: Reading = Reading.RUN_REPOSITORY
+) -> list[Run]:
     """Rule COMPLETION: when a run completes successfully, every pipeline with a pipeline
     resource on its pipeline runs if the trigger's branch filters (from the version of its YAML
     in its default branch) match the completed run's branch and the completed run carries the
     trigger's tags. The triggered run's branch: the completed run's branch when both pipelines
-    are in the same repository, else the triggered pipeline's default branch. A run started by
-    another repository's push belongs to that repository (rule PUSH), so what it triggers runs
-    on the default branch. Sources: Microsoft Learn, "Trigger one pipeline after another",
+    are in the same repository, else the triggered pipeline's default branch. Whether a run
+    started by another repository's push (rule PUSH) counts as that repository's is not stated:
+    `reading` picks one (see `Reading`). Sources: Microsoft Learn, "Trigger one pipeline after another",
     section "Branch considerations for pipeline completion triggers"
     (https://learn.microsoft.com/azure/devops/pipelines/process/pipeline-triggers), and
     "resources.pipelines.pipeline.trigger" (YAML schema, "if its pipeline resource is from a
     different repo, the current pipeline is triggered on the branch specified by the Default
-    branch for manual and scheduled builds setting"). Tags: every listed tag must be on the run;
+    branch for manual and scheduled builds setting"; "if its pipeline resource is from the same
+    repo as the current pipeline, triggering follows the same branch and commit on which the
+    event is raised"). Tags: every listed tag must be on the run;
     with one listed tag (all this repository uses) "all" and "any" agree."""
     runs = []
     for definition in definitions.values():
@@ -295,9 +351,32 @@ def completion_runs(definitions: dict[str, Definition], completed: Run) -> list[
                 continue
             if not set(trigger.tags) <= completed.tags:
                 continue
-            same_repository = completed.repository == definition.repository
+            if reading is Reading.RUN_REPOSITORY:
+                same_repository = completed.repository == definition.repository
+            else:
+                same_repository = definitions[completed.pipeline].repository == definition.repository
             branch = completed.source_branch if same_repository else definition.default_branch
             runs.append(Run(definition.name, branch, definition.repository, "ResourceTrigger", triggered_by=completed))
+    return runs
+
+
+def queue_runs(definitions: dict[str, Definition], completed: Run) -> list[Run]:
+    """Rule QUEUE: the last step of a successful run queues the pipeline it names on the branch
+    it names, of the platform repository (Runs REST API 7.1, `resources.repositories.self.refName`),
+    when the run was started by its repository trigger (Build.Reason `ResourceTrigger`) or ran
+    from that branch itself (`templates/queue-pipeline.yml`, whose condition `QUEUE_CONDITION`
+    pins). The queued run's Build.SourceBranch is that branch; its reason is labelled `Queued`
+    here (the model claims nothing about the Build.Reason Azure gives it: no YAML reads it).
+    Sources: MicrosoftDocs/vsts-rest-api-specs specification/pipelines/7.1/pipelines.json
+    (Runs - Run Pipeline, RunPipelineParameters, RepositoryResourceParameters.refName);
+    Microsoft Learn, BuildReason enum (azure-devops-extension-api: `ResourceTrigger`, "The build
+    was started when resources in pipeline triggered it")."""
+    runs = []
+    for queue in definitions[completed.pipeline].queues:
+        if completed.reason != "ResourceTrigger" and completed.source_branch != queue.branch:
+            continue
+        (target,) = [d for d in definitions.values() if names_pipeline(queue.source, d, definitions)]
+        runs.append(Run(target.name, queue.branch, target.repository, "Queued", triggered_by=completed))
     return runs
 
 
@@ -305,6 +384,7 @@ def simulate(
     event: Event,
     outcome: Outcome = Outcome(),
     definitions: dict[str, Definition] | None = None,
+    reading: Reading = Reading.RUN_REPOSITORY,
 ) -> list[Run]:
     """Every run the event causes, in the order they start (a run's followers after it)."""
     definitions = load_definitions() if definitions is None else definitions
@@ -324,5 +404,6 @@ def simulate(
         if len(started) > 50:
             raise NotModelledError("more than 50 runs: a trigger cycle")
         if run.pipeline not in outcome.failing:
-            queue.extend(completion_runs(definitions, run))
+            queue.extend(queue_runs(definitions, run))
+            queue.extend(completion_runs(definitions, run, reading))
     return started

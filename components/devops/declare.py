@@ -13,16 +13,19 @@ import pulumi_azuredevops as azuredevops
 from components import roles
 from components.config import DevOpsConfig
 from components.devops.build_definitions import DevOpsPipelines, DevOpsPipelinesArgs
+from components.devops.build_service import BuildServicePermissions, BuildServicePermissionsArgs
 from components.devops.deployment_environments import DeploymentEnvironments, DeploymentEnvironmentsArgs
 from components.devops.key_vault_access import KeyVaultOfficers, KeyVaultOfficersArgs
 from components.devops.pipeline_permissions import PipelinePermissions, PipelinePermissionsArgs
 from components.devops.pipelines import (
+    BUILD_SERVICE_PERMISSIONS,
     DEV_DELETE_AFTER_24_HOURS,
     ENGINE_REPOSITORY,
     PIPELINES,
     PLATFORM_REPOSITORY,
     PREVIEW_SERVICE_CONNECTION,
     SERVICE_CONNECTION,
+    TRAIN_EVALUATE_REGISTER,
 )
 from components.devops.service_connection import CustomRole, Grant, ServiceConnection, ServiceConnectionArgs
 from components.devops.team_dashboard import TeamDashboard, TeamDashboardArgs
@@ -238,6 +241,11 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
         "PULUMI_BACKEND_URL": cfg.pulumi_backend_url,
         "PULUMI_SECRETS_PROVIDER": cfg.pulumi_secrets_provider,
     }
+    # Extract-Prepare queues Train-Evaluate-Register by id (pipelines/templates/queue-pipeline.yml).
+    assert TRAIN_EVALUATE_REGISTER.queued_by is not None
+    platform_variables[TRAIN_EVALUATE_REGISTER.queued_by.definition_id_variable] = pipelines.definitions[
+        TRAIN_EVALUATE_REGISTER.key
+    ].id
     if cfg.pulumi_state_storage_account:
         platform_variables["PULUMI_STATE_STORAGE_ACCOUNT"] = cfg.pulumi_state_storage_account
     variables = VariableGroups(
@@ -272,6 +280,17 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
             variable_group_ids=variables.ids,
             environment_ids=environment_ids,
             engine_repository_id=engine_repo.id,
+        ),
+        opts=on_devops,
+    )
+    BuildServicePermissions(
+        "build-service",
+        BuildServicePermissionsArgs(
+            organization_url=cfg.organization_url,
+            project_id=project_id,
+            project_name=project_name,
+            definition_ids=definition_ids,
+            permissions=BUILD_SERVICE_PERMISSIONS,
         ),
         opts=on_devops,
     )

@@ -5,7 +5,8 @@ permissions from this table; a test checks it against the YAML.
 Triggers live in the YAML (repository and pipeline-completion resource triggers, which
 Azure DevOps recommends over the classic UI ones), so the build definitions declare no
 trigger overrides; the PR preview runs through a branch policy, since Azure Repos ignores
-`pr:` in YAML.
+`pr:` in YAML. One link of the chain is no trigger: Extract-Prepare queues
+Train-Evaluate-Register itself, on main (see `QueuedBy`).
 """
 
 from __future__ import annotations
@@ -54,6 +55,25 @@ class CompletionTrigger:
 
 
 @dataclass(frozen=True)
+class QueuedBy:
+    """Queued on `branch` by the last step of the pipeline named `pipeline` (through the Runs
+    REST API with the job's token, `pipelines/templates/queue-pipeline.yml`) when that run
+    succeeded and was started by its repository trigger or ran from `branch` itself.
+
+    Why not a completion trigger: a run started by another repository's push carries that
+    repository's branch (`refs/heads/develop` of the engine), and Microsoft Learn says a
+    completion trigger between two pipelines of the same repository runs the triggered one on
+    "the same branch and commit" as the completed run. Devops-MLops has no `develop`, so that
+    reading makes the run fail; the other reading (the default branch) would work. Queuing
+    on an explicit branch works under both."""
+
+    pipeline: str
+    branch: str
+    # The platform variable holding the queued definition's id (the Runs API takes the id).
+    definition_id_variable: str
+
+
+@dataclass(frozen=True)
 class Pipeline:
     key: str
     name: str
@@ -61,6 +81,7 @@ class Pipeline:
     summary: str
     repository_trigger: RepositoryTrigger | None = None
     completion_trigger: CompletionTrigger | None = None
+    queued_by: QueuedBy | None = None
     # Runs as the required check of pull requests to main (a branch policy).
     pull_request_validation: bool = False
     stacks: tuple[str, ...] = ()
@@ -85,14 +106,16 @@ class Pipeline:
 
     @property
     def manual_only(self) -> bool:
-        return not (self.repository_trigger or self.completion_trigger or self.pull_request_validation)
+        return not (
+            self.repository_trigger or self.completion_trigger or self.queued_by or self.pull_request_validation
+        )
 
 
 EXTRACT_PREPARE = Pipeline(
     key="ml-extract-prepare",
     name="[ML]-Extract-Prepare",
     folder="\\ML",
-    summary="submits the extract/prepare Azure ML job to the shared workspace and compute",
+    summary="submits the extract/prepare Azure ML job to the shared workspace and compute, then queues training",
     repository_trigger=RepositoryTrigger(ENGINE_REPOSITORY, (short_branch(ENGINE_BRANCH),)),
     variable_groups=(PLATFORM_VARIABLE_GROUP,),
     uses_engine_repository=True,
@@ -102,10 +125,8 @@ TRAIN_EVALUATE_REGISTER = Pipeline(
     name="[ML]-Train-Evaluate-Register",
     folder="\\ML",
     summary="trains, evaluates and registers; publishes the model artifact only for a new model",
-    # Extract-Prepare's run carries the engine's branch when the engine started it, main by hand.
-    completion_trigger=CompletionTrigger(
-        EXTRACT_PREPARE.name, (short_branch(ENGINE_BRANCH), short_branch(MAIN_BRANCH))
-    ),
+    # Always on main: Extract-Prepare queues it there, whatever branch its own run carries.
+    queued_by=QueuedBy(EXTRACT_PREPARE.name, MAIN_BRANCH, "TRAIN_DEFINITION_ID"),
     variable_groups=(PLATFORM_VARIABLE_GROUP,),
     uses_engine_repository=True,
 )
@@ -182,3 +203,16 @@ PIPELINES: tuple[Pipeline, ...] = (
     PROD_DEPLOYMENT,
     PR_PREVIEW,
 )
+
+# What the project's build service (the identity behind System.AccessToken: job tokens are
+# scoped to the project, components/devops/build_definitions.py) must be allowed on other
+# definitions, because a pipeline's script calls the REST API with that token. Declared per
+# definition (components/devops/build_service.py) rather than taken on trust from defaults.
+BUILD_SERVICE_PERMISSIONS: dict[str, tuple[str, ...]] = {
+    # Build_and_Deploy lists the pending teardowns and cancels them.
+    DEV_DELETE_AFTER_24_HOURS.key: ("ViewBuilds", "StopBuilds"),
+    # A teardown reads which Build_and_Deploy run is the newest.
+    DEV_BUILD_AND_DEPLOY.key: ("ViewBuilds",),
+    # Extract-Prepare queues Train-Evaluate-Register on main.
+    TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds"),
+}
