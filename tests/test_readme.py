@@ -81,7 +81,10 @@ def test_config_table_lists_every_key_the_config_model_accepts() -> None:
 
 
 def test_config_table_parser_expands_brace_groups() -> None:
-    assert _expand("aks.accessWait.{attempts, intervalSeconds}") == ["aks.accessWait.attempts", "aks.accessWait.intervalSeconds"]
+    assert _expand("aks.accessWait.{attempts, intervalSeconds}") == [
+        "aks.accessWait.attempts",
+        "aks.accessWait.intervalSeconds",
+    ]
     assert _expand("role") == ["role"]
 
 
@@ -120,17 +123,17 @@ def test_pipeline_picture_shows_each_trigger_with_its_filters(pipeline: Pipeline
     incoming = _into(pipeline)
     by_name = {node: name for name, node in names.items()}
     if pipeline.completion_trigger is not None:
-        trigger = pipeline.completion_trigger
-        labels = [label for source, label in incoming if by_name.get(source) == trigger.pipeline]
-        assert labels, f"no edge {trigger.pipeline} -> {pipeline.name}"
-        for branch in trigger.branches:
+        completion = pipeline.completion_trigger
+        labels = [label for source, label in incoming if by_name.get(source) == completion.pipeline]
+        assert labels, f"no edge {completion.pipeline} -> {pipeline.name}"
+        for branch in completion.branches:
             assert re.search(rf"\b{re.escape(branch)}\b", labels[0]), f"edge into {pipeline.name} omits {branch}"
-        for tag in trigger.tags:
+        for tag in completion.tags:
             assert tag in labels[0], f"edge into {pipeline.name} omits tag {tag}"
     if pipeline.repository_trigger is not None:
-        trigger = pipeline.repository_trigger
+        repository = pipeline.repository_trigger
         texts = [starts[source] for source, _ in incoming if source in starts]
-        assert any(trigger.repository in t and all(b in t for b in trigger.branches) for t in texts)
+        assert any(repository.repository in t and all(b in t for b in repository.branches) for t in texts)
     if pipeline.pull_request_validation:
         assert any("pull request" in starts.get(source, "") for source, _ in incoming)
     if pipeline.manual_only:
@@ -203,8 +206,8 @@ def test_modules_the_readme_runs_exist() -> None:
 
 
 def test_paths_the_readme_names_exist() -> None:
-    tops = ("components/", "commands/", "offline/", "tests/", "pipelines/", "charts/", "serving/", "docs/", "policy/")
-    tops += ("scripts/", "benchmarks/", ".ci/")
+    tops: tuple[str, ...] = ("components/", "commands/", "offline/", "tests/", "pipelines/", "charts/", "serving/")
+    tops += ("docs/", "policy/", "scripts/", "benchmarks/", ".ci/")
     named = {tok for tok in re.findall(r"`([\w./-]+)`", README) if tok.startswith(tops)}
     assert len(named) > 10
     assert sorted(p for p in named if not (ROOT / p).exists()) == []
