@@ -17,15 +17,13 @@ Exit 0 when every check says yes, 1 when the attempts ran out, 2 on bad input or
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-# On PATH on Microsoft-hosted ubuntu-24.04 agents and after `az aks install-cli`.
-KUBECTL = "kubectl"
+from commands.kubectl import KUBECTL, last_error, run_kubectl, with_kubeconfig
+from commands.polling import poll
 
 
 @dataclass(frozen=True)
@@ -57,18 +55,15 @@ Runner = Callable[[Check], str | None]
 def kubectl_runner(kubectl: str, kubeconfig_path: str, timeout: float = 60.0) -> Runner:
     def run(check: Check) -> str | None:
         scope = ["--namespace", check.namespace] if check.namespace else ["--all-namespaces"]
-        command = [kubectl, "auth", "can-i", check.verb, check.resource, *scope, "--kubeconfig", kubeconfig_path]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            return f"no answer within {timeout:.0f} s"
+        done = run_kubectl(kubectl, ["auth", "can-i", check.verb, check.resource, *scope], kubeconfig_path, timeout)
+        if isinstance(done, str):
+            return done
         # kubectl prints "yes" when allowed and "no[ - reason]" when not, and exits 1 for
         # both a "no" and an error (e.g. no credentials yet), so the answer is read, not the code.
         answer = done.stdout.strip().splitlines()[0] if done.stdout.strip() else ""
         if done.returncode == 0 and answer == "yes":
             return None
-        detail = answer or (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1]
-        return detail[:300]
+        return answer[:300] if answer else last_error(done)
 
     return run
 
@@ -82,16 +77,16 @@ def wait_for_access(
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = print,
 ) -> bool:
-    for attempt in range(1, attempts + 1):
+    def attempt(label: str) -> bool:
         problems = [(check, why) for check in checks if (why := run(check)) is not None]
         if not problems:
-            log(f"cluster access granted (attempt {attempt}/{attempts})")
+            log(f"cluster access granted ({label})")
             return True
         for check, why in problems:
-            log(f"not yet allowed to {check.describe()}: {why} (attempt {attempt}/{attempts})")
-        if attempt < attempts:
-            sleep(interval)
-    return False
+            log(f"not yet allowed to {check.describe()}: {why} ({label})")
+        return False
+
+    return poll(attempts, interval, attempt, sleep)
 
 
 def main() -> int:
@@ -103,18 +98,13 @@ def main() -> int:
     attempts = int(os.environ.get("ACCESS_ATTEMPTS", "40"))
     interval = float(os.environ.get("ACCESS_INTERVAL_SECONDS", "15"))
     kubectl = os.environ.get("KUBECTL", KUBECTL)
-    # mkstemp creates the file readable by this user only; it is removed whatever happens.
-    handle, path = tempfile.mkstemp(prefix="kubeconfig-", suffix=".yaml")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(kubeconfig)
-        try:
-            granted = wait_for_access(release_checks(namespace), kubectl_runner(kubectl, path), attempts, interval)
-        except FileNotFoundError:
-            print(f"{kubectl} not found: install kubectl and kubelogin (az aks install-cli)", file=sys.stderr)
-            return 2
-    finally:
-        os.unlink(path)
+    granted = with_kubeconfig(
+        kubeconfig,
+        kubectl,
+        lambda path: wait_for_access(release_checks(namespace), kubectl_runner(kubectl, path), attempts, interval),
+    )
+    if granted is None:
+        return 2
     if granted:
         return 0
     print(

@@ -26,6 +26,8 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from commands.polling import poll
+
 # Gateways answer these while a rollout or a load balancer catches up: worth another try.
 # Anything else from the scoring route is the model's own answer.
 TRANSIENT_STATUSES = frozenset({502, 503, 504})
@@ -123,15 +125,15 @@ def wait_healthy(
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = print,
 ) -> bool:
-    for attempt in range(1, attempts + 1):
+    def attempt(label: str) -> bool:
         problem = probe(url, timeout)
         if problem is None:
-            log(f"healthy: {url} (attempt {attempt}/{attempts})")
+            log(f"healthy: {url} ({label})")
             return True
-        log(f"not healthy yet: {url}: {problem} (attempt {attempt}/{attempts})")
-        if attempt < attempts:
-            sleep(interval)
-    return False
+        log(f"not healthy yet: {url}: {problem} ({label})")
+        return False
+
+    return poll(attempts, interval, attempt, sleep)
 
 
 @dataclass(frozen=True)
@@ -187,17 +189,16 @@ def smoke_score(
     log: Callable[[str], None] = print,
 ) -> bool:
     """Score the sample; retry only what a gateway or the network caused."""
-    for attempt in range(1, attempts + 1):
+
+    def attempt(label: str) -> bool | None:
         answer = score(url, sample, timeout)
         if answer.problem is None:
-            log(f"scored: {url} answered the sample request with JSON (attempt {attempt}/{attempts})")
+            log(f"scored: {url} answered the sample request with JSON ({label})")
             return True
-        log(f"cannot score: {url}: {answer.problem} (attempt {attempt}/{attempts})")
-        if not answer.transient:
-            return False
-        if attempt < attempts:
-            sleep(interval)
-    return False
+        log(f"cannot score: {url}: {answer.problem} ({label})")
+        return False if answer.transient else None
+
+    return poll(attempts, interval, attempt, sleep)
 
 
 def main(environ: Mapping[str, str] | None = None) -> int:

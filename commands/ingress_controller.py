@@ -22,14 +22,14 @@ Exit 0 when the answer is yes, 1 when the attempts ran out, 2 on bad input or no
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-KUBECTL = "kubectl"
+from commands.kubectl import KUBECTL, last_error, run_kubectl, with_kubeconfig
+from commands.polling import poll
+
 # The CRD's plural and group (config/crd/bases/approuting.kubernetes.azure.com_nginxingresscontrollers.yaml).
 CONTROLLER_RESOURCE = "nginxingresscontrollers.approuting.kubernetes.azure.com"
 # The default controller's name, its resources' name prefix (its Service's name) and namespace
@@ -90,14 +90,12 @@ Runner = Callable[[Question], str | None]
 
 def kubectl_runner(kubectl: str, kubeconfig_path: str, timeout: float = 60.0) -> Runner:
     def run(question: Question) -> str | None:
-        command = [kubectl, *question.args, "--kubeconfig", kubeconfig_path]
-        try:
-            done = subprocess.run(command, capture_output=True, text=True, timeout=timeout, check=False)
-        except subprocess.TimeoutExpired:
-            return f"no answer within {timeout:.0f} s"
+        done = run_kubectl(kubectl, question.args, kubeconfig_path, timeout)
+        if isinstance(done, str):
+            return done
         if done.returncode != 0:
             # A missing CRD ("doesn't have a resource type"), NotFound, or no token yet.
-            return (done.stderr.strip().splitlines() or [f"exit {done.returncode}"])[-1][:300]
+            return last_error(done)
         return question.judge(done.stdout)
 
     return run
@@ -112,15 +110,15 @@ def wait_until(
     sleep: Callable[[float], None] = time.sleep,
     log: Callable[[str], None] = print,
 ) -> bool:
-    for attempt in range(1, attempts + 1):
+    def attempt(label: str) -> bool:
         why = run(question)
         if why is None:
-            log(f"ready: {question.describe} (attempt {attempt}/{attempts})")
+            log(f"ready: {question.describe} ({label})")
             return True
-        log(f"not yet: {question.describe}: {why} (attempt {attempt}/{attempts})")
-        if attempt < attempts:
-            sleep(interval)
-    return False
+        log(f"not yet: {question.describe}: {why} ({label})")
+        return False
+
+    return poll(attempts, interval, attempt, sleep)
 
 
 def _settings(env: Mapping[str, str]) -> tuple[Question, int, float] | str:
@@ -145,18 +143,11 @@ def main() -> int:
         return 2
     question, attempts, interval = settings
     kubectl = os.environ.get("KUBECTL", KUBECTL)
-    # Readable by this user only, removed whatever happens.
-    handle, path = tempfile.mkstemp(prefix="kubeconfig-", suffix=".yaml")
-    try:
-        with os.fdopen(handle, "w") as file:
-            file.write(kubeconfig)
-        try:
-            ready = wait_until(question, kubectl_runner(kubectl, path), attempts, interval)
-        except FileNotFoundError:
-            print(f"{kubectl} not found: install kubectl and kubelogin (az aks install-cli)", file=sys.stderr)
-            return 2
-    finally:
-        os.unlink(path)
+    ready = with_kubeconfig(
+        kubeconfig, kubectl, lambda path: wait_until(question, kubectl_runner(kubectl, path), attempts, interval)
+    )
+    if ready is None:
+        return 2
     if ready:
         return 0
     print(

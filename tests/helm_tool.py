@@ -73,18 +73,13 @@ class Helm:
         path.write_text(json.dumps(values))
         return path
 
+    def _target(self, namespace: str, kube_version: str, values: Mapping[str, Any]) -> tuple[str, ...]:
+        """What `lint` and `template` both need: the release's namespace, the cluster's
+        Kubernetes version and the values."""
+        return ("--namespace", namespace, "--kube-version", kube_version, "--values", str(self.values_file(values)))
+
     def lint(self, values: Mapping[str, Any], namespace: str, kube_version: str) -> subprocess.CompletedProcess[str]:
-        return self.run(
-            "lint",
-            "--strict",
-            str(CHART),
-            "--namespace",
-            namespace,
-            "--kube-version",
-            kube_version,
-            "--values",
-            str(self.values_file(values)),
-        )
+        return self.run("lint", "--strict", str(CHART), *self._target(namespace, kube_version, values))
 
     def template(
         self,
@@ -95,18 +90,7 @@ class Helm:
         chart: Path = CHART,
         extra: Sequence[str] = (),
     ) -> subprocess.CompletedProcess[str]:
-        return self.run(
-            "template",
-            release,
-            str(chart),
-            "--namespace",
-            namespace,
-            "--kube-version",
-            kube_version,
-            "--values",
-            str(self.values_file(values)),
-            *extra,
-        )
+        return self.run("template", release, str(chart), *self._target(namespace, kube_version, values), *extra)
 
     def render(
         self, release: str, namespace: str, values: Mapping[str, Any], kube_version: str, **kwargs: Any

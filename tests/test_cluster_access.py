@@ -15,7 +15,7 @@ import pytest
 
 from commands.cluster_access import KUBECTL, Check, kubectl_runner, release_checks, wait_for_access
 from components.config import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
-from offline.evaluate import ROOT
+from tests.local_command import run_module
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
 
@@ -55,16 +55,7 @@ def fake_kubectl(tmp_path: Path, answers: list[str]) -> Path:
 
 def run_command(env: dict[str, str], stdin: str = KUBECONFIG) -> subprocess.CompletedProcess[str]:
     """`python3 -m commands.cluster_access` as the local command runs it: kubeconfig on stdin."""
-    return subprocess.run(
-        [sys.executable, "-m", "commands.cluster_access"],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    return run_module("commands.cluster_access", env, stdin)
 
 
 def run_probe(tmp_path: Path, answers: list[str], attempts: int = 3) -> subprocess.CompletedProcess[str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -26,6 +25,7 @@ from commands.ingress_controller import (
 from components.serving.ingress import CONTROLLER_API_VERSION, CONTROLLER_KIND
 from components.serving.ingress import DEFAULT_CONTROLLER as PATCHED_CONTROLLER
 from offline.evaluate import ROOT
+from tests.local_command import run_module
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
 NO_CRD = 'error: the server doesn\'t have a resource type "nginxingresscontrollers"'
@@ -64,16 +64,7 @@ def run(tmp_path: Path, expect: str, answers: list[tuple[int, str]], attempts: i
         "CONTROLLER_ATTEMPTS": str(attempts),
         "CONTROLLER_INTERVAL_SECONDS": "0",
     }
-    return subprocess.run(
-        [sys.executable, "-m", "commands.ingress_controller"],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    return run_module("commands.ingress_controller", env, stdin)
 
 
 def calls(tmp_path: Path) -> list[list[str]]:
@@ -130,32 +121,14 @@ def test_https_only_reads_the_ports(stdout, ok):
     [({"CONTROLLER_EXPECT": "maybe"}, KUBECONFIG), ({"CONTROLLER_EXPECT": "present"}, " \n")],
 )
 def test_bad_input_is_refused_with_one_line(tmp_path, env, stdin):
-    done = subprocess.run(
-        [sys.executable, "-m", "commands.ingress_controller"],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "KUBECTL": str(tmp_path / "none"), **env},
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    done = run_module("commands.ingress_controller", {**os.environ, "KUBECTL": str(tmp_path / "none"), **env}, stdin)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
 
 
 def test_no_kubectl_is_reported_not_retried(tmp_path):
     env = {**os.environ, "KUBECTL": str(tmp_path / "none"), "CONTROLLER_EXPECT": "present"}
-    done = subprocess.run(
-        [sys.executable, "-m", "commands.ingress_controller"],
-        input=KUBECONFIG,
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=ROOT,
-        timeout=60,
-        check=False,
-    )
+    done = run_module("commands.ingress_controller", env, KUBECONFIG)
     assert done.returncode == 2
     assert "az aks install-cli" in done.stderr
 

@@ -1,0 +1,24 @@
+"""The bounded wait of the post-deploy commands: one attempt after another, a fixed interval
+apart, no sleep after the last. Standard library only: it runs wherever `pulumi up` runs."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+# One attempt, handed its label (`attempt n/N`) for its log lines. It returns True when done,
+# False to try again, None to give up at once (an answer no retry can change).
+Attempt = Callable[[str], bool | None]
+
+
+def poll(attempts: int, interval: float, attempt: Attempt, sleep: Callable[[float], None] = time.sleep) -> bool:
+    """True as soon as an attempt succeeds; False when one gives up or none is left."""
+    for n in range(1, attempts + 1):
+        outcome = attempt(f"attempt {n}/{attempts}")
+        if outcome is None:
+            return False
+        if outcome:
+            return True
+        if n < attempts:
+            sleep(interval)
+    return False
