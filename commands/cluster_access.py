@@ -95,8 +95,15 @@ def main() -> int:
     if not kubeconfig.strip() or not namespace:
         print("a kubeconfig on standard input and ACCESS_NAMESPACE are required", file=sys.stderr)
         return 2
-    attempts = int(os.environ.get("ACCESS_ATTEMPTS", "40"))
-    interval = float(os.environ.get("ACCESS_INTERVAL_SECONDS", "15"))
+    try:
+        attempts = int(os.environ.get("ACCESS_ATTEMPTS", "40"))
+        interval = float(os.environ.get("ACCESS_INTERVAL_SECONDS", "15"))
+    except ValueError:
+        print("ACCESS_ATTEMPTS and ACCESS_INTERVAL_SECONDS must be numbers", file=sys.stderr)
+        return 2
+    if attempts < 1 or interval < 0:
+        print("ACCESS_ATTEMPTS must be at least 1 and ACCESS_INTERVAL_SECONDS not negative", file=sys.stderr)
+        return 2
     kubectl = os.environ.get("KUBECTL", KUBECTL)
     granted = with_kubeconfig(
         kubeconfig,

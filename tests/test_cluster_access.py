@@ -132,6 +132,18 @@ def test_missing_kubeconfig_is_refused(stdin):
     assert done.returncode == 2
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ACCESS_ATTEMPTS", "forty"), ("ACCESS_INTERVAL_SECONDS", "soon"), ("ACCESS_ATTEMPTS", "0")],
+)
+def test_a_bad_setting_is_one_line_not_a_traceback(name, value):
+    env = {**os.environ, "ACCESS_NAMESPACE": "ns", name: value}
+    done = run_command(env)
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and name in done.stderr
+
+
 def test_wait_sleeps_between_attempts_only():
     slept: list[float] = []
     answers = iter([None, "no", None, None, None, None])
