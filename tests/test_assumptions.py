@@ -4,14 +4,13 @@ that exists, so a fact the code relies on cannot sit there unchecked and unpinne
 from __future__ import annotations
 
 import ast
-import functools
-import gc
 import re
 from pathlib import Path
 
 import pytest
 
 from tests import ledger
+from tests.python_source import parse
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_REF = re.compile(r"tests/([\w/]+\.py)::(\w+)")
@@ -20,16 +19,8 @@ SOURCE = re.compile(r"https://\S+|\b[\w.-]+/[\w.-]+(/[\w./-]+)+")
 ROWS = ledger.rows()
 
 
-@functools.cache
 def defined_tests(path: Path) -> set[str]:
-    # CPython 3.11's parser fails with "AST constructor recursion depth mismatch" when a garbage
-    # collection runs finalizers mid-parse (the evaluations leave Pulumi futures behind): parse
-    # with the collector off, once per file.
-    gc.disable()
-    try:
-        tree = ast.parse(path.read_text())
-    finally:
-        gc.enable()
+    tree = parse(path)
     return {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}
 
 

@@ -15,6 +15,7 @@ import pytest
 from components.config import PROJECT
 from offline.evaluate import ROOT, SHARED, Evaluation, evaluate, stack_config
 from tests.conftest import deploy
+from tests.python_source import parse
 
 # Custom resources that deliberately sit at the top of a stack, not in a component: the
 # shared stack's resource groups (protected; the program and every environment address them)
@@ -36,7 +37,7 @@ PROGRAM_FILES = [
 def component_classes() -> list[tuple[Path, ast.Module, ast.ClassDef]]:
     found = []
     for path in sorted((ROOT / "components").rglob("*.py")):
-        module = ast.parse(path.read_text())
+        module = parse(path)
         for node in module.body:
             if isinstance(node, ast.ClassDef) and any(ast.unparse(b).endswith("ComponentResource") for b in node.bases):
                 found.append((path, module, node))
