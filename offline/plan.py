@@ -171,9 +171,6 @@ RUNS: dict[str, tuple[Setting, ...]] = {
     ),
 }
 
-# Built-in role definition ids to the names Microsoft gives them (components/roles.py).
-ROLE_NAMES = roles.ROLE_NAMES
-
 
 class PlanError(Exception):
     """A stack that cannot be planned, said in one line (bad config, no shared stack)."""
@@ -264,7 +261,7 @@ def show(value: Any, short: bool = True) -> str:
     text = str(value)
     if short and text.startswith("/subscriptions/"):
         last = text.rsplit("/", 1)[1]
-        return ROLE_NAMES.get(last, last)
+        return roles.ROLE_NAMES.get(last, last)
     return text
 
 

@@ -26,7 +26,8 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+from offline.evaluate import ROOT
+
 DOCKERFILE = ROOT / "serving" / "Dockerfile"
 FIXTURES = ROOT / "tests" / "fixtures"
 # A uv project that pins the server and everything it pulls in (uv.lock).

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from offline.evaluate import ROOT
 from tests import ledger
 from tests.python_source import parse
 
-ROOT = Path(__file__).resolve().parent.parent
 TEST_REF = re.compile(r"tests/([\w/]+\.py)::(\w+)")
 # A web address, or a repository path (owner/repo/path...), that a reviewer can open.
 SOURCE = re.compile(r"https://\S+|\b[\w.-]+/[\w.-]+(/[\w./-]+)+")

@@ -3,54 +3,29 @@ deploy the release, bounded, with the kubeconfig read from standard input."""
 
 from __future__ import annotations
 
-import json
 import os
 import stat
 import subprocess
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
 
 from commands.cluster_access import KUBECTL, Check, kubectl_runner, release_checks, wait_for_access
 from components.config import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
+from tests.fake_kubectl import calls
+from tests.fake_kubectl import fake_kubectl as kubectl_stand_in
 from tests.local_command import run_module
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
 
 
 def fake_kubectl(tmp_path: Path, answers: list[str]) -> Path:
-    """A stand-in for kubectl that prints the next answer ("yes", "no - reason" or an error
-    for stderr) the way `kubectl auth can-i` does, exiting 0 only for yes, and records its
-    arguments and the kubeconfig it was handed."""
-    script = tmp_path / "kubectl"
-    script.write_text(
-        textwrap.dedent(
-            f"""\
-            #!{sys.executable}
-            import json, os, stat, sys
-            from pathlib import Path
-            state = Path({str(tmp_path)!r})
-            calls = state / "calls.jsonl"
-            n = sum(1 for _ in calls.open()) if calls.exists() else 0
-            answers = {answers!r}
-            answer = answers[min(n, len(answers) - 1)]
-            path = sys.argv[sys.argv.index("--kubeconfig") + 1]
-            record = {{"argv": sys.argv[1:], "kubeconfig": Path(path).read_text(),
-                       "mode": stat.S_IMODE(os.stat(path).st_mode), "path": path}}
-            with calls.open("a") as f:
-                f.write(json.dumps(record) + "\\n")
-            if answer.startswith("error:"):
-                print(answer, file=sys.stderr)
-                sys.exit(1)
-            print(answer)
-            sys.exit(0 if answer == "yes" else 1)
-            """
-        )
+    """kubectl answering `auth can-i` in turn: "yes" (exit 0), "no - reason" (stdout, exit 1),
+    or an "error: ..." on stderr (exit 1)."""
+    return kubectl_stand_in(
+        tmp_path,
+        [(1, "", a) if a.startswith("error:") else (0 if a == "yes" else 1, a, "") for a in answers],
     )
-    script.chmod(0o755)
-    return script
 
 
 def run_command(env: dict[str, str], stdin: str = KUBECONFIG) -> subprocess.CompletedProcess[str]:
@@ -68,10 +43,6 @@ def run_probe(tmp_path: Path, answers: list[str], attempts: int = 3) -> subproce
         "ACCESS_INTERVAL_SECONDS": "0",
     }
     return run_command(env)
-
-
-def calls(tmp_path: Path) -> list[dict]:
-    return [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
 
 
 def test_checks_are_what_the_release_does():

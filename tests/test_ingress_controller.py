@@ -5,10 +5,7 @@ does (exit 1 with the reason on stderr for a missing resource type or object).""
 
 from __future__ import annotations
 
-import json
 import os
-import sys
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -25,6 +22,8 @@ from commands.ingress_controller import (
 from components.serving.ingress import CONTROLLER_API_VERSION, CONTROLLER_KIND
 from components.serving.ingress import DEFAULT_CONTROLLER as PATCHED_CONTROLLER
 from offline.evaluate import ROOT
+from tests.fake_kubectl import calls as recorded
+from tests.fake_kubectl import fake_kubectl as kubectl_stand_in
 from tests.local_command import run_module
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
@@ -33,27 +32,8 @@ NOT_FOUND = 'Error from server (NotFound): nginxingresscontrollers.approuting.ku
 
 
 def fake_kubectl(tmp_path: Path, answers: list[tuple[int, str]]) -> Path:
-    """Answers in turn (exit code, output: stdout when 0, stderr otherwise), recording argv."""
-    script = tmp_path / "kubectl"
-    script.write_text(
-        textwrap.dedent(
-            f"""\
-            #!{sys.executable}
-            import json, sys
-            from pathlib import Path
-            calls = Path({str(tmp_path)!r}) / "calls.jsonl"
-            n = sum(1 for _ in calls.open()) if calls.exists() else 0
-            answers = {answers!r}
-            code, text = answers[min(n, len(answers) - 1)]
-            with calls.open("a") as f:
-                f.write(json.dumps(sys.argv[1:]) + "\\n")
-            print(text, file=sys.stdout if code == 0 else sys.stderr)
-            sys.exit(code)
-            """
-        )
-    )
-    script.chmod(0o755)
-    return script
+    """Answers in turn (exit code, output: stdout when 0, stderr otherwise)."""
+    return kubectl_stand_in(tmp_path, [(code, text, "") if code == 0 else (code, "", text) for code, text in answers])
 
 
 def run(tmp_path: Path, expect: str, answers: list[tuple[int, str]], attempts: int = 4, stdin: str = KUBECONFIG):
@@ -68,7 +48,7 @@ def run(tmp_path: Path, expect: str, answers: list[tuple[int, str]], attempts: i
 
 
 def calls(tmp_path: Path) -> list[list[str]]:
-    return [json.loads(line) for line in (tmp_path / "calls.jsonl").read_text().splitlines()]
+    return [call["argv"] for call in recorded(tmp_path)]
 
 
 def test_present_waits_through_a_missing_crd_and_a_missing_controller(tmp_path):

@@ -5,17 +5,16 @@ until the code follows it (and a constant changed in code fails until its row do
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import yaml
 
 from components.config import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
 from components.devops import variable_groups
 from components.devops.build_definitions import BUILD_EXPIRES_WHEN_MAIN_MOVES
+from offline.evaluate import ROOT
 from tests import ledger
 from tests.test_pipelines import HOSTED_UBUNTU_2404_TOOLS
 
-ROOT = Path(__file__).resolve().parent.parent
 PIPELINES = ROOT / "pipelines"
 WORDS = {"five": 5, "ten": 10}
 

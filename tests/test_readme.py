@@ -7,7 +7,6 @@ import re
 import types
 import typing
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 import yaml
@@ -15,8 +14,8 @@ from pydantic import BaseModel
 
 from components.config import PROJECT, StackConfig
 from components.devops.pipelines import PIPELINES, Pipeline, short_branch
+from offline.evaluate import ROOT
 
-ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
 
 
