@@ -19,7 +19,8 @@ from components.devops.pipelines import (
 
 # The Key Vault secret holding the SendGrid API key.
 SENDGRID_SECRET = "sendgrid-api-key"
-# Azure documents up to 10 minutes before a Key Vault role assignment applies: poll that long.
+# Key Vault's RBAC guide gave up to 10 minutes before a role assignment applies (its current
+# pages say only "several minutes", docs/assumptions.md): poll that long.
 PROBE_ATTEMPTS = 60
 PROBE_INTERVAL_SECONDS = 10
 
