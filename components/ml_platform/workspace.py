@@ -10,6 +10,10 @@ from pulumi_azure_native import keyvault, machinelearningservices, managedidenti
 
 from components import roles
 
+# Set once at creation, never changed by Azure afterwards (docs/assumptions.md, "Changes
+# Azure cannot apply in place").
+VAULT_IMMUTABLE_PROPERTIES = ("properties.enableSoftDelete", "properties.softDeleteRetentionInDays")
+
 
 @dataclass(frozen=True)
 class MlWorkspaceArgs:
@@ -47,6 +51,9 @@ class MlWorkspace(pulumi.ComponentResource):
         stateful = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True))
         tags = dict(args.tags)
 
+        # Azure never changes a vault's soft-delete setting or retention once set: a change is
+        # a replacement, which `protect` refuses at preview. Never delete-first: a deleted
+        # vault's name stays taken for the retention period (docs/assumptions.md).
         self.key_vault = keyvault.Vault(
             f"{name}-kv",
             vault_name=args.key_vault_name,
@@ -61,7 +68,9 @@ class MlWorkspace(pulumi.ComponentResource):
                 enable_purge_protection=True,
             ),
             tags=tags,
-            opts=stateful,
+            opts=pulumi.ResourceOptions.merge(
+                stateful, pulumi.ResourceOptions(replace_on_changes=list(VAULT_IMMUTABLE_PROPERTIES))
+            ),
         )
         # Shared-key access stays on: AML's default datastores (the workspace blob store and
         # the file share holding job code snapshots) are created with account-key credentials.
