@@ -36,7 +36,7 @@ class MlWorkspace(pulumi.ComponentResource):
     """Owns the Key Vault, the storage account and the AML workspace wired to them, the
     shared registry and Application Insights, and the workspace's user-assigned identity with
     every role it needs. The vault, the storage and the workspace hold models, data and
-    secrets, so they are protected.
+    secrets, and the workspace runs as the identity, so the four are protected.
 
     Why a user-assigned identity: with its default system-assigned identity, Azure ML makes
     role assignments for that identity by itself, so declaring one it also makes fails with
@@ -88,13 +88,15 @@ class MlWorkspace(pulumi.ComponentResource):
             tags=tags,
             opts=stateful,
         )
+        # The workspace runs as this identity: a new one would be a new principal, without
+        # the grants the workspace was provisioned with.
         self.identity = managedidentity.UserAssignedIdentity(
             f"{name}-id",
             resource_name_=args.identity_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
             tags=tags,
-            opts=child,
+            opts=stateful,
         )
         # Created before the workspace: it validates and uses them as it is provisioned.
         self.role_assignments = {
