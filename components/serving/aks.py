@@ -288,8 +288,8 @@ class AksCluster(pulumi.ComponentResource):
             tags=dict(args.tags),
             # The autoscaler owns node counts; the cluster is production: never deleted by accident.
             # A change AKS cannot make to a pool (its VM size) is a replacement of the cluster,
-            # which `protect` then refuses at preview, naming the cluster: AKS would reject it
-            # mid-update otherwise, and the provider no longer replaces on pool properties.
+            # which `protect` then refuses at preview, naming the cluster: AKS cannot apply it in
+            # place, and the provider no longer replaces on pool properties.
             # Should the cluster ever be rebuilt on purpose, its fixed name means delete first.
             opts=pulumi.ResourceOptions.merge(
                 child,
