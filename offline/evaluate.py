@@ -77,6 +77,8 @@ class Registration:
     depends_on: tuple[str, ...] = ()
     # Outputs the program asked the engine to keep secret in state (`additional_secret_outputs`).
     additional_secret_outputs: tuple[str, ...] = ()
+    # Input property paths whose change the engine turns into a replacement (`replace_on_changes`).
+    replace_on_changes: tuple[str, ...] = ()
     # What the mocks answered: the resource id and its output properties.
     id: str = ""
     outputs: Mapping[str, Any] = field(default_factory=dict)
@@ -429,6 +431,7 @@ class RecordingMonitor(MockMonitor):
                     secret_paths=frozenset(secrets),
                     depends_on=tuple(sorted(request.dependencies)),  # an unordered set to the engine
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                    replace_on_changes=tuple(request.replaceOnChanges),
                     id=answered.id or "",
                     outputs=_unwrap_secrets(answered.state, "", set()),
                 )

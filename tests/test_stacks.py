@@ -39,13 +39,21 @@ def test_shared_stack_declares_the_ml_platform(shared):
 
 
 def test_shared_stack_protects_exactly_its_stateful_resources(shared):
+    # What holds data (logs, secrets, models, images, run and deployment history) or an
+    # identity others are wired to; components/lifecycle.py says why the rest may go.
     protected = {r.type for r in shared.resources if r.protect}
     assert protected == {
         "azure-native:resources:ResourceGroup",
+        "azure-native:operationalinsights:Workspace",
+        "azure-native:applicationinsights:Component",
         "azure-native:keyvault:Vault",
         "azure-native:storage:StorageAccount",
         "azure-native:containerregistry:Registry",
         "azure-native:machinelearningservices:Workspace",
+        "azure-native:managedidentity:UserAssignedIdentity",
+        "azure-native:managedidentity:FederatedIdentityCredential",
+        "azuredevops:index/buildDefinition:BuildDefinition",
+        "azuredevops:index/environment:Environment",
     }
 
 

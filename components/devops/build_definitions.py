@@ -23,7 +23,7 @@ class DevOpsPipelinesArgs:
 
 
 class DevOpsPipelines(pulumi.ComponentResource):
-    """Owns the build folders and definitions (YAML from Devops-MLops main; the YAML owns
+    """Owns the build folders and definitions (protected; YAML from Devops-MLops main; the YAML owns
     every trigger: each definition carries the CI trigger that says "read the YAML" and
     overrides none), the build-validation policy that makes
     the PR preview a required check of pull requests to main, and the project's pipeline
@@ -73,7 +73,11 @@ class DevOpsPipelines(pulumi.ComponentResource):
                 # the repository and pipeline resource triggers) and overrides none. Azure Repos
                 # runs pull requests through the branch policy below: no pull-request trigger.
                 ci_trigger=azuredevops.BuildDefinitionCiTriggerArgs(use_yaml=True),
-                opts=pulumi.ResourceOptions(parent=self, depends_on=[self.folders[pipeline.folder], self.settings]),
+                # A definition holds its runs' history, and its id is wired into the platform
+                # variables, the permissions and the dashboard: a stray destroy must fail.
+                opts=pulumi.ResourceOptions(
+                    parent=self, depends_on=[self.folders[pipeline.folder], self.settings], protect=True
+                ),
             )
             for pipeline in args.pipelines
         }

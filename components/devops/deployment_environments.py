@@ -20,7 +20,7 @@ class DeploymentEnvironmentsArgs:
 
 
 class DeploymentEnvironments(pulumi.ComponentResource):
-    """Owns one environment per serving stack. prod: an approval (approvers from config, the
+    """Owns one environment per serving stack (protected). prod: an approval (approvers from config, the
     requester cannot approve, a timeout), branch control (main only, branch protection
     verified) and an exclusive lock, so one prod deployment runs at a time. qa: branch
     control. dev has no check: it deploys every registered model."""
@@ -28,13 +28,16 @@ class DeploymentEnvironments(pulumi.ComponentResource):
     def __init__(self, name: str, args: DeploymentEnvironmentsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:devops:DeploymentEnvironments", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # An environment holds its deployment history (which model version reached prod, and
+        # who approved it), and its id is wired into permissions and the dashboard: protected.
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True))
         self.environments = {
             env: azuredevops.Environment(
                 f"{name}-{env}",
                 project_id=args.project_id,
                 name=env,
                 description=f"The {env} stack of digitre-mlops (managed by Pulumi)",
-                opts=child,
+                opts=kept,
             )
             for env in args.environments
         }

@@ -61,9 +61,9 @@ class ServiceConnectionArgs:
 
 
 class ServiceConnection(pulumi.ComponentResource):
-    """Owns one user-assigned identity, its federated credential for Azure DevOps, the
-    service connection that signs in as it, its role assignments and any custom role they
-    use. Role-assignment rights are only ever granted under a condition naming the roles
+    """Owns one user-assigned identity and its federated credential for Azure DevOps (both
+    protected), the service connection that signs in as it, its role assignments and any
+    custom role they use. Role-assignment rights are only ever granted under a condition naming the roles
     they may assign."""
 
     def __init__(self, name: str, args: ServiceConnectionArgs, opts: pulumi.ResourceOptions | None = None):
@@ -72,13 +72,18 @@ class ServiceConnection(pulumi.ComponentResource):
         unconstrained = [g.key for g in args.grants if g.role == roles.RBAC_ADMINISTRATOR and not g.assignable_roles]
         if unconstrained:
             raise ValueError(f"role-assignment rights without a condition for {', '.join(unconstrained)}")
+        # The identity and its federated credential are what the pipelines sign in as: a new
+        # identity is a new principal and client id (prod's cluster-admin grant, the state
+        # container's grant and the connection all name the old one), and without the
+        # credential no pipeline signs in. A stray destroy must fail.
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True))
         self.identity = managedidentity.UserAssignedIdentity(
             f"{name}-id",
             resource_name_=args.identity_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
             tags=dict(args.tags),
-            opts=child,
+            opts=kept,
         )
         self.endpoint = azuredevops.ServiceEndpointAzureRM(
             f"{name}-endpoint",
@@ -100,7 +105,7 @@ class ServiceConnection(pulumi.ComponentResource):
             issuer=self.endpoint.workload_identity_federation_issuer,
             subject=self.endpoint.workload_identity_federation_subject,
             audiences=[TOKEN_EXCHANGE_AUDIENCE],
-            opts=child,
+            opts=kept,
         )
         self.custom_roles = {
             custom.key: authorization.RoleDefinition(

@@ -8,6 +8,23 @@ from dataclasses import dataclass
 import pulumi
 from pulumi_azure_native import machinelearningservices as ml
 
+# What Azure ML cannot change on an existing AmlCompute: its update operation takes scale
+# settings only, and a PUT over the cluster with another VM size or priority is accepted
+# and not applied (docs/assumptions.md, "Changes Azure cannot apply in place"): every
+# property the cluster is given under `properties` but its scale settings. The provider
+# does not replace on any of them itself: `properties` is a union of compute kinds, which
+# its diff does not look into for create-only properties.
+IMMUTABLE_PROPERTIES = (
+    "properties.computeType",
+    "properties.disableLocalAuth",
+    "properties.properties.osType",
+    "properties.properties.vmSize",
+    "properties.properties.vmPriority",
+    "properties.properties.remoteLoginPortPublicAccess",
+    # Not set here: the SDK sends its default (true) for it.
+    "properties.properties.enableNodePublicIp",
+)
+
 
 @dataclass(frozen=True)
 class MlComputeArgs:
@@ -25,7 +42,9 @@ class MlComputeArgs:
 class MlCompute(pulumi.ComponentResource):
     """Owns the AmlCompute cluster. It always exists and scales to zero nodes when idle, which
     replaces the old pipelines' "create the compute if missing" and "delete the compute"
-    steps: idle, it costs nothing."""
+    steps: idle, it costs nothing. A change Azure ML cannot apply to it (VM size, priority,
+    ...) replaces it, deleting the old cluster first: it holds no data, and its name is
+    fixed by config. Not protected for that reason."""
 
     def __init__(self, name: str, args: MlComputeArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:ml:MlCompute", name, None, opts)
@@ -53,7 +72,11 @@ class MlCompute(pulumi.ComponentResource):
                 ),
             ),
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self),
+            # The name is fixed, and the provider refuses to create over an existing resource:
+            # delete first. A running training job on the old cluster fails with it.
+            opts=pulumi.ResourceOptions(
+                parent=self, replace_on_changes=list(IMMUTABLE_PROPERTIES), delete_before_replace=True
+            ),
         )
         self.compute_name = self.cluster.name
         self.register_outputs({"computeName": self.compute_name})

@@ -21,11 +21,15 @@ class MonitoringArgs:
 
 class Monitoring(pulumi.ComponentResource):
     """Owns the Log Analytics workspace (AML, AKS and ACI logs) and the Application Insights
-    component the AML workspace and the serving environments report to."""
+    component the AML workspace and the serving environments report to; both protected."""
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:monitoring:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
+        # Both hold or route every environment's logs and telemetry, and the App Insights
+        # connection string is wired into the AML workspace and every serving environment:
+        # a stray destroy must fail.
+        kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True))
         self.workspace = operationalinsights.Workspace(
             f"{name}-log",
             workspace_name=args.workspace_name,
@@ -34,7 +38,7 @@ class Monitoring(pulumi.ComponentResource):
             sku=operationalinsights.WorkspaceSkuArgs(name="PerGB2018"),
             retention_in_days=args.retention_days,
             tags=dict(args.tags),
-            opts=child,
+            opts=kept,
         )
         # Local (key-based) ingestion stays on: the Azure ML inference server sends telemetry
         # with the connection string, which is why that string is exported as a secret.
@@ -51,7 +55,7 @@ class Monitoring(pulumi.ComponentResource):
             # azure-native marks neither output secret, and no secret input makes the engine do
             # it: without this both sit in plain text in the shared stack's state.
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(additional_secret_outputs=["connectionString", "instrumentationKey"])
+                kept, pulumi.ResourceOptions(additional_secret_outputs=["connectionString", "instrumentationKey"])
             ),
         )
         self.workspace_id = self.workspace.id

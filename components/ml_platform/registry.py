@@ -24,7 +24,7 @@ class RegistryArgs:
 
 class Registry(pulumi.ComponentResource):
     """Owns the Azure Container Registry (admin user and anonymous pull off, protected) and
-    the user-assigned identity with AcrPull that ACI and AKS use to pull images."""
+    the user-assigned identity with AcrPull that ACI and AKS use to pull images (protected)."""
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:registry:Registry", name, None, opts)
@@ -44,13 +44,15 @@ class Registry(pulumi.ComponentResource):
             # Images are what every environment serves: a stray destroy must fail.
             opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True)),
         )
+        # Every ACI environment pulls as this identity, by its id: a new one (a new principal)
+        # would leave their container groups pulling with nothing until each redeployed.
         self.pull_identity = managedidentity.UserAssignedIdentity(
             f"{name}-pull-id",
             resource_name_=args.pull_identity_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
             tags=dict(args.tags),
-            opts=child,
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True)),
         )
         self.pull_role = roles.grant(
             f"{name}-acrpull",

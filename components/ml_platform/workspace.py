@@ -10,6 +10,10 @@ from pulumi_azure_native import keyvault, machinelearningservices, managedidenti
 
 from components import roles
 
+# Set once at creation, never changed by Azure afterwards (docs/assumptions.md, "Changes
+# Azure cannot apply in place").
+VAULT_IMMUTABLE_PROPERTIES = ("properties.enableSoftDelete", "properties.softDeleteRetentionInDays")
+
 
 @dataclass(frozen=True)
 class MlWorkspaceArgs:
@@ -32,7 +36,7 @@ class MlWorkspace(pulumi.ComponentResource):
     """Owns the Key Vault, the storage account and the AML workspace wired to them, the
     shared registry and Application Insights, and the workspace's user-assigned identity with
     every role it needs. The vault, the storage and the workspace hold models, data and
-    secrets, so they are protected.
+    secrets, and the workspace runs as the identity, so the four are protected.
 
     Why a user-assigned identity: with its default system-assigned identity, Azure ML makes
     role assignments for that identity by itself, so declaring one it also makes fails with
@@ -47,6 +51,9 @@ class MlWorkspace(pulumi.ComponentResource):
         stateful = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True))
         tags = dict(args.tags)
 
+        # Azure never changes a vault's soft-delete setting or retention once set: a change is
+        # a replacement, which `protect` refuses at preview. Never delete-first: a deleted
+        # vault's name stays taken for the retention period (docs/assumptions.md).
         self.key_vault = keyvault.Vault(
             f"{name}-kv",
             vault_name=args.key_vault_name,
@@ -61,7 +68,9 @@ class MlWorkspace(pulumi.ComponentResource):
                 enable_purge_protection=True,
             ),
             tags=tags,
-            opts=stateful,
+            opts=pulumi.ResourceOptions.merge(
+                stateful, pulumi.ResourceOptions(replace_on_changes=list(VAULT_IMMUTABLE_PROPERTIES))
+            ),
         )
         # Shared-key access stays on: AML's default datastores (the workspace blob store and
         # the file share holding job code snapshots) are created with account-key credentials.
@@ -79,13 +88,15 @@ class MlWorkspace(pulumi.ComponentResource):
             tags=tags,
             opts=stateful,
         )
+        # The workspace runs as this identity: a new one would be a new principal, without
+        # the grants the workspace was provisioned with.
         self.identity = managedidentity.UserAssignedIdentity(
             f"{name}-id",
             resource_name_=args.identity_name,
             resource_group_name=args.resource_group_name,
             location=args.location,
             tags=tags,
-            opts=child,
+            opts=stateful,
         )
         # Created before the workspace: it validates and uses them as it is provisioned.
         self.role_assignments = {

@@ -18,6 +18,10 @@ from pulumi_command import local
 from components import roles
 from components.config import AccessWaitConfig, DeployerConfig, ExistingClusterConfig, NodePoolConfig
 
+# What AKS cannot change on an existing node pool, in the cluster's inline pool: its VM size
+# (docs/assumptions.md, "Changes Azure cannot apply in place"). pulumi-azure-native replaces a
+# standalone AgentPool on it, but not the cluster on its inline pools' properties.
+CLUSTER_IMMUTABLE_PROPERTIES = ("agentPoolProfiles[*].vmSize",)
 # kubelogin modes a pipeline agent or a developer machine can satisfy after `az login`.
 KUBELOGIN_MODE = "azurecli"
 # The application id of the AKS Entra ID server (the same in every tenant).
@@ -283,8 +287,18 @@ class AksCluster(pulumi.ComponentResource):
             ),
             tags=dict(args.tags),
             # The autoscaler owns node counts; the cluster is production: never deleted by accident.
+            # A change AKS cannot make to a pool (its VM size) is a replacement of the cluster,
+            # which `protect` then refuses at preview, naming the cluster: AKS cannot apply it in
+            # place, and the provider no longer replaces on pool properties.
+            # Should the cluster ever be rebuilt on purpose, its fixed name means delete first.
             opts=pulumi.ResourceOptions.merge(
-                child, pulumi.ResourceOptions(protect=True, ignore_changes=["agentPoolProfiles[0].count"])
+                child,
+                pulumi.ResourceOptions(
+                    protect=True,
+                    ignore_changes=["agentPoolProfiles[0].count"],
+                    replace_on_changes=list(CLUSTER_IMMUTABLE_PROPERTIES),
+                    delete_before_replace=True,
+                ),
             ),
         )
         self._container_insights(name, args, cluster, child)
@@ -297,7 +311,11 @@ class AksCluster(pulumi.ComponentResource):
             node_labels={"workload": "estimation-engine"},
             tags=dict(args.tags),
             **_autoscaling_pool(args.user_pool),
-            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(ignore_changes=["count"])),
+            # The provider replaces a pool whose VM size changes; the pool's name is fixed, so the
+            # old one goes first (the engine has no nodes until the new pool is up).
+            opts=pulumi.ResourceOptions.merge(
+                child, pulumi.ResourceOptions(ignore_changes=["count"], delete_before_replace=True)
+            ),
         )
         return cluster
 

@@ -15,6 +15,13 @@ from components.serving.contract import ServingContract
 
 E = TypeVar("E", bound=Enum)
 
+# What Microsoft Learn lists as needing the container group deleted and created again (OS
+# type; CPU, memory or GPU; restart policy; network profile; availability zone): a change
+# to any of these replaces the group (docs/assumptions.md, "Changes Azure cannot apply in
+# place"). The provider replaces on a property only when the REST spec marks it create-only
+# or its own list names it, and its list has no container group entry.
+IMMUTABLE_PROPERTIES = ("osType", "containers[*].resources", "restartPolicy", "subnetIds", "zones")
+
 
 @dataclass(frozen=True)
 class LogAnalyticsTarget:
@@ -124,7 +131,9 @@ class ModelService(pulumi.ComponentResource):
             ),
             tags=dict(args.tags),
             # The group has a fixed name: a replacement must delete the old one first.
-            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
+            opts=pulumi.ResourceOptions(
+                parent=self, replace_on_changes=list(IMMUTABLE_PROPERTIES), delete_before_replace=True
+            ),
         )
         fqdn = self.container_group.ip_address.apply(lambda ip: ip.fqdn if ip else "")
         self.base_url = pulumi.Output.concat("http://", fqdn, ":", str(port))
