@@ -230,10 +230,17 @@ class NodePoolConfig(_Section):
 
 
 class SystemPoolConfig(NodePoolConfig):
+    # AKS asks system pools for 4+ vCPUs and 4+ GB, no B-series, and two nodes or more
+    # (docs/assumptions.md, use-system-pools): B-series and fewer than two nodes are refused
+    # here; the vCPU count is not in every size's name, so the default and the docs carry it.
     vm_size: Annotated[
-        str, Field(pattern=r"^Standard_[A-Za-z0-9_]{2,40}$", description="an Azure VM size such as Standard_D2ds_v5")
-    ] = "Standard_D2ds_v5"
-    min_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 1
+        str,
+        Field(
+            pattern=r"^Standard_[AC-Zac-z0-9][A-Za-z0-9_]{1,39}$",
+            description="an Azure VM size of 4 or more vCPUs, not B-series, such as Standard_D4ds_v5",
+        ),
+    ] = "Standard_D4ds_v5"
+    min_count: Annotated[Int, Field(ge=2, le=100, description="an integer 2..100 (a system pool keeps two nodes)")] = 2
     max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 3
 
 

@@ -282,7 +282,7 @@ def test_pool_sizes_and_admin_groups_come_from_config(shared):
     user = run.one("azure-native:containerservice:AgentPool").inputs
     assert (user["minCount"], user["maxCount"], user["vmSize"]) == (3, 9, "Standard_D4ds_v5")
     system = cluster.inputs["agentPoolProfiles"][0]
-    assert (system["minCount"], system["maxCount"], system["vmSize"]) == (1, 3, "Standard_D2ds_v5")
+    assert (system["minCount"], system["maxCount"], system["vmSize"]) == (2, 3, "Standard_D4ds_v5")
 
 
 def test_cilium_runs_on_azure_cni_overlay(cluster):

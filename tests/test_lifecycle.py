@@ -171,7 +171,7 @@ CHANGES = {
     "ACI restart policy": ("dev", lambda: _with("dev", "aci", restartPolicy="OnFailure"), ACI, False),
     "ACI CPU": ("dev", lambda: _with("dev", "serving", cpu=2), ACI, False),
     "ACI image": ("dev", lambda: {}, ACI, True),
-    "system pool VM size": ("prod", lambda: prod_aks(systemPool={"vmSize": "Standard_D4ds_v5"}), CLUSTER, False),
+    "system pool VM size": ("prod", lambda: prod_aks(systemPool={"vmSize": "Standard_D8ds_v5"}), CLUSTER, False),
     "system pool bounds": ("prod", lambda: prod_aks(systemPool={"minCount": 2, "maxCount": 5}), CLUSTER, True),
 }
 
