@@ -90,10 +90,12 @@ class _Section(BaseModel):
 
 
 class RegistryConfig(_Section):
+    # Premium by default: ACI pulls by managed identity only from a Premium registry
+    # (docs/assumptions.md, "Serving"); Basic or Standard only suits a platform served on AKS.
     sku: Annotated[
         Literal["Basic", "Standard", "Premium"],
         Field(description="one of Basic, Standard, Premium"),
-    ] = "Standard"
+    ] = "Premium"
 
 
 class AmlComputeConfig(_Section):

@@ -31,7 +31,7 @@ def test_defaults_apply_when_keys_are_absent():
     run = evaluate("shared", overrides=removed)
     assert run.error is None
     assert run.named("platform-rg").inputs["location"] == "westeurope"
-    assert run.one("azure-native:containerregistry:Registry").inputs["sku"] == {"name": "Standard"}
+    assert run.one("azure-native:containerregistry:Registry").inputs["sku"] == {"name": "Premium"}
     props = run.one("azure-native:machinelearningservices:Compute").inputs["properties"]["properties"]
     assert props["vmSize"] == "Standard_DS3_v2"
     assert props["vmPriority"] == "Dedicated"
