@@ -26,6 +26,7 @@ KEY_VAULT_CRYPTO_OFFICER = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 AKS_CLUSTER_USER = "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"
+KEY_VAULT_SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 
 # Each id above under the name Microsoft Learn lists it by (the ledger rows use these names).
 ROLE_NAMES: dict[str, str] = {
@@ -39,6 +40,7 @@ ROLE_NAMES: dict[str, str] = {
     KEY_VAULT_CERTIFICATE_USER: "Key Vault Certificate User",
     KEY_VAULT_CRYPTO_OFFICER: "Key Vault Crypto Officer",
     KEY_VAULT_CRYPTO_USER: "Key Vault Crypto User",
+    KEY_VAULT_SECRETS_OFFICER: "Key Vault Secrets Officer",
     KEY_VAULT_SECRETS_USER: "Key Vault Secrets User",
     READER: "Reader",
     RBAC_ADMINISTRATOR: "Role Based Access Control Administrator",

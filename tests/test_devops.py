@@ -272,9 +272,64 @@ def test_key_vault_crypto_officers_come_from_config(shared):
         assert last(assignment.inputs["scope"]) == run.outputs["keyVaultName"]
 
 
+def test_whoever_deploys_shared_may_delete_the_secret_it_creates(shared):
+    # azure-native deletes a keyvault.Secret through the vault's data plane, which on an RBAC
+    # vault takes Key Vault Secrets Officer (or Administrator): an Owner alone cannot.
+    secret = shared.one("azure-native:keyvault:Secret")
+    deleters = [a for a in shared.of_type("azure-native:authorization:RoleAssignment") if a.urn in secret.depends_on]
+    assert deleters == []  # the committed stack file names nobody: README step 0 asks for your id
+    people = {"11111111-2222-3333-4444-555555555555": "User", "66666666-7777-8888-9999-000000000000": "Group"}
+    run = evaluate(
+        "shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "keyVaultSecretsOfficers": people})}
+    )
+    assert run.error is None, run.error
+    secret = run.one("azure-native:keyvault:Secret")
+    vault = run.one("azure-native:keyvault:Vault")
+    officers = {
+        a.inputs["principalId"]: a
+        for a in run.of_type("azure-native:authorization:RoleAssignment")
+        if last(a.inputs["roleDefinitionId"]) == roles.KEY_VAULT_SECRETS_OFFICER and a.inputs["scope"] == vault.id
+    }
+    assert set(officers) == set(people)
+    for object_id, assignment in officers.items():
+        assert assignment.inputs["principalType"] == people[object_id]
+        # The secret depends on the grant: a destroy deletes the secret while the grant stands.
+        assert assignment.urn in secret.depends_on
+    # Crypto Officers are another list: being one does not let anybody delete the secret.
+    crypto = evaluate(
+        "shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "keyVaultCryptoOfficers": people})}
+    )
+    assert not [
+        a
+        for a in crypto.of_type("azure-native:authorization:RoleAssignment")
+        if a.urn in crypto.one("azure-native:keyvault:Secret").depends_on
+    ]
+
+
+# The azure-native resource types whose delete goes through a data plane rather than Azure
+# Resource Manager: the custom resources with a Delete of their own in pulumi-azure-native's
+# provider/pkg/resources/customresources (Key Vault secret and key: the vault's data plane;
+# blob and static website: the storage account's). Other custom deletes there (access policy,
+# web app) still call Resource Manager.
+DATA_PLANE_DELETES = {
+    "azure-native:keyvault:Secret",
+    "azure-native:keyvault:Key",
+    "azure-native:storage:Blob",
+    "azure-native:storage:StorageAccountStaticWebsite",
+}
+
+
+def test_the_only_resource_deleted_through_a_data_plane_is_the_secret_its_officers_may_delete(every_run):
+    declared = {r.type for run in every_run for r in run.resources}
+    assert declared & DATA_PLANE_DELETES == {"azure-native:keyvault:Secret"}
+    (owner,) = [run for run in every_run if run.of_type("azure-native:keyvault:Secret")]
+    assert owner.stack == "shared"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
+        ({"keyVaultSecretsOfficers": {"bob": "User"}}, "devops.keyVaultSecretsOfficers"),
         ({"keyVaultCryptoOfficers": {"alice": "User"}}, "devops.keyVaultCryptoOfficers"),
         (
             {"keyVaultCryptoOfficers": {"11111111-2222-3333-4444-555555555555": "Robot"}},

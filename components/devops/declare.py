@@ -209,14 +209,20 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
         ),
         opts=on_devops,
     )
-    KeyVaultOfficers(
+    officers = KeyVaultOfficers(
         "key-vault-officers",
         KeyVaultOfficersArgs(
             principals=cfg.key_vault_crypto_officers,
+            secrets_officers=cfg.key_vault_secrets_officers,
             key_vault_id=facts.key_vault_id,
             subscription_id=facts.subscription_id,
         ),
     )
+    if not cfg.key_vault_secrets_officers:
+        pulumi.log.warn(
+            "digitre-mlops:devops.keyVaultSecretsOfficers is empty: nobody may delete the SendGrid secret "
+            "this stack writes to the Key Vault, so destroying or renaming it fails (README, step 0)"
+        )
     environments = DeploymentEnvironments(
         "environments",
         DeploymentEnvironmentsArgs(
@@ -261,6 +267,7 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
             sendgrid_api_key=pulumi.Output.secret(cfg.sendgrid_api_key.get_secret_value()),
             service_connection_id=connection.endpoint_id,
             connection_ready=connection.sign_in_ready,
+            secret_deleters=list(officers.secrets_officer_grants.values()),
             tags=facts.tags,
         ),
         opts=on_devops,
