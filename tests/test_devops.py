@@ -727,8 +727,9 @@ def test_the_build_service_may_do_exactly_what_the_pipelines_use_its_token_for(s
         spec.DEV_DELETE_AFTER_24_HOURS.key: ("ViewBuilds", "StopBuilds"),
         # A teardown lists Build_and_Deploy's runs to find the newest.
         spec.DEV_BUILD_AND_DEPLOY.key: ("ViewBuilds",),
-        # Extract-Prepare queues Train-Evaluate-Register through the Runs API.
-        spec.TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds"),
+        # Extract-Prepare queues Train-Evaluate-Register through the Runs API, and a
+        # Train-Evaluate-Register run tags itself model-registered ("Edit build quality").
+        spec.TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds", "EditBuildQuality"),
     }
     defs = {p.key: definitions(shared)[p.name] for p in spec.PIPELINES}
     build_service = _identity("DigitRE Build Service (digitre)")

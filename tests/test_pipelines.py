@@ -529,3 +529,19 @@ def test_manual_runs_pick_a_main_run_that_has_what_they_need(pipeline, alias, ta
     (resource,) = [r for r in document(pipeline)["resources"]["pipelines"] if r["pipeline"] == alias]
     assert resource["branch"] == "main"
     assert resource.get("tags") == tags
+
+
+def _build_tag_commands(path: Path) -> bool:
+    text = path.read_text()
+    return "##vso[build.addbuildtag]" in text or any(
+        _build_tag_commands(path.parent / t) for t in re.findall(r"template:\s*(\S+\.yml)", text)
+    )
+
+
+def test_a_run_tags_itself_only_where_the_build_service_may_add_tags():
+    # The agent adds a tag with the job's own connection (the job token's identity, the
+    # project's build service); "Edit build quality" is the build permission that adds tags.
+    tagging = {p.key for p in spec.PIPELINES if _build_tag_commands(ROOT / p.yml_path)}
+    assert tagging == {spec.TRAIN_EVALUATE_REGISTER.key}
+    for key in tagging:
+        assert "EditBuildQuality" in spec.BUILD_SERVICE_PERMISSIONS.get(key, ()), key

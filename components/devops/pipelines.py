@@ -213,6 +213,8 @@ BUILD_SERVICE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     DEV_DELETE_AFTER_24_HOURS.key: ("ViewBuilds", "StopBuilds"),
     # A teardown reads which Build_and_Deploy run is the newest.
     DEV_BUILD_AND_DEPLOY.key: ("ViewBuilds",),
-    # Extract-Prepare queues Train-Evaluate-Register on main.
-    TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds"),
+    # Extract-Prepare queues Train-Evaluate-Register on main; a Train-Evaluate-Register run
+    # tags itself `model-registered` (`##vso[build.addbuildtag]`, which the agent sends with
+    # the job's token): "Edit build quality" is the permission that adds tags to a build.
+    TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds", "EditBuildQuality"),
 }
