@@ -413,6 +413,19 @@ def _no_whitespace(value: Any) -> Any:
     return value
 
 
+# Entra ID object id -> principal type, for role assignments to people and groups.
+_Principals = Annotated[
+    dict[
+        Annotated[str, Field(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")],
+        Literal["User", "Group", "ServicePrincipal"],
+    ],
+    Field(
+        max_length=20,
+        description="a map of up to 20 Entra ID object ids (lowercase GUIDs) to User, Group or ServicePrincipal",
+    ),
+]
+
+
 class DevOpsConfig(_Section):
     """The Azure DevOps organization and project the pipelines live in (shared stack)."""
 
@@ -485,16 +498,11 @@ class DevOpsConfig(_Section):
     # The people who run the README's `az keyvault key create` (and later `pulumi` with the
     # Key Vault secrets provider): object id -> principal type, granted Key Vault Crypto
     # Officer on the shared vault (RBAC mode: owning the subscription is not enough).
-    key_vault_crypto_officers: Annotated[
-        dict[
-            Annotated[str, Field(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")],
-            Literal["User", "Group", "ServicePrincipal"],
-        ],
-        Field(
-            max_length=20,
-            description="a map of up to 20 Entra ID object ids (lowercase GUIDs) to User, Group or ServicePrincipal",
-        ),
-    ] = {}
+    key_vault_crypto_officers: _Principals = {}
+    # The people who deploy `shared`: granted Key Vault Secrets Officer on the shared vault.
+    # The stack writes its secret through Azure Resource Manager, but azure-native deletes it
+    # through the vault's data plane, so without this no one could destroy or rename it.
+    key_vault_secrets_officers: _Principals = {}
 
     # Secrets a person sets at bootstrap with `pulumi config set --path --secret`; a
     # committed stack file carries them only encrypted.

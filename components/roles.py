@@ -26,6 +26,8 @@ KEY_VAULT_CRYPTO_OFFICER = "14b46e9e-c2b7-41b4-b07b-48a6ebf60603"
 READER = "acdd72a7-3385-48ef-bd42-f606fba81ae7"
 STORAGE_BLOB_DATA_READER = "2a2b9908-6ea1-4ae2-8e65-a410df84e7d1"
 AKS_CLUSTER_USER = "4abbcc35-e782-43d8-92c5-2d3f1bd2253f"
+AZUREML_DATA_SCIENTIST = "f6c7c914-8db3-469d-8ca1-694a8f32e121"
+KEY_VAULT_SECRETS_OFFICER = "b86a8fe4-44ce-4948-aee5-eccb2c155cd7"
 
 # Each id above under the name Microsoft Learn lists it by (the ledger rows use these names).
 ROLE_NAMES: dict[str, str] = {
@@ -33,12 +35,14 @@ ROLE_NAMES: dict[str, str] = {
     ACR_PUSH: "AcrPush",
     AKS_RBAC_CLUSTER_ADMIN: "Azure Kubernetes Service RBAC Cluster Admin",
     AKS_CLUSTER_USER: "Azure Kubernetes Service Cluster User Role",
+    AZUREML_DATA_SCIENTIST: "AzureML Data Scientist",
     CONTRIBUTOR: "Contributor",
     DNS_ZONE_CONTRIBUTOR: "DNS Zone Contributor",
     KEY_VAULT_ADMINISTRATOR: "Key Vault Administrator",
     KEY_VAULT_CERTIFICATE_USER: "Key Vault Certificate User",
     KEY_VAULT_CRYPTO_OFFICER: "Key Vault Crypto Officer",
     KEY_VAULT_CRYPTO_USER: "Key Vault Crypto User",
+    KEY_VAULT_SECRETS_OFFICER: "Key Vault Secrets Officer",
     KEY_VAULT_SECRETS_USER: "Key Vault Secrets User",
     READER: "Reader",
     RBAC_ADMINISTRATOR: "Role Based Access Control Administrator",

@@ -123,6 +123,7 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
             key_vault_id=ml.key_vault.id,
             key_vault_name=ml.key_vault.name,
             ml_workspace_name=ml.workspace_name,
+            ml_workspace_id=ml.workspace.id,
             ml_compute_name=compute.compute_name,
             registry_name=registry.registry.name,
             registry_id=registry.registry_id,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -15,7 +16,7 @@ from components import roles
 from components.config import PROJECT, ConfigError
 from components.devops import pipelines as spec
 from components.devops.variable_groups import SENDGRID_SECRET
-from offline.evaluate import ROOT, SUBSCRIPTION_ID, Registration, _guid, evaluate
+from offline.evaluate import ROOT, SUBSCRIPTION_ID, Evaluation, Registration, _guid, evaluate
 from tests.conftest import MODEL_VERSION, deploy, prod_aks
 
 ADO = "azuredevops:index/"
@@ -42,9 +43,10 @@ def shared_devops() -> dict:
 
 def test_service_connections_use_workload_identity_federation_and_store_no_secret(shared):
     endpoints = {e.inputs["serviceEndpointName"]: e for e in of(shared, "ServiceEndpointAzureRM")}
-    assert set(endpoints) == {spec.SERVICE_CONNECTION, spec.PREVIEW_SERVICE_CONNECTION}
+    assert set(endpoints) == {spec.SERVICE_CONNECTION, spec.ML_SERVICE_CONNECTION, spec.PREVIEW_SERVICE_CONNECTION}
     for name, component in (
         ("pipelines-azure", spec.SERVICE_CONNECTION),
+        ("pipelines-azure-ml", spec.ML_SERVICE_CONNECTION),
         ("pipelines-azure-preview", spec.PREVIEW_SERVICE_CONNECTION),
     ):
         endpoint = endpoints[component]
@@ -59,6 +61,7 @@ def test_service_connections_use_workload_identity_federation_and_store_no_secre
         assert federation.inputs["resourceName"] == identity.physical_name
     assert shared.named("pipelines-azure-id").physical_name == "id-digitre-shared-pipelines"
     assert shared.named("pipelines-azure-preview-id").physical_name == "id-digitre-shared-pipelines-preview"
+    assert shared.named("pipelines-azure-ml-id").physical_name == "id-digitre-shared-pipelines-ml"
     assert shared.outputs["pipelineIdentityClientId"] == identity_client_id(shared, shared.named("pipelines-azure-id"))
 
 
@@ -71,12 +74,11 @@ def identity_client_id(run, identity: Registration) -> str:
     return str(uuid.uuid5(uuid.NAMESPACE_DNS, resource_id))
 
 
-def grants_of(run, prefix: str) -> list[Registration]:
-    return [
-        a
-        for a in run.of_type("azure-native:authorization:RoleAssignment")
-        if a.name.startswith(f"{prefix}-") and not a.name.startswith(f"{prefix}-preview-")
-    ]
+def grants_of(run, connection: str) -> list[Registration]:
+    """The role assignments of the identity of the ServiceConnection component `connection`
+    (`pipelines-azure`, ...), found by the identity's principal id."""
+    principal = run.named(f"{connection}-id").outputs["principalId"]
+    return [a for a in run.of_type("azure-native:authorization:RoleAssignment") if a.inputs["principalId"] == principal]
 
 
 def last(path: str) -> str:
@@ -250,6 +252,120 @@ def test_the_preview_identity_only_reads(shared):
         assert role not in {r for r, _ in granted}
 
 
+def test_the_ml_identity_reaches_azure_ml_and_nothing_else(shared):
+    (grant,) = grants_of(shared, "pipelines-azure-ml")
+    assert last(grant.inputs["roleDefinitionId"]) == roles.AZUREML_DATA_SCIENTIST
+    assert grant.inputs["scope"] == shared.one("azure-native:machinelearningservices:Workspace").id
+    assert "condition" not in grant.inputs
+
+
+# What an identity may hold and still write nothing: reads, key use (decrypting the state's
+# secrets; no key management), and the AKS user kubeconfig (no rights inside the cluster).
+NON_WRITING_ROLES = frozenset(
+    {roles.READER, roles.STORAGE_BLOB_DATA_READER, roles.KEY_VAULT_CRYPTO_USER, roles.AKS_CLUSTER_USER}
+)
+# Non-read actions a custom role may carry and still write nothing: listing the Log Analytics
+# key that an ACI stack's preview reads.
+NON_WRITING_ACTIONS = frozenset({"Microsoft.OperationalInsights/workspaces/sharedKeys/action"})
+# Azure ML rights: acceptable without a branch check only on the workspace itself (jobs,
+# models and datastores inside it; never the workspace, its compute or another resource).
+AZURE_ML_ROLES = frozenset({roles.AZUREML_DATA_SCIENTIST})
+
+
+def branch_exposure(shared: Evaluation, deployed: list[Evaluation]) -> list[str]:
+    """Why a run from a branch other than `main` could sign in as an identity that may write
+    something: empty when every service connection whose identity holds a writing role (in
+    the shared stack or any deployed one, on any scope) carries a branch control check that
+    allows protected `main` alone, and every other connection's identity holds only roles
+    that write nothing, or Azure ML rights on the workspace. A connection is judged whether
+    or not a pipeline is authorized for it today: an authorization is one click away."""
+    problems = []
+    identities = {i.outputs["clientId"]: i for i in shared.of_type("azure-native:managedidentity:UserAssignedIdentity")}
+    workspace = shared.one("azure-native:machinelearningservices:Workspace").id
+    custom = {d.inputs["roleDefinitionId"]: d for d in shared.of_type("azure-native:authorization:RoleDefinition")}
+    assignments = [a for run in (shared, *deployed) for a in run.of_type("azure-native:authorization:RoleAssignment")]
+
+    def writes_nothing(role: str, scope: str) -> bool:
+        if role in NON_WRITING_ROLES or (role in AZURE_ML_ROLES and scope == workspace):
+            return True
+        if role in custom:
+            actions = [a for permission in custom[role].inputs["permissions"] for a in permission["actions"]]
+            return all(a.endswith("/read") or a in NON_WRITING_ACTIONS for a in actions)
+        return False
+
+    for endpoint in of(shared, "ServiceEndpointAzureRM"):
+        name = endpoint.inputs["serviceEndpointName"]
+        identity = identities[endpoint.inputs["credentials"]["serviceprincipalid"]]
+        held = [
+            (last(a.inputs["roleDefinitionId"]), a.inputs["scope"])
+            for a in assignments
+            if a.inputs["principalId"] == identity.outputs["principalId"]
+        ]
+        writing = sorted({(roles.ROLE_NAMES.get(r, r), last(s)) for r, s in held if not writes_nothing(r, s)})
+        main_only = [
+            c
+            for c in of(shared, "CheckBranchControl")
+            if c.inputs["targetResourceType"] == "endpoint"
+            and c.inputs["targetResourceId"] == endpoint.id
+            and c.inputs["allowedBranches"] == spec.MAIN_BRANCH
+            and c.inputs.get("verifyBranchProtection") is True
+            and c.inputs.get("ignoreUnknownProtectionStatus") is False
+        ]
+        if writing and not main_only:
+            problems.append(f"{name}: usable from any branch, yet its identity holds {writing}")
+    return problems
+
+
+def test_no_run_from_a_branch_other_than_main_can_sign_in_as_an_identity_that_may_write(shared, every_run):
+    assert branch_exposure(shared, every_run) == []
+    # Not vacuous: the deploying identity writes (Contributor on every environment's group,
+    # cluster-admin on prod's cluster), and it is the one connection behind the check.
+    checked = [c for c in of(shared, "CheckBranchControl") if c.inputs["targetResourceType"] == "endpoint"]
+    endpoints = {e.id: e.inputs["serviceEndpointName"] for e in of(shared, "ServiceEndpointAzureRM")}
+    assert [endpoints[c.inputs["targetResourceId"]] for c in checked] == [spec.SERVICE_CONNECTION]
+    deploying = shared.named("pipelines-azure-id").outputs["principalId"]
+    prod = [run for run in every_run if run.stack == "prod" and run.of_type("kubernetes:helm.sh/v3:Release")]
+    assert prod and any(
+        a.inputs["principalId"] == deploying and last(a.inputs["roleDefinitionId"]) == roles.AKS_RBAC_CLUSTER_ADMIN
+        for a in prod[0].of_type("azure-native:authorization:RoleAssignment")
+    )
+
+
+def test_the_branch_proof_fails_when_the_check_is_gone_weakened_or_a_write_right_leaks(shared):
+    check = shared.named("pipelines-azure-branch-control")
+
+    def with_check(**change: Any) -> Evaluation:
+        changed = replace(check, inputs={**check.inputs, **change})
+        return replace(shared, resources=[changed if r is check else r for r in shared.resources])
+
+    exposed = [
+        replace(shared, resources=[r for r in shared.resources if r is not check]),
+        with_check(allowedBranches="refs/heads/*"),
+        with_check(allowedBranches="refs/heads/main, refs/heads/feature/*"),
+        with_check(verifyBranchProtection=False),
+        with_check(ignoreUnknownProtectionStatus=True),
+        with_check(targetResourceId=shared.named("pipelines-azure-ml-endpoint").id),
+    ]
+    for run in exposed:
+        (problem,) = branch_exposure(run, [])
+        assert problem.startswith(f"{spec.SERVICE_CONNECTION}: usable from any branch"), problem
+        assert "('Contributor', 'rg-digitre-prod')" in problem
+    # Any writing role for the unchecked ML identity, even one in its own workspace's group.
+    ml = shared.named("pipelines-azure-ml-id").outputs["principalId"]
+    for template in grants_of(shared, "pipelines-azure")[:1] + grants_of(shared, "pipelines-azure-ml"):
+        leaked = replace(
+            template,
+            name="leaked",
+            inputs={
+                **template.inputs,
+                "principalId": ml,
+                "roleDefinitionId": f"/subscriptions/{SUBSCRIPTION_ID}/providers/Microsoft.Authorization/roleDefinitions/{roles.CONTRIBUTOR}",
+            },
+        )
+        (problem,) = branch_exposure(replace(shared, resources=[*shared.resources, leaked]), [])
+        assert problem.startswith(f"{spec.ML_SERVICE_CONNECTION}: usable from any branch"), problem
+
+
 def test_key_vault_crypto_officers_come_from_config(shared):
     assert [
         a
@@ -272,9 +388,64 @@ def test_key_vault_crypto_officers_come_from_config(shared):
         assert last(assignment.inputs["scope"]) == run.outputs["keyVaultName"]
 
 
+def test_whoever_deploys_shared_may_delete_the_secret_it_creates(shared):
+    # azure-native deletes a keyvault.Secret through the vault's data plane, which on an RBAC
+    # vault takes Key Vault Secrets Officer (or Administrator): an Owner alone cannot.
+    secret = shared.one("azure-native:keyvault:Secret")
+    deleters = [a for a in shared.of_type("azure-native:authorization:RoleAssignment") if a.urn in secret.depends_on]
+    assert deleters == []  # the committed stack file names nobody: README step 0 asks for your id
+    people = {"11111111-2222-3333-4444-555555555555": "User", "66666666-7777-8888-9999-000000000000": "Group"}
+    run = evaluate(
+        "shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "keyVaultSecretsOfficers": people})}
+    )
+    assert run.error is None, run.error
+    secret = run.one("azure-native:keyvault:Secret")
+    vault = run.one("azure-native:keyvault:Vault")
+    officers = {
+        a.inputs["principalId"]: a
+        for a in run.of_type("azure-native:authorization:RoleAssignment")
+        if last(a.inputs["roleDefinitionId"]) == roles.KEY_VAULT_SECRETS_OFFICER and a.inputs["scope"] == vault.id
+    }
+    assert set(officers) == set(people)
+    for object_id, assignment in officers.items():
+        assert assignment.inputs["principalType"] == people[object_id]
+        # The secret depends on the grant: a destroy deletes the secret while the grant stands.
+        assert assignment.urn in secret.depends_on
+    # Crypto Officers are another list: being one does not let anybody delete the secret.
+    crypto = evaluate(
+        "shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "keyVaultCryptoOfficers": people})}
+    )
+    assert not [
+        a
+        for a in crypto.of_type("azure-native:authorization:RoleAssignment")
+        if a.urn in crypto.one("azure-native:keyvault:Secret").depends_on
+    ]
+
+
+# The azure-native resource types whose delete goes through a data plane rather than Azure
+# Resource Manager: the custom resources with a Delete of their own in pulumi-azure-native's
+# provider/pkg/resources/customresources (Key Vault secret and key: the vault's data plane;
+# blob and static website: the storage account's). Other custom deletes there (access policy,
+# web app) still call Resource Manager.
+DATA_PLANE_DELETES = {
+    "azure-native:keyvault:Secret",
+    "azure-native:keyvault:Key",
+    "azure-native:storage:Blob",
+    "azure-native:storage:StorageAccountStaticWebsite",
+}
+
+
+def test_the_only_resource_deleted_through_a_data_plane_is_the_secret_its_officers_may_delete(every_run):
+    declared = {r.type for run in every_run for r in run.resources}
+    assert declared & DATA_PLANE_DELETES == {"azure-native:keyvault:Secret"}
+    (owner,) = [run for run in every_run if run.of_type("azure-native:keyvault:Secret")]
+    assert owner.stack == "shared"
+
+
 @pytest.mark.parametrize(
     ("change", "message"),
     [
+        ({"keyVaultSecretsOfficers": {"bob": "User"}}, "devops.keyVaultSecretsOfficers"),
         ({"keyVaultCryptoOfficers": {"alice": "User"}}, "devops.keyVaultCryptoOfficers"),
         (
             {"keyVaultCryptoOfficers": {"11111111-2222-3333-4444-555555555555": "Robot"}},
@@ -424,10 +595,18 @@ def test_a_pull_request_never_holds_the_deploying_connection(shared):
     found = authorizations_by_pipeline(shared)
     for pipeline in spec.PIPELINES:
         (endpoint,) = [a for a in found[pipeline.key] if a.inputs["type"] == "endpoint"]
-        expected = spec.PREVIEW_SERVICE_CONNECTION if pipeline is spec.PR_PREVIEW else spec.SERVICE_CONNECTION
-        assert endpoints[expected] in endpoint.depends_on, pipeline.key
+        assert endpoints[pipeline.service_connection] in endpoint.depends_on, pipeline.key
     assert spec.PR_PREVIEW.service_connection == spec.PREVIEW_SERVICE_CONNECTION
     assert [p for p in spec.PIPELINES if p.service_connection == spec.PREVIEW_SERVICE_CONNECTION] == [spec.PR_PREVIEW]
+    # The ML pipelines, which an engine commit runs from the engine's `develop`, have a
+    # connection of their own; the deploying one serves exactly the pipelines that deploy.
+    assert {p.key for p in spec.PIPELINES if p.service_connection == spec.ML_SERVICE_CONNECTION} == {
+        spec.EXTRACT_PREPARE.key,
+        spec.TRAIN_EVALUATE_REGISTER.key,
+    }
+    assert {p.key for p in spec.PIPELINES if p.service_connection == spec.SERVICE_CONNECTION} == {
+        p.key for p in spec.PIPELINES if p.stacks and p is not spec.PR_PREVIEW
+    }
 
 
 def test_the_engine_repository_is_authorized_by_its_own_id(shared):
@@ -658,9 +837,14 @@ def test_authorizations_and_checks_use_the_ids_and_types_the_provider_takes(shar
         assert float(pipeline_id).is_integer() and pipeline_id >= 1
     for kind in ("CheckApproval", "CheckBranchControl", "CheckExclusiveLock"):
         for check in of(shared, kind):
-            assert check.inputs["targetResourceType"] in PROVIDER_CHECK_TARGET_TYPES
-            assert check.inputs["targetResourceType"] == "environment"
-            assert check.inputs["targetResourceId"] in ids["environment"]
+            target = check.inputs["targetResourceType"]
+            assert target in PROVIDER_CHECK_TARGET_TYPES
+            # Environments, and the deploying connection (the provider's "Protect a service
+            # connection" example: type `endpoint`, the connection's own id, a UUID).
+            assert target in ("environment", "endpoint")
+            assert check.inputs["targetResourceId"] in ids[target]
+    (connection_check,) = [c for c in of(shared, "CheckBranchControl") if c.inputs["targetResourceType"] == "endpoint"]
+    assert re.fullmatch(r"[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}", connection_check.inputs["targetResourceId"])
 
 
 def test_the_build_service_may_do_exactly_what_the_pipelines_use_its_token_for(shared):
@@ -672,8 +856,9 @@ def test_the_build_service_may_do_exactly_what_the_pipelines_use_its_token_for(s
         spec.DEV_DELETE_AFTER_24_HOURS.key: ("ViewBuilds", "StopBuilds"),
         # A teardown lists Build_and_Deploy's runs to find the newest.
         spec.DEV_BUILD_AND_DEPLOY.key: ("ViewBuilds",),
-        # Extract-Prepare queues Train-Evaluate-Register through the Runs API.
-        spec.TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds"),
+        # Extract-Prepare queues Train-Evaluate-Register through the Runs API, and a
+        # Train-Evaluate-Register run tags itself model-registered ("Edit build quality").
+        spec.TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds", "EditBuildQuality"),
     }
     defs = {p.key: definitions(shared)[p.name] for p in spec.PIPELINES}
     build_service = _identity("DigitRE Build Service (digitre)")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import sys
 import threading
 from collections.abc import Iterator
@@ -216,7 +217,7 @@ exit 0
 """
 
 
-def run_build(tmp_path: Path, state: str, model_name: str = "estimation-model"):
+def run_build(tmp_path: Path, state: str, model_name: str = "estimation-model", artifact_made: bool = False):
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir()
     (bin_dir / "az").write_text(FAKE_AZ)
@@ -227,10 +228,12 @@ def run_build(tmp_path: Path, state: str, model_name: str = "estimation-model"):
     for tool in ("az", "uv"):
         (bin_dir / tool).chmod(0o755)
     (tmp_path / "self").symlink_to(ROOT)
-    engine = tmp_path / "engine" / "src"
-    engine.mkdir(parents=True)
-    (engine / "score.py").write_text("def init(): pass\n")
-    (engine / "requirements.txt").write_text("numpy\n")
+    # The engine's scoring files arrive in the training run's `model` artifact.
+    if not artifact_made:
+        engine = tmp_path / "train" / "model" / "engine"
+        engine.mkdir(parents=True)
+        (engine / "score.py").write_text("def init(): pass\n")
+        (engine / "requirements.txt").write_text("numpy\n")
     (tmp_path / "temp").mkdir()
     (tmp_path / "acr-state").write_text(state)
     script = step_script(spec.DEV_BUILD_AND_DEPLOY, "build", "az acr build")
@@ -267,6 +270,44 @@ def test_a_new_image_is_built_from_the_model_and_engine_then_locked(tmp_path):
     assert (context / "model" / "model" / "model.pkl").is_file()
     assert (context / "score.py").is_file() and (context / "requirements.txt").is_file()
     assert f"{IMAGE} built and locked (sha256:0123)" in result.stdout
+
+
+FAKE_ML_DOWNLOAD = """#!/bin/bash
+# az ml job download: the registration output of a job that registered version 7.
+while [ $# -gt 0 ]; do
+  case "$1" in --download-path) path=$2 ;; esac; shift
+done
+mkdir -p "$path/named-outputs/registration"
+echo '{"registered": true, "name": "estimation-model", "version": "7", "metrics": {"rmse": 1.0}}' \\
+  > "$path/named-outputs/registration/registration.json"
+"""
+
+
+def test_the_image_is_built_from_the_scoring_files_training_publishes_with_the_model(tmp_path):
+    # Train-Evaluate-Register's step writes the `model` artifact; `download: train` puts it at
+    # $(Pipeline.Workspace)/train/model, where Build_and_Deploy reads the engine's files.
+    engine = tmp_path / "engine" / "src"
+    engine.mkdir(parents=True)
+    (engine / "score.py").write_text("def init(): pass  # trained with this\n")
+    (engine / "requirements.txt").write_text("numpy==2.1.0\n")
+    fake = tmp_path / "ml-bin"
+    fake.mkdir()
+    (fake / "az").write_text(FAKE_ML_DOWNLOAD)
+    (fake / "az").chmod(0o755)
+    script = step_script(spec.TRAIN_EVALUATE_REGISTER, "train_evaluate_register", "az ml job download")
+    macros = {"Pipeline.Workspace": str(tmp_path), "Build.ArtifactStagingDirectory": str(tmp_path / "train")}
+    result = run_script(script, macros, {"PATH": f"{fake}:/usr/bin:/bin"}, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "##vso[task.setvariable variable=MODEL_REGISTERED]true" in result.stdout
+    model = tmp_path / "train" / "model"
+    assert json.loads((model / "model.json").read_text())["version"] == "7"
+    # Build_and_Deploy's job has no engine checkout: only the artifact.
+    trained_with = {name: (engine / name).read_text() for name in ("score.py", "requirements.txt")}
+    shutil.rmtree(tmp_path / "engine")
+    built, _ = run_build(tmp_path, "absent", artifact_made=True)
+    assert built.returncode == 0, built.stderr
+    context = tmp_path / "temp" / "image"
+    assert {name: (context / name).read_text() for name in trained_with} == trained_with
 
 
 def test_a_locked_image_of_the_same_version_is_deployed_unchanged(tmp_path):

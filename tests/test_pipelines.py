@@ -460,6 +460,7 @@ def test_every_azure_cli_step_keeps_its_workload_identity_session_alive():
         assert step["inputs"].get("keepAzSessionActive") == "true", name
         assert step["inputs"]["azureSubscription"] in (
             spec.SERVICE_CONNECTION,
+            spec.ML_SERVICE_CONNECTION,
             spec.PREVIEW_SERVICE_CONNECTION,
             "${{ parameters.serviceConnection }}",
         ), name
@@ -529,3 +530,47 @@ def test_manual_runs_pick_a_main_run_that_has_what_they_need(pipeline, alias, ta
     (resource,) = [r for r in document(pipeline)["resources"]["pipelines"] if r["pipeline"] == alias]
     assert resource["branch"] == "main"
     assert resource.get("tags") == tags
+
+
+def test_a_pipeline_that_signs_in_with_a_main_only_connection_links_only_main(shared):
+    """Microsoft Learn ("Define approvals and checks", Branch control): the check validates
+    the branches of all the resources a run links, and for a linked pipeline the branch of
+    the run it consumes. So a pipeline on the deploying connection (protected `main` only)
+    may link no other repository (the engine's is `develop`), and only `main` runs of others."""
+    endpoints = {
+        e.id: e.inputs["serviceEndpointName"] for e in shared.resources if e.type.endswith(":ServiceEndpointAzureRM")
+    }
+    main_only = {
+        endpoints[c.inputs["targetResourceId"]]
+        for c in shared.resources
+        if c.type.endswith(":CheckBranchControl")
+        and c.inputs["targetResourceType"] == "endpoint"
+        and c.inputs["allowedBranches"] == spec.MAIN_BRANCH
+    }
+    assert main_only == {spec.SERVICE_CONNECTION}
+    checked = [p for p in spec.PIPELINES if p.uses_service_connection and p.service_connection in main_only]
+    assert {p.key for p in checked} >= {spec.DEV_BUILD_AND_DEPLOY.key, spec.PROD_DEPLOYMENT.key}
+    for pipeline in checked:
+        resources = load(ROOT / pipeline.yml_path).get("resources") or {}
+        assert not pipeline.uses_engine_repository, pipeline.key
+        assert resources.get("repositories") in (None, []), f"{pipeline.key} links another repository"
+        for linked in resources.get("pipelines") or []:
+            # What a manual run consumes, and what a triggered run can have come from.
+            assert linked["branch"] == spec.short_branch(spec.MAIN_BRANCH), pipeline.key
+            assert linked["trigger"]["branches"]["include"] == [spec.short_branch(spec.MAIN_BRANCH)], pipeline.key
+
+
+def _build_tag_commands(path: Path) -> bool:
+    text = path.read_text()
+    return "##vso[build.addbuildtag]" in text or any(
+        _build_tag_commands(path.parent / t) for t in re.findall(r"template:\s*(\S+\.yml)", text)
+    )
+
+
+def test_a_run_tags_itself_only_where_the_build_service_may_add_tags():
+    # The agent adds a tag with the job's own connection (the job token's identity, the
+    # project's build service); "Edit build quality" is the build permission that adds tags.
+    tagging = {p.key for p in spec.PIPELINES if _build_tag_commands(ROOT / p.yml_path)}
+    assert tagging == {spec.TRAIN_EVALUATE_REGISTER.key}
+    for key in tagging:
+        assert "EditBuildQuality" in spec.BUILD_SERVICE_PERMISSIONS.get(key, ()), key

@@ -13,7 +13,7 @@ import yaml
 from pydantic import BaseModel
 
 from components.config import PROJECT, StackConfig
-from components.devops.pipelines import PIPELINES, Pipeline, short_branch
+from components.devops.pipelines import ML_SERVICE_CONNECTION, PIPELINES, Pipeline, short_branch
 from offline.evaluate import ROOT
 
 README = (ROOT / "README.md").read_text()
@@ -230,3 +230,13 @@ def test_layout_table_names_every_module_of_the_deploying_folders() -> None:
         present = {p.name for p in (ROOT / folder).glob("*.py") if p.name != "__init__.py"}
         assert sorted(listed - present) == [], f"the layout names files {folder} does not hold"
         assert sorted(present - listed) == [], f"the layout omits files of {folder}"
+
+
+def test_the_pipeline_picture_names_the_connection_an_engine_commit_runs_with() -> None:
+    picture = _mermaid(_section("Pipelines"))
+    names, _, _ = _pipeline_picture()
+    started = [p for p in PIPELINES if p.repository_trigger is not None]
+    assert started and all(p.service_connection == ML_SERVICE_CONNECTION for p in started)
+    for pipeline in started:
+        node = re.search(rf"^\s*{names[pipeline.name]}\[\"([^\"]+)\"\]", picture, re.M)
+        assert node and ML_SERVICE_CONNECTION in node.group(1), pipeline.name

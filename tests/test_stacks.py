@@ -21,12 +21,13 @@ SHARED_PLATFORM = Counter(
         "azure-native:containerregistry:Registry": 1,
         "azure-native:machinelearningservices:Workspace": 1,
         "azure-native:machinelearningservices:Compute": 1,
-        # The pull identity, the AML workspace's, the deploying pipelines' and the preview's.
-        "azure-native:managedidentity:UserAssignedIdentity": 4,
-        "azure-native:managedidentity:FederatedIdentityCredential": 2,
+        # The pull identity, the AML workspace's, the deploying pipelines', the ML pipelines'
+        # and the preview's.
+        "azure-native:managedidentity:UserAssignedIdentity": 5,
+        "azure-native:managedidentity:FederatedIdentityCredential": 3,
         # AcrPull, seven for the AML workspace's identity, ten for the deploying pipelines'
-        # identity (tests/test_devops.py), eight for the preview's.
-        "azure-native:authorization:RoleAssignment": 26,
+        # identity (tests/test_devops.py), one for the ML pipelines', eight for the preview's.
+        "azure-native:authorization:RoleAssignment": 27,
         # The preview's workspace-keys role; the SendGrid key the linked variable group reads.
         "azure-native:authorization:RoleDefinition": 1,
         "azure-native:keyvault:Secret": 1,

@@ -21,6 +21,8 @@ from components.devops.pipelines import (
     BUILD_SERVICE_PERMISSIONS,
     DEV_DELETE_AFTER_24_HOURS,
     ENGINE_REPOSITORY,
+    MAIN_BRANCH,
+    ML_SERVICE_CONNECTION,
     PIPELINES,
     PLATFORM_REPOSITORY,
     PREVIEW_SERVICE_CONNECTION,
@@ -46,6 +48,7 @@ class PlatformFacts:
     key_vault_id: pulumi.Input[str]
     key_vault_name: pulumi.Input[str]
     ml_workspace_name: pulumi.Input[str]
+    ml_workspace_id: pulumi.Input[str]
     ml_compute_name: pulumi.Input[str]
     registry_name: pulumi.Input[str]
     registry_id: pulumi.Input[str]
@@ -107,6 +110,16 @@ def deploy_grants(cfg: DevOpsConfig, facts: PlatformFacts) -> list[Grant]:
     if state is not None:
         grants.append(Grant("state-blob", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, state))
     return grants
+
+
+def ml_grants(facts: PlatformFacts) -> list[Grant]:
+    """The ML pipelines: AzureML Data Scientist on the shared workspace, nothing else. It
+    submits and streams jobs, reads their outputs and registers models (every workspace
+    action but changing the workspace or its compute, and listing their keys). No storage or
+    registry role: the workspace's default datastores hold account-key credentials, which the
+    role may read through the workspace (`datastores/listsecrets/action`), and environment
+    images are built by the workspace under its own identity."""
+    return [Grant("ml-data-scientist", roles.AZUREML_DATA_SCIENTIST, facts.ml_workspace_id)]
 
 
 def preview_grants(cfg: DevOpsConfig, facts: PlatformFacts) -> list[Grant]:
@@ -187,6 +200,25 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
             tenant_id=facts.tenant_id,
             grants=deploy_grants(cfg, facts),
             tags=facts.tags,
+            # It may write to every environment: no run from another branch may sign in.
+            allowed_branch=MAIN_BRANCH,
+        ),
+        opts=on_devops,
+    )
+    ml_connection = ServiceConnection(
+        "pipelines-azure-ml",
+        ServiceConnectionArgs(
+            project_id=project_id,
+            connection_name=ML_SERVICE_CONNECTION,
+            description="DigitRE MLOps ML pipelines: Azure ML jobs and models only (workload identity federation, managed by Pulumi)",
+            resource_group_name=facts.resource_group_name,
+            location=facts.location,
+            identity_name=f"{facts.pipeline_identity_name}-ml",
+            subscription_id=facts.subscription_id,
+            subscription_name=cfg.subscription_name,
+            tenant_id=facts.tenant_id,
+            grants=ml_grants(facts),
+            tags=facts.tags,
         ),
         opts=on_devops,
     )
@@ -209,14 +241,20 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
         ),
         opts=on_devops,
     )
-    KeyVaultOfficers(
+    officers = KeyVaultOfficers(
         "key-vault-officers",
         KeyVaultOfficersArgs(
             principals=cfg.key_vault_crypto_officers,
+            secrets_officers=cfg.key_vault_secrets_officers,
             key_vault_id=facts.key_vault_id,
             subscription_id=facts.subscription_id,
         ),
     )
+    if not cfg.key_vault_secrets_officers:
+        pulumi.log.warn(
+            "digitre-mlops:devops.keyVaultSecretsOfficers is empty: nobody may delete the SendGrid secret "
+            "this stack writes to the Key Vault, so destroying or renaming it fails (README, step 0)"
+        )
     environments = DeploymentEnvironments(
         "environments",
         DeploymentEnvironmentsArgs(
@@ -261,6 +299,7 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
             sendgrid_api_key=pulumi.Output.secret(cfg.sendgrid_api_key.get_secret_value()),
             service_connection_id=connection.endpoint_id,
             connection_ready=connection.sign_in_ready,
+            secret_deleters=list(officers.secrets_officer_grants.values()),
             tags=facts.tags,
         ),
         opts=on_devops,
@@ -275,6 +314,7 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
             definition_ids=definition_ids,
             service_connection_ids={
                 SERVICE_CONNECTION: connection.endpoint_id,
+                ML_SERVICE_CONNECTION: ml_connection.endpoint_id,
                 PREVIEW_SERVICE_CONNECTION: preview_connection.endpoint_id,
             },
             variable_group_ids=variables.ids,

@@ -16,7 +16,11 @@ from dataclasses import dataclass
 ENGINE_REPOSITORY = "Digitre-estimation-engine"
 PLATFORM_REPOSITORY = "Devops-MLops"
 # Names the YAML files use literally; the DevOps component creates them under these names.
+# The deploying connection: usable from protected `main` only (a branch control check on it).
 SERVICE_CONNECTION = "digitre-mlops-azure"
+# The ML pipelines' connection: Azure ML in the shared workspace and nothing else. It carries
+# no branch check, because an engine commit runs Extract-Prepare on the engine's `develop`.
+ML_SERVICE_CONNECTION = "digitre-mlops-azure-ml"
 # The read-only connection of the PR preview: a pull request never holds deploy rights.
 PREVIEW_SERVICE_CONNECTION = "digitre-mlops-azure-preview"
 PLATFORM_VARIABLE_GROUP = "digitre-mlops-platform"
@@ -118,6 +122,7 @@ EXTRACT_PREPARE = Pipeline(
     summary="submits the extract/prepare Azure ML job to the shared workspace and compute, then queues training",
     repository_trigger=RepositoryTrigger(ENGINE_REPOSITORY, (short_branch(ENGINE_BRANCH),)),
     variable_groups=(PLATFORM_VARIABLE_GROUP,),
+    service_connection=ML_SERVICE_CONNECTION,
     uses_engine_repository=True,
 )
 TRAIN_EVALUATE_REGISTER = Pipeline(
@@ -128,6 +133,8 @@ TRAIN_EVALUATE_REGISTER = Pipeline(
     # Always on main: Extract-Prepare queues it there, whatever branch its own run carries.
     queued_by=QueuedBy(EXTRACT_PREPARE.name, MAIN_BRANCH, "TRAIN_DEFINITION_ID"),
     variable_groups=(PLATFORM_VARIABLE_GROUP,),
+    service_connection=ML_SERVICE_CONNECTION,
+    # Publishes the engine's scoring files with the model, from the checkout it trained on.
     uses_engine_repository=True,
 )
 DEV_BUILD_AND_DEPLOY = Pipeline(
@@ -141,7 +148,8 @@ DEV_BUILD_AND_DEPLOY = Pipeline(
     stacks=("dev",),
     environments=("dev",),
     variable_groups=(PLATFORM_VARIABLE_GROUP,),
-    uses_engine_repository=True,
+    # No engine repository: its `develop` would fail the deploying connection's branch check,
+    # which verifies every repository a run links. The scoring files come with the model.
 )
 DEV_DELETE_AFTER_24_HOURS = Pipeline(
     key="dev-delete-after-24-hours",
@@ -213,6 +221,8 @@ BUILD_SERVICE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     DEV_DELETE_AFTER_24_HOURS.key: ("ViewBuilds", "StopBuilds"),
     # A teardown reads which Build_and_Deploy run is the newest.
     DEV_BUILD_AND_DEPLOY.key: ("ViewBuilds",),
-    # Extract-Prepare queues Train-Evaluate-Register on main.
-    TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds"),
+    # Extract-Prepare queues Train-Evaluate-Register on main; a Train-Evaluate-Register run
+    # tags itself `model-registered` (`##vso[build.addbuildtag]`, which the agent sends with
+    # the job's token): "Edit build quality" is the permission that adds tags to a build.
+    TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds", "EditBuildQuality"),
 }

@@ -58,13 +58,18 @@ class ServiceConnectionArgs:
     grants: Sequence[Grant]
     tags: Mapping[str, str]
     custom_roles: Sequence[CustomRole] = ()
+    # The one branch (`refs/heads/<name>`) whose runs may use the connection, if limited: a
+    # branch control check on the connection itself, so a run of any pipeline from another
+    # branch, whatever its YAML says, stops before the stage that would sign in.
+    allowed_branch: str | None = None
 
 
 class ServiceConnection(pulumi.ComponentResource):
     """Owns one user-assigned identity and its federated credential for Azure DevOps (both
     protected), the service connection that signs in as it, its role assignments and any
-    custom role they use. Role-assignment rights are only ever granted under a condition naming the roles
-    they may assign."""
+    custom role they use, and, with `allowed_branch`, the branch control check that limits
+    the connection to runs from that protected branch. Role-assignment rights are only ever
+    granted under a condition naming the roles they may assign."""
 
     def __init__(self, name: str, args: ServiceConnectionArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:devops:ServiceConnection", name, None, opts)
@@ -97,6 +102,22 @@ class ServiceConnection(pulumi.ComponentResource):
             azurerm_subscription_name=args.subscription_name,
             opts=child,
         )
+        self.branch_control: azuredevops.CheckBranchControl | None = None
+        if args.allowed_branch is not None:
+            # The provider's own example protects a service connection this way: type
+            # `endpoint`, the connection's id. Branch protection is verified, and a branch
+            # whose protection cannot be read does not pass.
+            self.branch_control = azuredevops.CheckBranchControl(
+                f"{name}-branch-control",
+                project_id=args.project_id,
+                display_name=f"{args.connection_name} signs in from {args.allowed_branch} only",
+                target_resource_type="endpoint",
+                target_resource_id=self.endpoint.id,
+                allowed_branches=args.allowed_branch,
+                verify_branch_protection=True,
+                ignore_unknown_protection_status=False,
+                opts=child,
+            )
         self.federated_credential = managedidentity.FederatedIdentityCredential(
             f"{name}-federation",
             federated_identity_credential_resource_name="azure-devops",

@@ -40,6 +40,10 @@ class VariableGroupsArgs:
     # The connection's federated credential and Key Vault role: the vault can only be
     # listed through the connection once they exist.
     connection_ready: Sequence[pulumi.Resource]
+    # The grants that let a person delete the secret (Key Vault Secrets Officer): azure-native
+    # deletes a secret through the vault's data plane. The secret depends on them, so a
+    # destroy removes it before them.
+    secret_deleters: Sequence[pulumi.Resource]
     tags: Mapping[str, str]
 
 
@@ -78,7 +82,8 @@ class VariableGroups(pulumi.ComponentResource):
             ],
             opts=child,
         )
-        # Written through Azure Resource Manager (no data-plane role needed to create it).
+        # Written through Azure Resource Manager (no data-plane role needed to create it), but
+        # deleted through the vault's data plane (Key Vault Secrets Officer: `secret_deleters`).
         # azure-native does not mark the value secret by itself: it is a secret input, and
         # the `properties` output is kept secret too.
         self.sendgrid_secret = keyvault.Secret(
@@ -92,7 +97,9 @@ class VariableGroups(pulumi.ComponentResource):
                 attributes=keyvault.SecretAttributesArgs(enabled=True),
             ),
             tags=dict(args.tags),
-            opts=pulumi.ResourceOptions(parent=self, additional_secret_outputs=["properties"]),
+            opts=pulumi.ResourceOptions(
+                parent=self, additional_secret_outputs=["properties"], depends_on=list(args.secret_deleters)
+            ),
         )
         self.link_probe = local.Command(
             f"{name}-key-vault-link-probe",
