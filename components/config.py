@@ -349,8 +349,14 @@ class AksConfig(_Section):
         ExistingClusterConfig | None,
         Field(description="an object with keys name, resourceGroup (look the cluster up instead of creating it)"),
     ] = None
+    # 1.33 or later: the engine's pods run in their own user namespace (`hostUsers: false`),
+    # which AKS supports from 1.33 on Azure Linux nodes (docs/assumptions.md).
     kubernetes_version: Annotated[
-        str | None, Field(pattern=r"^1\.[0-9]{2}(\.[0-9]{1,2})?$", description="a Kubernetes version such as 1.33")
+        str | None,
+        Field(
+            pattern=r"^1\.(3[3-9]|[4-9][0-9])(\.[0-9]{1,2})?$",
+            description="a Kubernetes version 1.33 or later (the engine's pods use user namespaces), such as 1.34",
+        ),
     ] = None
     tier: Annotated[Literal["Free", "Standard", "Premium"], Field(description="one of Free, Standard, Premium")] = (
         "Standard"

@@ -19,6 +19,7 @@ from components.serving.aks import AksCluster, AksClusterArgs
 from components.serving.contract import SERVED_VERSION_OUTPUT, ServingContract, image_reference, resolve_served_model
 from components.serving.engine_release import EngineRelease, EngineReleaseArgs, chart_values
 from components.serving.health_check import HealthCheck, HealthCheckArgs
+from components.serving.image_digest import ImageDigest, ImageDigestArgs
 from components.serving.ingress import (
     HttpsOnlyController,
     HttpsOnlyControllerArgs,
@@ -222,6 +223,8 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
     else:
         if access is None or cfg.aks.ingress is None:  # set together with the cluster; for the type checker
             raise ValueError("an AKS environment needs digitre-mlops:aks.ingress")
+        # Resolved once per image while `pulumi up` runs: prod pulls the locked tag's bytes by digest.
+        digest = ImageDigest("engine-image", ImageDigestArgs(registry_name=shared.registry_name, image=pulled.name))
         release = EngineRelease(
             "engine",
             EngineReleaseArgs(
@@ -230,6 +233,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                 values=chart_values(
                     image_repository=repository,
                     image_tag=pulled.tag,
+                    image_digest=digest.digest,
                     contract=contract,
                     cpu=cfg.serving.cpu,
                     memory_gb=cfg.serving.memory_gb,

@@ -10,6 +10,7 @@ the stack outputs.
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import runpy
 import uuid
@@ -25,6 +26,7 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 
 from components.config import PROJECT, DevOpsConfig, StackConfig
+from components.serving.image_digest import COMMAND as IMAGE_DIGEST_COMMAND
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
@@ -249,6 +251,11 @@ class AzureMocks(pulumi.runtime.Mocks):
         if args.typ == "azure-native:containerinstance:ContainerGroup":
             label = state["ipAddress"].get("dnsNameLabel", name)
             state["ipAddress"] = {**state["ipAddress"], "fqdn": f"{label}.{state['location']}.azurecontainer.io"}
+        if args.typ == "command:local:Command" and state.get("create") == IMAGE_DIGEST_COMMAND:
+            # The registry answers a locked tag's digest: one per registry and image.
+            env = state.get("environment") or {}
+            content = f"{env.get('REGISTRY_NAME')}/{env.get('IMAGE')}".encode()
+            state["stdout"] = "sha256:" + hashlib.sha256(content).hexdigest()
         if args.typ == "kubernetes:helm.sh/v3:Release":
             state["status"] = {"name": state["name"], "namespace": state["namespace"], "status": "deployed"}
         if args.typ == "azure-native:applicationinsights:Component":

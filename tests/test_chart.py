@@ -290,6 +290,19 @@ def test_the_root_filesystem_is_read_only_with_emptydirs_exactly_where_the_image
     assert all(not m.get("readOnly") for m in container["volumeMounts"])
 
 
+def test_the_pods_run_in_a_user_namespace_where_aks_supports_one(rendered, prod):
+    # AKS runs pods with `hostUsers: false` from Kubernetes 1.33 on Azure Linux (or Ubuntu
+    # 24.04+) nodes: the cluster's every minor and its nodes' OS must be among those.
+    pod = one(any_render(rendered), "Deployment")["spec"]["template"]["spec"]
+    assert pod["hostUsers"] is False
+    assert not {"hostNetwork", "hostPID", "hostIPC"} & set(pod), "a user namespace excludes the host's namespaces"
+    assert all(tuple(map(int, v.split("."))) >= (1, 33) for v in kube_versions(prod))
+    # The engine's pods run on the user pool only (the system pool is tainted for add-ons).
+    pool = prod.one("azure-native:containerservice:AgentPool").inputs
+    assert pool["nodeLabels"] == pod["nodeSelector"]
+    assert (pool["osType"], pool["osSKU"]) == ("Linux", "AzureLinux")
+
+
 def test_the_serving_image_runs_what_the_contract_tests_measured():
     # WRITABLE_PATHS holds for the inference server started directly with its runtime dir in
     # /tmp; the base image's runit supervisor (nginx, rsyslog) would write elsewhere.

@@ -73,6 +73,7 @@ def valid_values() -> dict:
     return chart_values(
         image_repository="crdigitre.azurecr.io/estimation-engine",
         image_tag="estimation-model-7",
+        image_digest="sha256:" + "0123456789abcdef" * 4,
         contract=ServingContract(port=5001, health_path="/", score_path="/score"),
         cpu=0.5,
         memory_gb=1.5,
@@ -91,6 +92,10 @@ def valid_values() -> dict:
         (("image", "repository"), ""),
         (("image", "repository"), "docker.io/library/nginx"),
         (("image", "tag"), "-bad"),
+        # Only a content digest pins the bytes: no tag, no other algorithm, no missing digest.
+        (("image", "digest"), "estimation-model-7"),
+        (("image", "digest"), "sha256:" + "0123456789ABCDEF" * 4),
+        (("image", "digest"), ""),
         (("containerPort",), 0),
         (("resources", "limits", "memory"), "2GB"),
         (("autoscaling", "minReplicas"), 0),

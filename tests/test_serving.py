@@ -82,7 +82,8 @@ def test_a_new_version_changes_the_image_and_nothing_else(served, shared, stack)
     def without_image(inputs):
         inputs = dict(inputs)
         if stack == "prod":
-            inputs["values"] = {**inputs["values"], "image": {**inputs["values"]["image"], "tag": None}}
+            # The tag and the digest resolved for it (tests/test_image_digest.py).
+            inputs["values"] = {**inputs["values"], "image": {**inputs["values"]["image"], "tag": None, "digest": None}}
         else:
             inputs["containers"] = [{**inputs["containers"][0], "image": None}]
         return inputs

@@ -26,6 +26,7 @@ def chart_values(
     *,
     image_repository: pulumi.Input[str],
     image_tag: str,
+    image_digest: pulumi.Input[str],
     contract: ServingContract,
     cpu: float,
     memory_gb: float,
@@ -39,7 +40,15 @@ def chart_values(
     """The chart's values from stack config; `values.schema.json` is their contract."""
     quantities = {"cpu": f"{round(cpu * 1000)}m", "memory": f"{round(memory_gb * 1024)}Mi"}
     return {
-        "image": {"repository": image_repository, "tag": image_tag, "pullPolicy": "IfNotPresent"},
+        # Pulled by digest, so every replica runs the bytes this deploy resolved; the tag names
+        # the version in the pods' labels. IfNotPresent: a cached copy of a digest is those
+        # same bytes, and a pod start then needs no registry.
+        "image": {
+            "repository": image_repository,
+            "tag": image_tag,
+            "digest": image_digest,
+            "pullPolicy": "IfNotPresent",
+        },
         "containerPort": contract.port,
         "healthPath": contract.health_path,
         "scorePath": contract.score_path,
