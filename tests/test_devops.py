@@ -687,6 +687,19 @@ def test_the_build_service_may_do_exactly_what_the_pipelines_use_its_token_for(s
     assert settings["enforceJobScope"] is True
 
 
+def test_the_build_service_may_contribute_to_pull_requests_of_the_platform_repository_only(shared):
+    from offline.evaluate import _identity
+
+    # The PR preview's last job creates and edits its comment with the job token.
+    (grant,) = of(shared, "GitPermissions")
+    assert grant.inputs["permissions"] == {"PullRequestContribute": "Allow"}
+    assert tuple(grant.inputs["permissions"]) == spec.BUILD_SERVICE_REPOSITORY_PERMISSIONS
+    assert grant.inputs["repositoryId"] == _guid("repository", spec.PLATFORM_REPOSITORY)
+    assert grant.inputs["projectId"] == _guid("project", "DigitRE")
+    assert "branchName" not in grant.inputs
+    assert grant.inputs["principal"] == _identity("DigitRE Build Service (digitre)")["subjectDescriptor"]
+
+
 def test_every_script_that_calls_azure_devops_with_the_job_token_is_accounted_for():
     # A new use of System.AccessToken against another definition needs a row in
     # spec.BUILD_SERVICE_PERMISSIONS; these are the uses that table covers.
@@ -699,6 +712,8 @@ def test_every_script_that_calls_azure_devops_with_the_job_token_is_accounted_fo
         ("dev-build-and-deploy.yml", "SYSTEM_ACCESSTOKEN"),  # cancels teardowns
         ("dev-delete-after-24-hours.yml", "SYSTEM_ACCESSTOKEN"),  # reads the newest deploy
         ("templates/queue-pipeline.yml", "SYSTEM_ACCESSTOKEN"),  # queues training
+        # Comments the preview on the pull request (spec.BUILD_SERVICE_REPOSITORY_PERMISSIONS).
+        ("pr-preview.yml", "SYSTEM_ACCESSTOKEN"),
         # The shared stack's preview reads the Azure DevOps project through the provider.
         ("templates/pulumi.yml", "AZDO_PERSONAL_ACCESS_TOKEN"),
     }

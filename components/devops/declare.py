@@ -19,6 +19,7 @@ from components.devops.key_vault_access import KeyVaultOfficers, KeyVaultOfficer
 from components.devops.pipeline_permissions import PipelinePermissions, PipelinePermissionsArgs
 from components.devops.pipelines import (
     BUILD_SERVICE_PERMISSIONS,
+    BUILD_SERVICE_REPOSITORY_PERMISSIONS,
     DEV_DELETE_AFTER_24_HOURS,
     ENGINE_REPOSITORY,
     PIPELINES,
@@ -291,6 +292,8 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
             project_name=project_name,
             definition_ids=definition_ids,
             permissions=BUILD_SERVICE_PERMISSIONS,
+            repository_id=platform_repo.id,
+            repository_permissions=BUILD_SERVICE_REPOSITORY_PERMISSIONS,
         ),
         opts=on_devops,
     )

@@ -216,3 +216,6 @@ BUILD_SERVICE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     # Extract-Prepare queues Train-Evaluate-Register on main.
     TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds"),
 }
+# What the build service may do on the platform repository (Devops-MLops): the PR preview's last
+# job creates and edits its comment on the pull request (commands/pr_comment.py).
+BUILD_SERVICE_REPOSITORY_PERMISSIONS: tuple[str, ...] = ("PullRequestContribute",)
