@@ -270,7 +270,10 @@ def test_the_first_push_creates_the_comment_and_the_next_push_updates_it(tmp_pat
 
 
 def test_a_copied_marker_in_someone_elses_thread_neither_blocks_nor_duplicates_the_comment(tmp_path):
-    foreign = {"id": 7, "comments": [{"id": 1, "parentCommentId": 0, "content": MARKER + " copied", "author": SOMEONE}]}
+    foreign: dict[str, Any] = {
+        "id": 7,
+        "comments": [{"id": 1, "parentCommentId": 0, "content": MARKER + " copied", "author": SOMEONE}],
+    }
     pr = PullRequestThreads(threads=[foreign], foreign={7})
     assert run_comment(tmp_path, pr, 51).returncode == 0
     assert run_comment(tmp_path, pr, 52).returncode == 0
@@ -299,7 +302,7 @@ def test_the_comment_runs_after_every_preview_for_pull_requests_only():
     assert step["env"]["SUMMARIES"] == "$(Pipeline.Workspace)"
 
 
-@pytest.mark.parametrize("pipeline", [spec.PR_PREVIEW], ids=lambda p: p.key)
+@pytest.mark.parametrize("pipeline", [spec.PR_PREVIEW, spec.PLATFORM_DRIFT], ids=lambda p: p.key)
 def test_each_preview_job_publishes_the_summary_the_comment_and_the_mail_read(pipeline):
     jobs = {job.name: job for job in jobs_of(ROOT / pipeline.yml_path)}
     for stack in pipeline.stacks:

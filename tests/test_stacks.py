@@ -25,8 +25,8 @@ SHARED_PLATFORM = Counter(
         "azure-native:managedidentity:UserAssignedIdentity": 4,
         "azure-native:managedidentity:FederatedIdentityCredential": 2,
         # AcrPull, seven for the AML workspace's identity, ten for the deploying pipelines'
-        # identity (tests/test_devops.py), eight for the preview's.
-        "azure-native:authorization:RoleAssignment": 26,
+        # identity (tests/test_devops.py), nine for the preview's.
+        "azure-native:authorization:RoleAssignment": 27,
         # The preview's workspace-keys role; the SendGrid key the linked variable group reads.
         "azure-native:authorization:RoleDefinition": 1,
         "azure-native:keyvault:Secret": 1,

@@ -111,8 +111,9 @@ def deploy_grants(cfg: DevOpsConfig, facts: PlatformFacts) -> list[Grant]:
 
 
 def preview_grants(cfg: DevOpsConfig, facts: PlatformFacts) -> list[Grant]:
-    """The pull-request preview: reads only. Reader on the groups; state blobs read (a
-    preview on the azblob backend neither locks nor writes); Key Vault key use, to decrypt
+    """The pull-request preview and the drift check: reads only. Reader on the groups; state
+    blobs read (a preview on the azblob backend neither locks nor writes) and Reader on the
+    state container (a refresh reads its role assignments); Key Vault key use, to decrypt
     the state's secrets; and the two non-read actions the programs invoke in a preview: the
     Log Analytics key (ACI diagnostics, `preview_workspace_keys_role`) and the AKS user
     kubeconfig (no rights inside the cluster)."""
@@ -129,6 +130,9 @@ def preview_grants(cfg: DevOpsConfig, facts: PlatformFacts) -> list[Grant]:
     state = state_container_id(cfg, facts.subscription_id)
     if state is not None:
         grants.append(Grant("state-blob", roles.STORAGE_BLOB_DATA_READER, state))
+        # The drift check refreshes the role assignments on the state container, which takes
+        # reading them there; Storage Blob Data Reader reads blobs only.
+        grants.append(Grant("state-reader", roles.READER, state))
     return grants
 
 
