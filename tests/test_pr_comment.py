@@ -19,10 +19,11 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
-from commands.pr_comment import MARKER, MAX_COMMENT, marked, render
+from commands.pr_comment import API_VERSION, MARKER, MAX_COMMENT, Threads, marked, render
 from commands.preview_summary import Change, StackSummary, summarise
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
+from tests import ledger
 from tests.loopback import serve
 from tests.pipeline_jobs import jobs_of, load, run_script, script_of
 
@@ -320,3 +321,23 @@ def test_each_preview_job_publishes_the_summary_the_comment_and_the_mail_read(pi
     (downloading,) = [j for j in jobs.values() if any(s.get("download") == "current" for s in j.steps)]
     (download,) = [s for s in downloading.steps if s.get("download") == "current"]
     assert download["patterns"] == "summary-*/*.json"
+
+
+def test_the_threads_api_is_the_one_the_ledger_gives():
+    (row,) = [r for r in ledger.rows() if r.fact.startswith("Pull request threads, REST")]
+    quoted = ledger.quoted(row.fact)
+    assert quoted[0] == API_VERSION
+    threads = Threads("https://dev.azure.com/o/", "p", "r", 5, "t")
+    (listed,) = [q for q in quoted if q.startswith("GET ")]
+    assert threads.base == re.sub(
+        r"\{(\w+)\}",
+        lambda m: {
+            "organization": "https://dev.azure.com/o",
+            "project": "p",
+            "repositoryId": "r",
+            "pullRequestId": "5",
+        }[m.group(1)],
+        listed.removeprefix("GET "),
+    )
+    limit = int(re.search(r"up to ([\d,]+) characters", row.fact).group(1).replace(",", ""))  # type: ignore[union-attr]
+    assert limit > MAX_COMMENT
