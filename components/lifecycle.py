@@ -67,6 +67,7 @@ MAY_GO: Mapping[str, str] = {
     "azuredevops:index/checkBranchControl:CheckBranchControl": "a check rebuilt from code",
     "azuredevops:index/checkExclusiveLock:CheckExclusiveLock": "a check rebuilt from code",
     "azuredevops:index/dashboard:Dashboard": "its widgets are rebuilt from code",
+    "azuredevops:index/gitPermissions:GitPermissions": "permissions rebuilt from code",
     "azuredevops:index/pipelineAuthorization:PipelineAuthorization": "an authorization rebuilt from code",
     "azuredevops:index/projectPipelineSettings:ProjectPipelineSettings": "settings rebuilt from code",
     "azuredevops:index/serviceEndpointAzureRM:ServiceEndpointAzureRM": (

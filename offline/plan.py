@@ -603,6 +603,12 @@ def pipeline_flow() -> str:
             lines.append(f'  {ids[queued.pipeline]} -->|"succeeds, queues it on {branch}"| {target}')
         if pipeline.pull_request_validation:
             lines.append(f'  {target}_pr(["pull request to main of {pipelines.PLATFORM_REPOSITORY}"]) --> {target}')
+        if pipeline.schedule:
+            when = pipeline.schedule
+            always = ", also when nothing changed" if when.always else ""
+            lines.append(
+                f'  {target}_schedule(["schedule {when.cron} UTC on {", ".join(when.branches)}{always}"]) --> {target}'
+            )
         if pipeline.manual_only:
             lines.append(f'  {target}_manual(["by hand"]) --> {target}')
     return "\n".join(lines) + "\n"

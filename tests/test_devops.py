@@ -225,8 +225,11 @@ def test_the_preview_identity_only_reads(shared):
     groups = {env: f"rg-digitre-{env}" for env in ("shared", "dev", "qa", "prod")}
     readers = {role for role, scope in granted if role == roles.READER}
     assert readers == {roles.READER}
-    assert {last(scope) for role, scope in granted if role == roles.READER} == set(groups.values())
+    # The groups, and the state container: the drift check's refresh reads the role
+    # assignments there, which Storage Blob Data Reader does not allow.
+    assert {last(scope) for role, scope in granted if role == roles.READER} == {*groups.values(), last(STATE_CONTAINER)}
     assert (roles.STORAGE_BLOB_DATA_READER, STATE_CONTAINER) in granted
+    assert (roles.READER, STATE_CONTAINER) in granted
     assert {role for role, _ in granted} == {
         roles.READER,
         roles.KEY_VAULT_CRYPTO_USER,  # decrypts the state's secrets; there is no decrypt-only role
@@ -593,11 +596,15 @@ def test_each_pipeline_is_authorized_for_exactly_what_it_uses(shared):
 def test_a_pull_request_never_holds_the_deploying_connection(shared):
     endpoints = {e.inputs["serviceEndpointName"]: e.urn for e in of(shared, "ServiceEndpointAzureRM")}
     found = authorizations_by_pipeline(shared)
+    read_only = (spec.PR_PREVIEW, spec.PLATFORM_DRIFT)
     for pipeline in spec.PIPELINES:
         (endpoint,) = [a for a in found[pipeline.key] if a.inputs["type"] == "endpoint"]
+        expected = spec.PREVIEW_SERVICE_CONNECTION if pipeline in read_only else pipeline.service_connection
+        assert endpoints[expected] in endpoint.depends_on, pipeline.key
         assert endpoints[pipeline.service_connection] in endpoint.depends_on, pipeline.key
     assert spec.PR_PREVIEW.service_connection == spec.PREVIEW_SERVICE_CONNECTION
-    assert [p for p in spec.PIPELINES if p.service_connection == spec.PREVIEW_SERVICE_CONNECTION] == [spec.PR_PREVIEW]
+    # The nightly drift check only reads too.
+    assert [p for p in spec.PIPELINES if p.service_connection == spec.PREVIEW_SERVICE_CONNECTION] == list(read_only)
     # The ML pipelines, which an engine commit runs from the engine's `develop`, have a
     # connection of their own; the deploying one serves exactly the pipelines that deploy.
     assert {p.key for p in spec.PIPELINES if p.service_connection == spec.ML_SERVICE_CONNECTION} == {
@@ -605,7 +612,7 @@ def test_a_pull_request_never_holds_the_deploying_connection(shared):
         spec.TRAIN_EVALUATE_REGISTER.key,
     }
     assert {p.key for p in spec.PIPELINES if p.service_connection == spec.SERVICE_CONNECTION} == {
-        p.key for p in spec.PIPELINES if p.stacks and p is not spec.PR_PREVIEW
+        p.key for p in spec.PIPELINES if p.stacks and p not in read_only
     }
 
 
@@ -872,6 +879,19 @@ def test_the_build_service_may_do_exactly_what_the_pipelines_use_its_token_for(s
     assert settings["enforceJobScope"] is True
 
 
+def test_the_build_service_may_contribute_to_pull_requests_of_the_platform_repository_only(shared):
+    from offline.evaluate import _identity
+
+    # The PR preview's last job creates and edits its comment with the job token.
+    (grant,) = of(shared, "GitPermissions")
+    assert grant.inputs["permissions"] == {"PullRequestContribute": "Allow"}
+    assert tuple(grant.inputs["permissions"]) == spec.BUILD_SERVICE_REPOSITORY_PERMISSIONS
+    assert grant.inputs["repositoryId"] == _guid("repository", spec.PLATFORM_REPOSITORY)
+    assert grant.inputs["projectId"] == _guid("project", "DigitRE")
+    assert "branchName" not in grant.inputs
+    assert grant.inputs["principal"] == _identity("DigitRE Build Service (digitre)")["subjectDescriptor"]
+
+
 def test_every_script_that_calls_azure_devops_with_the_job_token_is_accounted_for():
     # A new use of System.AccessToken against another definition needs a row in
     # spec.BUILD_SERVICE_PERMISSIONS; these are the uses that table covers.
@@ -884,6 +904,8 @@ def test_every_script_that_calls_azure_devops_with_the_job_token_is_accounted_fo
         ("dev-build-and-deploy.yml", "SYSTEM_ACCESSTOKEN"),  # cancels teardowns
         ("dev-delete-after-24-hours.yml", "SYSTEM_ACCESSTOKEN"),  # reads the newest deploy
         ("templates/queue-pipeline.yml", "SYSTEM_ACCESSTOKEN"),  # queues training
+        # Comments the preview on the pull request (spec.BUILD_SERVICE_REPOSITORY_PERMISSIONS).
+        ("pr-preview.yml", "SYSTEM_ACCESSTOKEN"),
         # The shared stack's preview reads the Azure DevOps project through the provider.
         ("templates/pulumi.yml", "AZDO_PERSONAL_ACCESS_TOKEN"),
     }

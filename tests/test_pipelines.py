@@ -79,7 +79,7 @@ def test_typed_yaml_would_report_false_errors():
 def test_every_pipeline_file_is_declared_and_every_declared_file_exists():
     files = {p.stem for p in PIPELINES_DIR.glob("*.yml")}
     assert files == set(BY_KEY)
-    assert len(spec.PIPELINES) == 8
+    assert len(spec.PIPELINES) == 9
     for pipeline in spec.PIPELINES:
         assert (ROOT / pipeline.yml_path).is_file()
 
@@ -109,6 +109,11 @@ def test_triggers_in_code_match_the_yaml(pipeline):
     ]
     assert repository_triggers == ([pipeline.repository_trigger] if pipeline.repository_trigger else [])
     assert completion_triggers == ([pipeline.completion_trigger] if pipeline.completion_trigger else [])
+    schedules = [
+        spec.ScheduleTrigger(s["cron"], tuple(s["branches"]["include"]), s.get("always") == "true")
+        for s in doc.get("schedules", [])
+    ]
+    assert schedules == ([pipeline.schedule] if pipeline.schedule else [])
 
 
 def test_queued_pipelines_in_code_match_the_yaml():
@@ -220,13 +225,13 @@ def test_what_a_pipeline_uses_is_what_code_authorizes(pipeline):
     assert usage.stacks == set(pipeline.stacks)
 
 
-def test_only_the_teardown_pipeline_may_read_the_notification_groups():
+def test_only_the_teardown_and_the_drift_check_may_read_the_notification_groups():
     readers = {
         p.name
         for p in spec.PIPELINES
         if {spec.NOTIFICATION_VARIABLE_GROUP, spec.NOTIFICATION_SECRETS_GROUP} & set(p.variable_groups)
     }
-    assert readers == {"[Dev]-Delete-After-24Hours"}
+    assert readers == {"[Dev]-Delete-After-24Hours", "[Platform]-Drift"}
 
 
 def test_the_teardown_waits_agentless_longer_than_a_day():
@@ -367,7 +372,11 @@ def test_prod_jobs_exist_where_expected():
         for job in jobs_of(path)
         if any(stack == "prod" for _, stack in pulumi_stacks(job))
     }
-    assert prod_jobs == {("manual-prod-deployment", "deploy_prod"), ("pr-preview", "preview_prod")}
+    assert prod_jobs == {
+        ("manual-prod-deployment", "deploy_prod"),
+        ("pr-preview", "preview_prod"),
+        ("platform-drift", "preview_prod"),
+    }
 
 
 def test_kubelogin_is_pinned_to_a_release_and_its_checksum():

@@ -140,6 +140,12 @@ def test_pipeline_picture_shows_each_trigger_with_its_filters(pipeline: Pipeline
         assert any(repository.repository in t and all(b in t for b in repository.branches) for t in texts)
     if pipeline.pull_request_validation:
         assert any("pull request" in starts.get(source, "") for source, _ in incoming)
+    if pipeline.schedule is not None:
+        schedule = pipeline.schedule
+        texts = [starts[source] for source, _ in incoming if source in starts]
+        assert any("schedule" in t and schedule.cron in t and all(b in t for b in schedule.branches) for t in texts), (
+            f"no schedule start node for {pipeline.name}"
+        )
     if pipeline.manual_only:
         assert any("by hand" in starts.get(source, "") for source, _ in incoming)
     # Each pipeline sits in a subgraph named after its Azure DevOps folder.
@@ -162,6 +168,8 @@ def test_pipeline_table_says_how_each_pipeline_runs(pipeline: Pipeline) -> None:
             assert re.search(rf"`{re.escape(branch)}`", runs), f"{pipeline.name}'s row omits branch {branch}"
     if pipeline.repository_trigger is not None:
         assert all(f"`{b}`" in runs for b in pipeline.repository_trigger.branches)
+    if pipeline.schedule is not None:
+        assert all(f"`{b}`" in runs for b in pipeline.schedule.branches) and "UTC" in runs
     if pipeline.manual_only:
         assert "by hand" in runs
 

@@ -26,8 +26,8 @@ SHARED_PLATFORM = Counter(
         "azure-native:managedidentity:UserAssignedIdentity": 5,
         "azure-native:managedidentity:FederatedIdentityCredential": 3,
         # AcrPull, seven for the AML workspace's identity, ten for the deploying pipelines'
-        # identity (tests/test_devops.py), one for the ML pipelines', eight for the preview's.
-        "azure-native:authorization:RoleAssignment": 27,
+        # identity (tests/test_devops.py), one for the ML pipelines', nine for the preview's.
+        "azure-native:authorization:RoleAssignment": 28,
         # The preview's workspace-keys role; the SendGrid key the linked variable group reads.
         "azure-native:authorization:RoleDefinition": 1,
         "azure-native:keyvault:Secret": 1,

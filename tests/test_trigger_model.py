@@ -23,6 +23,7 @@ from tests.trigger_model import (
     Reading,
     RepositoryTrigger,
     Run,
+    Scheduled,
     _definition,
     branch_matches,
     completion_runs,
@@ -31,6 +32,7 @@ from tests.trigger_model import (
     pull_request_runs,
     push_runs,
     queue_runs,
+    scheduled_runs,
     simulate,
 )
 
@@ -104,6 +106,23 @@ def test_a_pull_request_to_main_runs_only_the_preview_on_the_merge_ref():
     assert simulate(PullRequest(ENGINE, DEVELOP)) == []
 
 
+def test_the_nightly_drift_check_runs_on_main_and_starts_nothing_else():
+    runs = simulate(Scheduled(spec.PLATFORM_DRIFT.name))
+    assert chain(runs) == [(spec.PLATFORM_DRIFT.name, MAIN, 0)]
+    assert runs[0].reason == "Schedule"
+    # Only the drift check has a schedule.
+    assert [p.name for p in spec.PIPELINES if simulate(Scheduled(p.name))] == [spec.PLATFORM_DRIFT.name]
+
+
+def test_rule_schedule_runs_only_on_a_branch_its_filters_include():
+    definition = replace(load_definitions()[spec.PLATFORM_DRIFT.name], schedules=((("release",), ()),))
+    assert scheduled_runs({definition.name: definition}, Scheduled(definition.name)) == []
+    definition = replace(definition, schedules=((("*",), ("main",)),))
+    assert scheduled_runs({definition.name: definition}, Scheduled(definition.name)) == []
+    definition = replace(definition, schedules=((("refs/heads/main",), ()),))
+    assert len(scheduled_runs({definition.name: definition}, Scheduled(definition.name))) == 1
+
+
 MANUAL = {
     EP: [(EP, MAIN, 0), (TER, MAIN, 1), (DEV, MAIN, 2), (TEARDOWN, MAIN, 3), (QA, MAIN, 3)],
     TER: [(TER, MAIN, 0), (DEV, MAIN, 1), (TEARDOWN, MAIN, 2), (QA, MAIN, 2)],
@@ -113,6 +132,7 @@ MANUAL = {
     spec.CUSTOM_QA_DEPLOY.name: [(spec.CUSTOM_QA_DEPLOY.name, MAIN, 0)],
     spec.PROD_DEPLOYMENT.name: [(spec.PROD_DEPLOYMENT.name, MAIN, 0)],
     spec.PR_PREVIEW.name: [(spec.PR_PREVIEW.name, MAIN, 0)],
+    spec.PLATFORM_DRIFT.name: [(spec.PLATFORM_DRIFT.name, MAIN, 0)],
 }
 
 
@@ -130,6 +150,7 @@ def test_runs_from_another_branch_never_reach_dev_or_qa(pipeline):
 def test_nothing_deploys_prod_by_itself():
     events: list[Event] = [Push(ENGINE, DEVELOP), Push(PLATFORM, MAIN), PullRequest(PLATFORM, MAIN)]
     events += [ManualRun(p.name) for p in spec.PIPELINES if p is not spec.PROD_DEPLOYMENT]
+    events += [Scheduled(p.name) for p in spec.PIPELINES]
     for event in events:
         assert spec.PROD_DEPLOYMENT.name not in {r.pipeline for r in simulate(event)}
 

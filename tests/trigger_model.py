@@ -1,9 +1,9 @@
 """A small model of how Azure Pipelines starts runs, read from the real YAML in `pipelines/`.
 
-Given an event (a push to a repository, a pull request, a manual run), `simulate` answers
+Given an event (a push to a repository, a pull request, a manual run, a schedule), `simulate` answers
 which pipelines run, in which order, on which `Build.SourceBranch`, and with which build tags.
 Only what the pipeline files say is used: their `trigger`, `resources.repositories[].trigger`,
-`resources.pipelines[].trigger`, the `##vso[build.addbuildtag]` lines of their scripts and
+`resources.pipelines[].trigger`, `schedules`, the `##vso[build.addbuildtag]` lines of their scripts and
 the steps that queue another pipeline (`templates/queue-pipeline.yml`).
 Two facts live outside the YAML, as in Azure DevOps: which YAML file a definition runs and its
 default branch (the build definition, `components/devops/build_definitions.py`), and which definition a
@@ -83,7 +83,14 @@ class ManualRun:
     branch: str | None = None
 
 
-Event = Push | PullRequest | ManualRun
+@dataclass(frozen=True)
+class Scheduled:
+    """The clock reaches a cron schedule of `pipeline`."""
+
+    pipeline: str
+
+
+Event = Push | PullRequest | ManualRun | Scheduled
 
 
 @dataclass(frozen=True)
@@ -139,6 +146,8 @@ class Definition:
     completion_triggers: tuple[CompletionTrigger, ...]
     build_tags: frozenset[str]
     queues: tuple[QueueStep, ...] = ()
+    # Each `schedules` entry's branch filter (include, exclude), as its YAML gives it.
+    schedules: tuple[tuple[tuple[str, ...], tuple[str, ...]], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -175,6 +184,7 @@ def _definition(pipeline: spec.Pipeline, path: Path) -> Definition:
         ),
         build_tags=frozenset(_build_tags(path)),
         queues=tuple(_queue_steps(document, path.parent)),
+        schedules=tuple(_branch_filter(schedule) for schedule in document.get("schedules") or []),
     )
 
 
@@ -308,6 +318,22 @@ def manual_run(definitions: dict[str, Definition], event: ManualRun) -> list[Run
     return [Run(definition.name, branch, definition.repository, "Manual")]
 
 
+def scheduled_runs(definitions: dict[str, Definition], event: Scheduled) -> list[Run]:
+    """Rule SCHEDULE: a YAML schedule runs the pipeline on each branch whose own YAML lists that
+    branch in the schedule's branch filters; this repository has one branch the pipelines run
+    from, its default (main), so a schedule runs there when its filters include it, with
+    Build.Reason `Schedule`. Source: Microsoft Learn, "Configure schedules for pipelines"
+    (https://learn.microsoft.com/azure/devops/pipelines/process/scheduled-triggers, "Branch
+    considerations for scheduled triggers": "Scheduled runs for a branch are added only if the
+    branch matches the branch filters for the scheduled triggers in the YAML file in that
+    particular branch") and "Predefined variables" (Build.Reason `Schedule`)."""
+    definition = definitions[event.pipeline]
+    branch = definition.default_branch
+    if not any(branch_matches(branch, include, exclude) for include, exclude in definition.schedules):
+        return []
+    return [Run(definition.name, branch, definition.repository, "Schedule")]
+
+
 def names_pipeline(source: str, definition: Definition, definitions: dict[str, Definition]) -> bool:
     """Rule SOURCE: a pipeline resource's `source` names a pipeline by its folder, leading
     backslash included, and name (`\\ML\\[ML]-Extract-Prepare`), or by its name alone, which
@@ -392,6 +418,8 @@ def simulate(
         first = push_runs(definitions, event)
     elif isinstance(event, PullRequest):
         first = pull_request_runs(definitions, event)
+    elif isinstance(event, Scheduled):
+        first = scheduled_runs(definitions, event)
     else:
         first = manual_run(definitions, event)
     started: list[Run] = []

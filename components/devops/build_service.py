@@ -1,5 +1,5 @@
-"""What the project's build service may do on other pipelines' definitions: declared, not
-left to Azure DevOps' defaults."""
+"""What the project's build service may do on other pipelines' definitions and on the
+platform repository: declared, not left to Azure DevOps' defaults."""
 
 from __future__ import annotations
 
@@ -39,11 +39,15 @@ class BuildServicePermissionsArgs:
     definition_ids: Mapping[str, pulumi.Input[str]]
     # Definition key -> the build permissions (provider keys, e.g. StopBuilds) to allow.
     permissions: Mapping[str, tuple[str, ...]]
+    # The platform repository and the Git permissions (provider keys) to allow there.
+    repository_id: pulumi.Input[str]
+    repository_permissions: tuple[str, ...]
 
 
 class BuildServicePermissions(pulumi.ComponentResource):
     """Owns one permission set per definition that a pipeline's script reaches with
-    System.AccessToken: the build service is allowed exactly those build permissions there."""
+    System.AccessToken, and one on the platform repository: the build service is allowed
+    exactly those build and Git permissions there."""
 
     def __init__(self, name: str, args: BuildServicePermissionsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:devops:BuildServicePermissions", name, None, opts)
@@ -72,4 +76,12 @@ class BuildServicePermissions(pulumi.ComponentResource):
             )
             for key, allowed in sorted(args.permissions.items())
         }
+        self.repository_permissions = azuredevops.GitPermissions(
+            f"{name}-platform-repository",
+            project_id=args.project_id,
+            repository_id=args.repository_id,
+            principal=principal,
+            permissions={permission: "Allow" for permission in args.repository_permissions},
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         self.register_outputs({"principal": principal})

@@ -19,6 +19,7 @@ from components.devops.key_vault_access import KeyVaultOfficers, KeyVaultOfficer
 from components.devops.pipeline_permissions import PipelinePermissions, PipelinePermissionsArgs
 from components.devops.pipelines import (
     BUILD_SERVICE_PERMISSIONS,
+    BUILD_SERVICE_REPOSITORY_PERMISSIONS,
     DEV_DELETE_AFTER_24_HOURS,
     ENGINE_REPOSITORY,
     MAIN_BRANCH,
@@ -123,8 +124,9 @@ def ml_grants(facts: PlatformFacts) -> list[Grant]:
 
 
 def preview_grants(cfg: DevOpsConfig, facts: PlatformFacts) -> list[Grant]:
-    """The pull-request preview: reads only. Reader on the groups; state blobs read (a
-    preview on the azblob backend neither locks nor writes); Key Vault key use, to decrypt
+    """The pull-request preview and the drift check: reads only. Reader on the groups; state
+    blobs read (a preview on the azblob backend neither locks nor writes) and Reader on the
+    state container (a refresh reads its role assignments); Key Vault key use, to decrypt
     the state's secrets; and the two non-read actions the programs invoke in a preview: the
     Log Analytics key (ACI diagnostics, `preview_workspace_keys_role`) and the AKS user
     kubeconfig (no rights inside the cluster)."""
@@ -141,6 +143,9 @@ def preview_grants(cfg: DevOpsConfig, facts: PlatformFacts) -> list[Grant]:
     state = state_container_id(cfg, facts.subscription_id)
     if state is not None:
         grants.append(Grant("state-blob", roles.STORAGE_BLOB_DATA_READER, state))
+        # The drift check refreshes the role assignments on the state container, which takes
+        # reading them there; Storage Blob Data Reader reads blobs only.
+        grants.append(Grant("state-reader", roles.READER, state))
     return grants
 
 
@@ -331,6 +336,8 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
             project_name=project_name,
             definition_ids=definition_ids,
             permissions=BUILD_SERVICE_PERMISSIONS,
+            repository_id=platform_repo.id,
+            repository_permissions=BUILD_SERVICE_REPOSITORY_PERMISSIONS,
         ),
         opts=on_devops,
     )

@@ -28,8 +28,8 @@ class PipelinePermissionsArgs:
 class PipelinePermissions(pulumi.ComponentResource):
     """Owns one authorization per (pipeline, resource) it uses: its one service connection,
     each variable group, each environment, the engine repository. Nothing is open to all
-    pipelines, so the SendGrid key reaches the teardown pipeline only, and the deploying
-    connection is never authorized for the pull-request preview."""
+    pipelines, so the SendGrid key reaches the teardown and drift notices only, and the deploying
+    connection is never authorized for the pull-request preview or the drift check."""
 
     def __init__(self, name: str, args: PipelinePermissionsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:devops:PipelinePermissions", name, None, opts)

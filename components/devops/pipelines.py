@@ -1,4 +1,4 @@
-"""The eight Azure DevOps pipelines: what each YAML file in `pipelines/` is, what triggers
+"""The nine Azure DevOps pipelines: what each YAML file in `pipelines/` is, what triggers
 it, and what it may use. The DevOps component declares definitions and per-pipeline
 permissions from this table; a test checks it against the YAML.
 
@@ -59,6 +59,16 @@ class CompletionTrigger:
 
 
 @dataclass(frozen=True)
+class ScheduleTrigger:
+    """Runs on the cron schedule `cron` (UTC) on `branches`; with `always`, also when nothing
+    changed since the last scheduled run (a YAML `schedules` entry)."""
+
+    cron: str
+    branches: tuple[str, ...]
+    always: bool
+
+
+@dataclass(frozen=True)
 class QueuedBy:
     """Queued on `branch` by the last step of the pipeline named `pipeline` (through the Runs
     REST API with the job's token, `pipelines/templates/queue-pipeline.yml`) when that run
@@ -86,6 +96,7 @@ class Pipeline:
     repository_trigger: RepositoryTrigger | None = None
     completion_trigger: CompletionTrigger | None = None
     queued_by: QueuedBy | None = None
+    schedule: ScheduleTrigger | None = None
     # Runs as the required check of pull requests to main (a branch policy).
     pull_request_validation: bool = False
     stacks: tuple[str, ...] = ()
@@ -111,7 +122,11 @@ class Pipeline:
     @property
     def manual_only(self) -> bool:
         return not (
-            self.repository_trigger or self.completion_trigger or self.queued_by or self.pull_request_validation
+            self.repository_trigger
+            or self.completion_trigger
+            or self.queued_by
+            or self.schedule
+            or self.pull_request_validation
         )
 
 
@@ -192,12 +207,26 @@ PR_PREVIEW = Pipeline(
     key="pr-preview",
     name="[PR]-Preview",
     folder="\\Platform",
-    summary="tests, then pulumi preview --diff of every stack, on pull requests to main",
+    summary="tests, then pulumi preview of every stack on pull requests to main, summed up in one PR comment",
     pull_request_validation=True,
     stacks=("shared", "dev", "qa", "prod"),
     variable_groups=(PLATFORM_VARIABLE_GROUP,),
     service_connection=PREVIEW_SERVICE_CONNECTION,
     # The shared stack looks the engine repository up (its id feeds a pipeline permission).
+    uses_engine_repository=True,
+)
+
+PLATFORM_DRIFT = Pipeline(
+    key="platform-drift",
+    name="[Platform]-Drift",
+    folder="\\Platform",
+    summary="every night, pulumi preview --refresh --expect-no-changes of every stack (read-only); mails what drifted",
+    schedule=ScheduleTrigger("0 3 * * *", (short_branch(MAIN_BRANCH),), always=True),
+    stacks=("shared", "dev", "qa", "prod"),
+    variable_groups=(PLATFORM_VARIABLE_GROUP, NOTIFICATION_VARIABLE_GROUP, NOTIFICATION_SECRETS_GROUP),
+    # Read-only, like the PR preview: refreshing needs no more than reading.
+    service_connection=PREVIEW_SERVICE_CONNECTION,
+    # The shared stack looks the engine repository up, as in the PR preview.
     uses_engine_repository=True,
 )
 
@@ -210,6 +239,7 @@ PIPELINES: tuple[Pipeline, ...] = (
     CUSTOM_QA_DEPLOY,
     PROD_DEPLOYMENT,
     PR_PREVIEW,
+    PLATFORM_DRIFT,
 )
 
 # What the project's build service (the identity behind System.AccessToken: job tokens are
@@ -226,3 +256,6 @@ BUILD_SERVICE_PERMISSIONS: dict[str, tuple[str, ...]] = {
     # the job's token): "Edit build quality" is the permission that adds tags to a build.
     TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds", "EditBuildQuality"),
 }
+# What the build service may do on the platform repository (Devops-MLops): the PR preview's last
+# job creates and edits its comment on the pull request (commands/pr_comment.py).
+BUILD_SERVICE_REPOSITORY_PERMISSIONS: tuple[str, ...] = ("PullRequestContribute",)
