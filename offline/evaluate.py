@@ -10,6 +10,8 @@ the stack outputs.
 from __future__ import annotations
 
 import base64
+import dataclasses
+import hashlib
 import json
 import runpy
 import uuid
@@ -77,7 +79,8 @@ class Registration:
     depends_on: tuple[str, ...] = ()
     # Outputs the program asked the engine to keep secret in state (`additional_secret_outputs`).
     additional_secret_outputs: tuple[str, ...] = ()
-    # What the mocks answered: the resource id and its output properties.
+    # What the mocks answered: the resource id and its output properties (for a component, the
+    # outputs it registered, which is what stack policies see of it).
     id: str = ""
     outputs: Mapping[str, Any] = field(default_factory=dict)
 
@@ -238,17 +241,19 @@ class AzureMocks(pulumi.runtime.Mocks):
             state["customerId"] = str(uuid.uuid5(uuid.NAMESPACE_OID, resource_id))
         if args.typ == "azure-native:containerservice:ManagedCluster":
             state["identityProfile"] = {"kubeletidentity": _kubelet_identity(resource_id)}
-            routing = (state.get("ingressProfile") or {}).get("webAppRouting")
-            if routing and routing.get("enabled"):
-                # Azure creates the add-on's user-assigned identity and reports it here.
-                state["ingressProfile"] = {
-                    "webAppRouting": {**routing, "identity": mock_app_routing_identity(resource_id)}
-                }
+            state["oidcIssuerProfile"] = {**(state.get("oidcIssuerProfile") or {}), "issuerURL": mock_issuer(resource_id)}
+            # Azure changes a cluster's eTag with every update: here, with every change of its inputs.
+            state["eTag"] = mock_etag(args.inputs)
         if args.typ == "azure-native:containerinstance:ContainerGroup":
             label = state["ipAddress"].get("dnsNameLabel", name)
             state["ipAddress"] = {**state["ipAddress"], "fqdn": f"{label}.{state['location']}.azurecontainer.io"}
         if args.typ == "kubernetes:helm.sh/v3:Release":
-            state["status"] = {"name": state["name"], "namespace": state["namespace"], "status": "deployed"}
+            state["status"] = {
+                "name": state["name"],
+                "namespace": state["namespace"],
+                "status": "deployed",
+                "revision": 1,
+            }
         if args.typ == "azure-native:applicationinsights:Component":
             state["instrumentationKey"] = principal
             state["connectionString"] = (
@@ -294,9 +299,8 @@ class AzureMocks(pulumi.runtime.Mocks):
                 "name": name,
                 "location": "westeurope",
                 "identityProfile": {"kubeletidentity": _kubelet_identity(resource_id)},
-                "ingressProfile": {
-                    "webAppRouting": {"enabled": True, "identity": mock_app_routing_identity(resource_id)}
-                },
+                "oidcIssuerProfile": {"enabled": True, "issuerURL": mock_issuer(resource_id)},
+                "eTag": mock_etag({"id": resource_id}),
             }, []
         if args.token == "azure-native:operationalinsights:getSharedKeys":
             seed = f"{args.args['resourceGroupName']}/{args.args['workspaceName']}"
@@ -347,12 +351,13 @@ def _kubelet_identity(cluster_id: str) -> dict[str, str]:
     }
 
 
-def mock_app_routing_identity(cluster_id: str) -> dict[str, str]:
-    return {
-        "objectId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cluster_id}/webapprouting")),
-        "clientId": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{cluster_id}/webapprouting")),
-        "resourceId": f"{cluster_id}-webapprouting",
-    }
+def mock_issuer(cluster_id: str) -> str:
+    """The shape of an AKS cluster's OIDC issuer URL."""
+    return f"https://westeurope.oic.prod-aks.azure.com/{TENANT_ID}/{uuid.uuid5(uuid.NAMESPACE_URL, cluster_id)}/"
+
+
+def mock_etag(inputs: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def mock_kubeconfig(cluster: str) -> str:
@@ -401,6 +406,8 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self.reads: list[Read] = []
+        # A component's outputs, by URN, as it registered them after its children.
+        self.component_outputs: dict[str, dict[str, Any]] = {}
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
         response = super().ReadResource(request)
@@ -408,6 +415,11 @@ class RecordingMonitor(MockMonitor):
         outputs = _unwrap_secrets(state, "", set())
         self.reads.append(Read(type=request.type, name=request.name, urn=response.urn, outputs=outputs))
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
+        outputs = pulumi.runtime.rpc.deserialize_properties(request.outputs)
+        self.component_outputs[request.urn] = _unwrap_secrets(outputs, "", set())
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
         response = super().RegisterResource(request)
@@ -501,7 +513,10 @@ def evaluate(
             result.outputs[key] = _sync_await(output.future())
             if _sync_await(output.is_secret()):
                 result.secret_outputs.add(key)
-    result.resources = list(monitor.registrations)
+    result.resources = [
+        dataclasses.replace(r, outputs=monitor.component_outputs.get(r.urn, {})) if not r.custom else r
+        for r in monitor.registrations
+    ]
     result.reads = list(monitor.reads)
     return result
 
