@@ -1,5 +1,6 @@
-"""prod over HTTPS only: the application routing add-on, the Ingress the release publishes,
-the add-on's certificate grant on the shared Key Vault, and the controller's closed HTTP port."""
+"""prod over HTTPS only, through the HTTPS entry (components/serving/gateway.py): the Gateway
+API implementation turned on (and kept on) in the cluster, the entry's identity, its grants and
+federated credential, the values it hands the chart, its waits and its HTTPS-only proof."""
 
 from __future__ import annotations
 
@@ -9,22 +10,14 @@ from types import SimpleNamespace
 
 import jsonschema
 import pytest
-import yaml
 
 from components import roles
-from components.serving.aks import KEY_VAULT_SECRETS_PROVIDER, _app_routing_object_id
+from components.devops.service_connection import TOKEN_EXCHANGE_AUDIENCE as DEVOPS_AUDIENCE
+from components.serving import gateway
+from components.serving.aks import _oidc_issuer_url
 from components.serving.engine_release import CHART_PATH
-from components.serving.ingress import (
-    CONTROLLER_API_VERSION,
-    CONTROLLER_KIND,
-    DEFAULT_CONTROLLER,
-    FORCE_SSL_REDIRECT_ANNOTATION,
-    INGRESS_CLASS,
-    KEY_VAULT_CERTIFICATE_ANNOTATION,
-    KEY_VAULT_HOST_SUFFIX,
-    TLS_SECRET_PREFIX,
-)
-from offline.evaluate import ROOT, mock_app_routing_identity, stack_config
+from offline.evaluate import ROOT, mock_issuer, stack_config
+from tests import ledger
 from tests.conftest import deploy, prod_aks
 
 CHART = ROOT / CHART_PATH
@@ -32,12 +25,15 @@ SCHEMA = json.loads((CHART / "values.schema.json").read_text())
 RELEASE = "kubernetes:helm.sh/v3:Release"
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 GRANT = "azure-native:authorization:RoleAssignment"
-PATCH = f"kubernetes:{CONTROLLER_API_VERSION}:{CONTROLLER_KIND}Patch"
-PROBE = "command:local:Command"
+IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
+FEDERATION = "azure-native:managedidentity:FederatedIdentityCredential"
+COMMAND = "command:local:Command"
+SECTION = "AKS, Kubernetes and Helm"
 ZONE = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.Network/dnszones/digitre.com"
 # What Pulumi.prod.yaml sets.
 HOST = "engine.digitre.com"
 CERTIFICATE = "estimation-engine-tls"
+NAMESPACE = "estimation-engine"
 
 
 @pytest.fixture(scope="module")
@@ -52,200 +48,63 @@ def grants(run) -> dict[str, list]:
     return by_role
 
 
-def addon_object_id(run) -> str:
-    """The add-on identity the mocked cluster reports (the deployer's grant is scoped to the cluster)."""
-    (admin,) = grants(run)[roles.AKS_RBAC_CLUSTER_ADMIN]
-    return mock_app_routing_identity(admin.inputs["scope"])["objectId"]
+def entry(run):
+    return run.one(gateway.TYPE)
 
 
-def test_the_add_on_names_are_the_ones_microsoft_documents():
-    assert INGRESS_CLASS == "webapprouting.kubernetes.azure.com"
-    assert KEY_VAULT_CERTIFICATE_ANNOTATION == "kubernetes.azure.com/tls-cert-keyvault-uri"
-    assert TLS_SECRET_PREFIX == "keyvault-"
-    assert (CONTROLLER_API_VERSION, CONTROLLER_KIND, DEFAULT_CONTROLLER) == (
-        "approuting.kubernetes.azure.com/v1alpha1",
-        "NginxIngressController",
-        "default",
-    )
-    assert FORCE_SSL_REDIRECT_ANNOTATION == "nginx.ingress.kubernetes.io/force-ssl-redirect"
-    assert KEY_VAULT_SECRETS_PROVIDER == "azureKeyvaultSecretsProvider"
-    assert KEY_VAULT_HOST_SUFFIX == ".vault.azure.net"
+def row(words: str) -> ledger.Row:
+    (found,) = [r for r in ledger.rows(SECTION) if words in r.fact]
+    return found
 
 
-def test_the_cluster_runs_the_application_routing_add_on_with_the_key_vault_provider(prod):
-    cluster = prod.one(CLUSTER)
-    assert cluster.inputs["ingressProfile"] == {"webAppRouting": {"enabled": True}}
-    assert cluster.inputs["addonProfiles"][KEY_VAULT_SECRETS_PROVIDER] == {
-        "enabled": True,
-        "config": {"enableSecretRotation": "true"},
+def test_the_implementation_names_are_the_ones_microsoft_documents():
+    documented = ledger.quoted(row("application routing add-on's Gateway API implementation").fact)
+    assert gateway.GATEWAY_CLASS in documented
+    assert gateway.MINIMUM_AZURE_CLI in documented
+    for feature in gateway.CLUSTER_FEATURES:
+        for flag in feature.enable or ():
+            assert flag in documented, flag
+    tls = ledger.quoted(row("listener `tls.options`").fact)
+    assert {gateway.KEY_VAULT_URI_OPTION, gateway.SERVICE_ACCOUNT_OPTION, gateway.KEY_VAULT_SECRETS_PROVIDER} <= set(tls)
+    service = ledger.quoted(row("Deployment and Service").fact)
+    assert gateway.PUBLIC_SERVICE == f"{gateway.GATEWAY_NAME}-{gateway.GATEWAY_CLASS}"
+    assert f"<gateway>-{gateway.GATEWAY_CLASS}" in service and str(gateway.STATUS_PORT) in service
+    assert gateway.KEY_VAULT_HOST_SUFFIX == ".vault.azure.net"
+    # One audience for every federated credential in Entra ID.
+    assert gateway.TOKEN_EXCHANGE_AUDIENCE == DEVOPS_AUDIENCE
+    assert gateway.TOKEN_EXCHANGE_AUDIENCE in ledger.quoted(row("federated credential").fact)
+
+
+def test_the_cluster_settings_are_the_apis_own():
+    """The settings the check reads, at the version that first has them, as the stable API
+    spec names them (the ledger row quotes them from the spec)."""
+    documented = ledger.quoted(row("stable ManagedCluster API").fact)
+    assert gateway.CLUSTER_API_VERSION in documented
+    needed = {f.path.removeprefix("properties."): f.value for f in gateway.CLUSTER_FEATURES if f.enable}
+    assert needed == {
+        "ingressProfile.gatewayAPI.installation": "Standard",
+        "ingressProfile.webAppRouting.gatewayAPIImplementations.appRoutingIstio.mode": "Enabled",
+    }
+    for path, value in needed.items():
+        assert path in documented and value in documented
+    # What the DNS and TLS integration needs besides: checked, never turned on by the check.
+    required = {f.path for f in gateway.CLUSTER_FEATURES if not f.enable}
+    assert required == {
+        "properties.ingressProfile.webAppRouting.enabled",
+        "properties.oidcIssuerProfile.enabled",
+        "properties.securityProfile.workloadIdentity.enabled",
+        f"properties.addonProfiles.{gateway.KEY_VAULT_SECRETS_PROVIDER}.enabled",
     }
 
 
-def test_the_release_is_published_only_by_its_https_ingress(prod, shared):
-    values = prod.one(RELEASE).inputs["values"]
-    assert values["service"] == {"type": "ClusterIP", "port": 80}
-    assert values["ingress"] == {
-        "className": INGRESS_CLASS,
-        "host": HOST,
-        "keyVaultCertificateUri": f"https://{shared.outputs['keyVaultName']}.vault.azure.net/certificates/{CERTIFICATE}",
-    }
-    jsonschema.validate(values, SCHEMA)
-
-
-def test_the_host_and_certificate_come_from_config(shared):
-    ingress = {"host": "price.example.org", "certificateName": "price-tls"}
-    run = deploy("prod", shared, overrides=prod_aks(ingress=ingress))
-    assert run.error is None, run.error
-    values = run.one(RELEASE).inputs["values"]["ingress"]
-    assert values["host"] == "price.example.org"
-    assert values["keyVaultCertificateUri"].endswith("/certificates/price-tls")
-    assert run.outputs["healthUrl"] == "https://price.example.org/"
-
-
-def test_health_check_and_scoring_url_use_https_on_the_host(prod):
-    assert prod.outputs["healthUrl"] == f"https://{HOST}/"
-    assert prod.outputs["scoringUrl"] == f"https://{HOST}/score"
-    assert prod.named("health-check-probe").inputs["environment"]["HEALTH_URL"] == f"https://{HOST}/"
-    assert "http://" not in json.dumps(prod.outputs)
-
-
-def test_the_add_on_identity_reads_the_certificate_in_the_shared_vault_before_the_release(prod, shared):
-    (grant,) = grants(prod)[roles.KEY_VAULT_CERTIFICATE_USER]
-    assert grant.inputs["scope"] == shared.outputs["keyVaultId"]
-    assert grant.inputs["principalId"] == addon_object_id(prod)
-    assert grant.inputs["principalType"] == "ServicePrincipal"
-    assert grant.inputs["roleDefinitionId"].startswith("/subscriptions/")
-    assert grant.urn in prod.one(RELEASE).depends_on
-    # Read-only, on the vault alone; no DNS zone configured, so no DNS grant.
-    assert roles.DNS_ZONE_CONTRIBUTOR not in grants(prod)
-    assert roles.KEY_VAULT_ADMINISTRATOR not in grants(prod)
-
-
-def test_the_controller_answers_no_plain_http_and_is_checked_after_it(prod):
-    patch = prod.one(PATCH)
-    assert patch.inputs == {
-        "apiVersion": CONTROLLER_API_VERSION,
-        "kind": CONTROLLER_KIND,
-        "metadata": {"name": DEFAULT_CONTROLLER},
-        "spec": {"httpDisabled": True},
-    }
-    # The add-on makes the default controller: patch it once the release has rolled out.
-    assert prod.one(RELEASE).urn in patch.depends_on
-    assert patch.urn in prod.named("health-check-probe").depends_on
-
-
-@pytest.mark.parametrize("model", ["served", "nothing yet"])
-def test_the_patch_waits_for_the_add_on_and_its_effect_is_proven(model, prod, runs):
-    """The add-on's operator makes its CRD and the `default` controller on its own after the
-    cluster exists; a patch sent before that fails (no CRD) or is refused (a server-side apply
-    would create the controller without its required fields). And an operator older than the
-    field would drop `httpDisabled` silently: the controller's Service is checked afterwards."""
-    run = prod if model == "served" else runs["prod"]
-    patch = run.one(PATCH)
-    present = run.named("ingress-controller-present")
-    https_only = run.named("ingress-controller-https-only")
-    provider = run.one("pulumi:providers:kubernetes")
-    for wait, expect in ((present, "present"), (https_only, "https-only")):
-        assert wait.type == PROBE
-        assert wait.inputs["create"] == "python3 -m commands.ingress_controller"
-        assert wait.inputs["environment"] == {
-            "CONTROLLER_EXPECT": expect,
-            "CONTROLLER_ATTEMPTS": "40",
-            "CONTROLLER_INTERVAL_SECONDS": "15",
-        }
-        assert wait.inputs["stdin"] == provider.inputs["kubeconfig"]
-        assert wait.is_secret("stdin") and "stdin" in wait.additional_secret_outputs
-        assert wait.inputs["triggers"][0].endswith("/aks-digitre-prod")
-    assert present.urn in patch.depends_on
-    assert patch.urn in https_only.depends_on
-    if model == "served":
-        assert run.one(RELEASE).urn in present.depends_on
-        assert https_only.urn in run.named("health-check-probe").depends_on
-
-
-def test_a_preview_declares_the_patch_and_its_waits(shared):
-    # pulumi-command runs no local command in a preview, and pulumi-kubernetes does not send a
-    # Patch resource to the cluster then: a preview never needs the add-on's CRD to exist.
-    run = deploy("prod", shared, preview=True)
-    assert run.error is None, run.error
-    assert run.one(PATCH).inputs["spec"] == {"httpDisabled": True}
-    assert run.named("ingress-controller-present").type == PROBE
-    assert run.named("ingress-controller-https-only").type == PROBE
-
-
-def test_before_any_model_the_grant_is_made_and_the_port_closed(runs):
-    run = runs["prod"]
-    assert run.of_type(RELEASE) == []
-    patch = run.one(PATCH)
-    assert patch.inputs["spec"] == {"httpDisabled": True}
-    cluster_grants = {g.urn for role in (roles.AKS_RBAC_CLUSTER_ADMIN, roles.ACR_PULL) for g in grants(run)[role]}
-    assert cluster_grants <= set(patch.depends_on)
-    (grant,) = grants(run)[roles.KEY_VAULT_CERTIFICATE_USER]
-    assert grant.inputs["principalId"] == addon_object_id(run)
-
-
-def test_a_dns_zone_is_attached_to_the_add_on_and_granted(shared):
-    config, _ = stack_config("prod")
-    ingress = {**json.loads(config["digitre-mlops:aks"])["ingress"], "dnsZoneId": ZONE}
-    run = deploy("prod", shared, overrides=prod_aks(ingress=ingress))
-    assert run.error is None, run.error
-    routing = run.one(CLUSTER).inputs["ingressProfile"]["webAppRouting"]
-    assert routing == {"enabled": True, "dnsZoneResourceIds": [ZONE]}
-    (dns,) = grants(run)[roles.DNS_ZONE_CONTRIBUTOR]
-    assert dns.inputs["scope"] == ZONE
-    assert dns.inputs["principalId"] == addon_object_id(run)
-    assert dns.urn in run.one(RELEASE).depends_on
-
-
-def test_an_existing_cluster_must_already_run_the_add_on():
-    def profile(routing):
-        return SimpleNamespace(web_app_routing=routing)
-
-    enabled = SimpleNamespace(enabled=True, identity=SimpleNamespace(object_id="oid"))
-    assert _app_routing_object_id(profile(enabled)) == "oid"
-    for missing in (
-        None,
-        SimpleNamespace(enabled=False, identity=None),
-        SimpleNamespace(enabled=True, identity=None),
-    ):
-        with pytest.raises(ValueError, match="no application routing add-on identity"):
-            _app_routing_object_id(profile(missing))
-    with pytest.raises(ValueError, match="az aks approuting enable"):
-        _app_routing_object_id(None)
-
-
-def test_the_chart_ingress_uses_the_add_on_names():
-    text = (CHART / "templates" / "ingress.yaml").read_text()
-    assert f"{KEY_VAULT_CERTIFICATE_ANNOTATION}: {{{{ .Values.ingress.keyVaultCertificateUri | quote }}}}" in text
-    assert f'{FORCE_SSL_REDIRECT_ANNOTATION}: "true"' in text
-    # The TLS Secret is the one the add-on fills for this Ingress: prefix + the Ingress's name.
-    assert "  name: {{ $fullname }}\n" in text
-    assert f"secretName: {TLS_SECRET_PREFIX}{{{{ $fullname }}}}" in text
-    assert "ingressClassName: {{ .Values.ingress.className }}" in text
-    assert "pathType: Exact" in text and "Prefix" not in text
-    defaults = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert defaults["ingress"]["className"] == INGRESS_CLASS
-    assert defaults["service"]["type"] == "ClusterIP"
-    assert SCHEMA["properties"]["ingress"]["properties"]["className"] == {"enum": [INGRESS_CLASS]}
-    assert SCHEMA["properties"]["service"]["properties"]["type"] == {"enum": ["ClusterIP"]}
-
-
-def test_the_pinned_sdk_exposes_the_add_on_and_its_identity():
-    # The fields components/serving/aks.py sets and reads, in the installed pulumi-azure-native.
-    from pulumi_azure_native.containerservice import ManagedClusterIngressProfileWebAppRoutingArgs, outputs
-
-    args = inspect.signature(ManagedClusterIngressProfileWebAppRoutingArgs).parameters
-    assert {"enabled", "dns_zone_resource_ids", "nginx"} <= set(args)
-    assert isinstance(outputs.ManagedClusterIngressProfileWebAppRoutingResponse.identity, property)
-    assert isinstance(outputs.UserAssignedIdentityManagedClusterResponse.object_id, property)
-
-
-def test_the_pinned_sdk_cannot_enable_the_gateway_api_successor_yet():
-    # Microsoft ends managed NGINX support after November 2026 (README: support horizon). When an
-    # upgraded SDK can enable the add-on's Gateway API implementation, this fails: migrate then.
+def test_the_pinned_sdk_cannot_send_the_implementations_settings():
+    # Why a check with the Azure CLI turns them on: the installed SDK's ManagedCluster (API
+    # 2025-09-01) has no field for them. When an upgraded SDK has, this fails: declare them on
+    # the cluster then, and drop the check's `enable` flags.
     from pulumi_azure_native.containerservice import (
         ManagedClusterIngressProfileArgs,
         ManagedClusterIngressProfileWebAppRoutingArgs,
+        managed_cluster,
     )
 
     settings = {
@@ -253,3 +112,218 @@ def test_the_pinned_sdk_cannot_enable_the_gateway_api_successor_yet():
         *inspect.signature(ManagedClusterIngressProfileWebAppRoutingArgs).parameters,
     }
     assert not {name for name in settings if "gateway" in name or "istio" in name}
+    assert "Uses Azure REST API version 2025-09-01" in inspect.getsource(managed_cluster)
+    assert f"2025-09-01" in row("pulumi-azure-native 3.29.0").fact
+
+
+def test_the_cluster_runs_the_add_on_without_its_nginx_and_with_the_key_vault_provider(prod):
+    cluster = prod.one(CLUSTER)
+    # No default NGINX controller, so no public load balancer of its own; no zone on the add-on's
+    # identity (the entry keeps DNS with its own identity).
+    assert cluster.inputs["ingressProfile"] == {
+        "webAppRouting": {"enabled": True, "nginx": {"defaultIngressControllerType": "None"}}
+    }
+    assert cluster.inputs["addonProfiles"][gateway.KEY_VAULT_SECRETS_PROVIDER] == {
+        "enabled": True,
+        "config": {"enableSecretRotation": "true"},
+    }
+    assert cluster.inputs["oidcIssuerProfile"] == {"enabled": True}
+    assert cluster.inputs["securityProfile"]["workloadIdentity"] == {"enabled": True}
+
+
+def test_the_default_nginx_controller_is_never_created():
+    from pulumi_azure_native.containerservice import NginxIngressControllerType
+
+    assert NginxIngressControllerType.NONE.value == "None"
+    assert "`None`" in row("default NGINX").fact
+    profile = gateway.cluster_ingress_profile()
+    assert profile.web_app_routing.nginx.default_ingress_controller_type == NginxIngressControllerType.NONE
+
+
+def test_the_release_renders_the_entrys_gateway_and_nothing_public_of_its_own(prod, shared):
+    values = prod.one(RELEASE).inputs["values"]
+    assert values["service"] == {"type": "ClusterIP", "port": 80}
+    identity = prod.one(IDENTITY)
+    assert values["gateway"] == {
+        "className": gateway.GATEWAY_CLASS,
+        "name": gateway.GATEWAY_NAME,
+        "host": HOST,
+        "tlsOptions": {
+            gateway.KEY_VAULT_URI_OPTION: f"https://{shared.outputs['keyVaultName']}.vault.azure.net/certificates/{CERTIFICATE}",
+            gateway.SERVICE_ACCOUNT_OPTION: gateway.SERVICE_ACCOUNT,
+        },
+        "identity": {"serviceAccount": gateway.SERVICE_ACCOUNT, "clientId": identity.outputs["clientId"]},
+        "dnsZoneResourceIds": [],
+    }
+    assert "ingress" not in values and "networkPolicy" not in values
+    jsonschema.validate(values, SCHEMA)
+
+
+def test_the_host_and_certificate_come_from_config(shared):
+    ingress = {"host": "price.example.org", "certificateName": "price-tls"}
+    run = deploy("prod", shared, overrides=prod_aks(ingress=ingress))
+    assert run.error is None, run.error
+    values = run.one(RELEASE).inputs["values"]["gateway"]
+    assert values["host"] == "price.example.org"
+    assert values["tlsOptions"][gateway.KEY_VAULT_URI_OPTION].endswith("/certificates/price-tls")
+    assert run.outputs["healthUrl"] == "https://price.example.org/"
+    (reader,) = grants(run)[roles.KEY_VAULT_SECRETS_USER]
+    assert reader.inputs["scope"].endswith("/secrets/price-tls")
+
+
+def test_health_check_and_scoring_url_use_https_on_the_host(prod):
+    assert prod.outputs["healthUrl"] == f"https://{HOST}/"
+    assert prod.outputs["scoringUrl"] == f"https://{HOST}/score"
+    assert prod.named("health-check-probe").inputs["environment"]["HEALTH_URL"] == f"https://{HOST}/"
+    assert "http://" not in json.dumps(prod.outputs)
+    assert entry(prod).outputs["baseUrl"] == f"https://{HOST}"
+
+
+def test_the_identity_is_federated_with_the_entrys_service_account(prod):
+    identity = prod.one(IDENTITY)
+    assert identity.inputs["resourceName"] == "id-digitre-prod-https"
+    assert identity.inputs["resourceGroupName"] == "rg-digitre-prod"
+    assert identity.urn.split("::")[-2].endswith(f"{gateway.TYPE}$azure-native:managedidentity:UserAssignedIdentity")
+    federation = prod.one(FEDERATION)
+    cluster_id = prod.one(CLUSTER).id
+    assert federation.inputs == {
+        "federatedIdentityCredentialResourceName": gateway.SERVICE_ACCOUNT,
+        "resourceName": identity.inputs["resourceName"],
+        "resourceGroupName": "rg-digitre-prod",
+        "issuer": mock_issuer(cluster_id),
+        "subject": f"system:serviceaccount:{NAMESPACE}:{gateway.SERVICE_ACCOUNT}",
+        "audiences": [gateway.TOKEN_EXCHANGE_AUDIENCE],
+    }
+    # The chart's service account is the one federated, in the release's namespace.
+    release = prod.one(RELEASE).inputs
+    assert release["namespace"] == NAMESPACE
+    assert release["values"]["gateway"]["identity"]["serviceAccount"] == gateway.SERVICE_ACCOUNT
+    assert federation.urn in prod.one(RELEASE).depends_on
+
+
+def test_the_identity_reads_only_the_certificates_secret_before_the_release(prod, shared):
+    (reader,) = grants(prod)[roles.KEY_VAULT_SECRETS_USER]
+    assert reader.inputs["scope"] == f"{shared.outputs['keyVaultId']}/secrets/{CERTIFICATE}"
+    assert reader.inputs["principalId"] == prod.one(IDENTITY).outputs["principalId"]
+    assert reader.inputs["principalType"] == "ServicePrincipal"
+    assert reader.urn in prod.one(RELEASE).depends_on
+    # Nothing else on the vault, and no DNS grant without a zone.
+    on_vault = [g for g in prod.of_type(GRANT) if g.inputs["scope"].startswith(shared.outputs["keyVaultId"])]
+    assert on_vault == [reader]
+    assert roles.DNS_ZONE_CONTRIBUTOR not in grants(prod)
+
+
+def test_a_dns_zone_is_granted_to_the_entrys_identity_and_rendered(shared):
+    config, _ = stack_config("prod")
+    ingress = {**json.loads(config["digitre-mlops:aks"])["ingress"], "dnsZoneId": ZONE}
+    run = deploy("prod", shared, overrides=prod_aks(ingress=ingress))
+    assert run.error is None, run.error
+    (dns,) = grants(run)[roles.DNS_ZONE_CONTRIBUTOR]
+    assert dns.inputs["scope"] == ZONE
+    assert dns.inputs["principalId"] == run.one(IDENTITY).outputs["principalId"]
+    assert dns.urn in run.one(RELEASE).depends_on
+    assert run.one(RELEASE).inputs["values"]["gateway"]["dnsZoneResourceIds"] == [ZONE]
+    # The add-on's own identity is not asked to keep it.
+    assert "dnsZoneResourceIds" not in run.one(CLUSTER).inputs["ingressProfile"]["webAppRouting"]
+
+
+def test_the_implementation_is_turned_on_by_a_bounded_check_before_the_release(prod):
+    check = prod.named("https-entry-implementation")
+    assert check.type == COMMAND
+    assert check.inputs["create"] == "python3 -m commands.cluster_features"
+    environment = check.inputs["environment"]
+    cluster = prod.one(CLUSTER)
+    assert environment["CLUSTER_ID"] == cluster.id
+    assert environment["CLUSTER_API_VERSION"] == gateway.CLUSTER_API_VERSION
+    assert environment["CLUSTER_FEATURES_MODE"] == "enable"
+    assert environment["AZURE_CLI_MINIMUM"] == gateway.MINIMUM_AZURE_CLI
+    assert json.loads(environment["CLUSTER_FEATURES"]) == [
+        {"path": f.path, "value": f.value, "enable": list(f.enable) if f.enable else None}
+        for f in gateway.CLUSTER_FEATURES
+    ]
+    assert check.inputs["triggers"] == [cluster.id, cluster.outputs["eTag"]]
+    class_wait = prod.named("https-entry-gateway-class")
+    assert check.urn in class_wait.depends_on
+    assert class_wait.urn in prod.one(RELEASE).depends_on and check.urn in prod.one(RELEASE).depends_on
+
+
+def test_the_implementation_check_runs_again_after_each_cluster_update_only(shared, prod):
+    """Converges: the same cluster asks nothing again (same triggers); any update of the cluster
+    by the provider (a new eTag) runs the check again, which turns back on what it dropped."""
+    again = deploy("prod", shared)
+    assert again.named("https-entry-implementation").inputs == prod.named("https-entry-implementation").inputs
+    changed = deploy("prod", shared, overrides=prod_aks(tier="Premium"))
+    assert changed.error is None, changed.error
+    before, after = (r.named("https-entry-implementation").inputs["triggers"] for r in (prod, changed))
+    assert before[0] == after[0] and before[1] != after[1]
+    assert "eTag" in row("PUT at an older API version").fact
+
+
+def test_the_waits_ask_the_cluster_with_the_secret_kubeconfig_within_the_access_bounds(prod):
+    provider = prod.one("pulumi:providers:kubernetes")
+    for name in ("https-entry-gateway-class", "https-entry-https-only"):
+        wait = prod.named(name)
+        assert wait.inputs["create"] == "python3 -m commands.https_entry"
+        assert wait.inputs["stdin"] == provider.inputs["kubeconfig"]
+        assert wait.is_secret("stdin") and "stdin" in wait.additional_secret_outputs
+        assert wait.inputs["environment"]["ENTRY_ATTEMPTS"] == "40"
+        assert wait.inputs["environment"]["ENTRY_INTERVAL_SECONDS"] == "15"
+    class_wait = prod.named("https-entry-gateway-class")
+    # Asked once the caller's access to the cluster is effective.
+    assert prod.named("aks-access-wait").urn in class_wait.depends_on
+    assert class_wait.inputs["environment"]["ENTRY_GATEWAY_CLASS"] == gateway.GATEWAY_CLASS
+
+
+def test_the_https_only_proof_asks_about_the_gateways_service_after_each_deploy(prod):
+    proof = prod.named("https-entry-https-only")
+    release = prod.one(RELEASE)
+    assert {k: v for k, v in proof.inputs["environment"].items() if k not in ("ENTRY_ATTEMPTS", "ENTRY_INTERVAL_SECONDS")} == {
+        "ENTRY_EXPECT": "https-only",
+        "ENTRY_SERVICE": f"{gateway.GATEWAY_NAME}-{gateway.GATEWAY_CLASS}",
+        "ENTRY_NAMESPACE": NAMESPACE,
+        "ENTRY_PUBLIC_PORT": "443",
+        "ENTRY_STATUS_PORT": str(gateway.STATUS_PORT),
+    }
+    # After the release, asked again with each of its revisions; the health check comes after it.
+    assert release.urn in proof.depends_on
+    assert proof.inputs["triggers"] == [prod.one(CLUSTER).id, str(release.outputs["status"]["revision"])]
+    assert proof.urn in prod.named("health-check-probe").depends_on
+    said = entry(prod).outputs
+    assert said["httpsOnlyProven"] is True
+    assert said["listeners"] == [{"name": "https", "protocol": "HTTPS", "port": 443, "hostname": HOST}]
+    assert said["publicPorts"] == [443] and said["gatewayClassName"] == gateway.GATEWAY_CLASS
+
+
+def test_a_preview_declares_the_check_and_the_waits(shared):
+    # pulumi-command runs no local command in a preview: it never needs az or the cluster.
+    run = deploy("prod", shared, preview=True)
+    assert run.error is None, run.error
+    for name in ("https-entry-implementation", "https-entry-gateway-class", "https-entry-https-only"):
+        assert run.named(name).type == COMMAND
+
+
+def test_before_any_model_the_entry_is_readied_and_nothing_is_public(runs):
+    run = runs["prod"]
+    assert run.of_type(RELEASE) == []
+    names = {r.name for r in run.of_type(COMMAND)}
+    assert {"https-entry-implementation", "https-entry-gateway-class"} <= names
+    assert "https-entry-https-only" not in names
+    assert entry(run).outputs["httpsOnlyProven"] is False
+    assert roles.KEY_VAULT_SECRETS_USER in grants(run)
+
+
+def test_an_existing_cluster_must_already_have_the_implementation(shared):
+    existing = {"name": "aks-platform", "resourceGroup": "rg-platform-aks"}
+    run = deploy("prod", shared, overrides=prod_aks(existingCluster=existing))
+    assert run.error is None, run.error
+    check = run.named("https-entry-implementation")
+    assert check.inputs["environment"]["CLUSTER_FEATURES_MODE"] == "require"
+    assert check.inputs["environment"]["CLUSTER_ID"].endswith("/rg-platform-aks/providers/containerservice/ManagedCluster/aks-platform")
+    assert run.one(FEDERATION).inputs["issuer"] == mock_issuer(check.inputs["environment"]["CLUSTER_ID"])
+
+
+def test_an_existing_cluster_must_have_an_oidc_issuer():
+    assert _oidc_issuer_url(SimpleNamespace(enabled=True, issuer_url="https://issuer/")) == "https://issuer/"
+    for missing in (None, SimpleNamespace(enabled=False, issuer_url=None), SimpleNamespace(enabled=True, issuer_url="")):
+        with pytest.raises(ValueError, match="az aks update --enable-oidc-issuer --enable-workload-identity"):
+            _oidc_issuer_url(missing)
