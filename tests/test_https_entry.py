@@ -63,7 +63,7 @@ def test_the_implementation_names_are_the_ones_microsoft_documents():
     assert gateway.MINIMUM_AZURE_CLI in documented
     for feature in gateway.CLUSTER_FEATURES:
         for flag in feature.enable or ():
-            assert flag in documented, flag
+            assert f"az aks update {flag}" in documented, flag
     tls = ledger.quoted(row("listener `tls.options`").fact)
     assert {gateway.KEY_VAULT_URI_OPTION, gateway.SERVICE_ACCOUNT_OPTION, gateway.KEY_VAULT_SECRETS_PROVIDER} <= set(tls)
     service = ledger.quoted(row("Deployment and Service").fact)

@@ -1,7 +1,7 @@
-"""The waits around the HTTPS-only patch of the add-on's default controller: `present` until
-the operator made its CRD and the `default` NginxIngressController, `https-only` until the
-controller's Service dropped port 80. kubectl is a stand-in that answers the way the real one
-does (exit 1 with the reason on stderr for a missing resource type or object)."""
+"""The waits of the HTTPS entry (commands/https_entry.py): `gateway-class` until the
+implementation's GatewayClass is accepted, `https-only` until the gateway's public Service
+publishes 443 and not 80. kubectl is a stand-in that answers the way the real one does (exit 1
+with the reason on stderr for a missing resource type or object)."""
 
 from __future__ import annotations
 
@@ -9,26 +9,24 @@ import os
 from pathlib import Path
 
 import pytest
-import yaml
 
-from commands.ingress_controller import (
-    CONTROLLER_NAMESPACE,
-    CONTROLLER_RESOURCE,
-    CONTROLLER_SERVICE,
-    DEFAULT_CONTROLLER,
-    QUESTIONS,
-    wait_until,
-)
-from components.serving.ingress import CONTROLLER_API_VERSION, CONTROLLER_KIND
-from components.serving.ingress import DEFAULT_CONTROLLER as PATCHED_CONTROLLER
-from offline.evaluate import ROOT
+from commands.https_entry import https_only, question, wait_until
+from components.serving import gateway
 from tests.fake_kubectl import calls as recorded
 from tests.fake_kubectl import fake_kubectl as kubectl_stand_in
 from tests.local_command import run_module
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
-NO_CRD = 'error: the server doesn\'t have a resource type "nginxingresscontrollers"'
-NOT_FOUND = 'Error from server (NotFound): nginxingresscontrollers.approuting.kubernetes.azure.com "default" not found'
+NO_CRD = 'error: the server doesn\'t have a resource type "gatewayclasses"'
+NOT_FOUND = 'Error from server (NotFound): gatewayclasses.gateway.networking.k8s.io "approuting-istio" not found'
+CLASS = {"ENTRY_EXPECT": "gateway-class", "ENTRY_GATEWAY_CLASS": gateway.GATEWAY_CLASS}
+SERVICE = {
+    "ENTRY_EXPECT": "https-only",
+    "ENTRY_SERVICE": gateway.PUBLIC_SERVICE,
+    "ENTRY_NAMESPACE": "estimation-engine",
+    "ENTRY_PUBLIC_PORT": "443",
+    "ENTRY_STATUS_PORT": str(gateway.STATUS_PORT),
+}
 
 
 def fake_kubectl(tmp_path: Path, answers: list[tuple[int, str]]) -> Path:
@@ -36,79 +34,99 @@ def fake_kubectl(tmp_path: Path, answers: list[tuple[int, str]]) -> Path:
     return kubectl_stand_in(tmp_path, [(code, text, "") if code == 0 else (code, "", text) for code, text in answers])
 
 
-def run(tmp_path: Path, expect: str, answers: list[tuple[int, str]], attempts: int = 4, stdin: str = KUBECONFIG):
+def run(tmp_path: Path, settings: dict[str, str], answers: list[tuple[int, str]], attempts: int = 4):
     env = {
         **os.environ,
         "KUBECTL": str(fake_kubectl(tmp_path, answers)),
-        "CONTROLLER_EXPECT": expect,
-        "CONTROLLER_ATTEMPTS": str(attempts),
-        "CONTROLLER_INTERVAL_SECONDS": "0",
+        **settings,
+        "ENTRY_ATTEMPTS": str(attempts),
+        "ENTRY_INTERVAL_SECONDS": "0",
     }
-    return run_module("commands.ingress_controller", env, stdin)
+    return run_module("commands.https_entry", env, KUBECONFIG)
 
 
 def calls(tmp_path: Path) -> list[list[str]]:
     return [call["argv"] for call in recorded(tmp_path)]
 
 
-def test_present_waits_through_a_missing_crd_and_a_missing_controller(tmp_path):
-    done = run(tmp_path, "present", [(1, NO_CRD), (1, NOT_FOUND), (0, f"{CONTROLLER_KIND.lower()}.x/default")])
+def test_gateway_class_waits_until_accepted(tmp_path):
+    done = run(tmp_path, CLASS, [(1, NO_CRD), (1, NOT_FOUND), (0, ""), (0, "False"), (0, "True")], attempts=5)
     assert done.returncode == 0, done.stderr
     argv = calls(tmp_path)
-    assert len(argv) == 3
-    assert argv[0][:5] == ["get", CONTROLLER_RESOURCE, DEFAULT_CONTROLLER, "--output", "name"]
+    assert len(argv) == 5
+    assert argv[0][:5] == [
+        "get",
+        "gatewayclass",
+        gateway.GATEWAY_CLASS,
+        "--output",
+        'jsonpath={.status.conditions[?(@.type=="Accepted")].status}',
+    ]
     assert "--kubeconfig" in argv[0]
-    assert "doesn't have a resource type" in done.stdout and "not found" in done.stdout
+    assert "doesn't have a resource type" in done.stdout and "not accepted yet (Accepted: False)" in done.stdout
 
 
-def test_present_gives_up_after_the_bounded_attempts(tmp_path):
-    done = run(tmp_path, "present", [(1, NO_CRD)], attempts=3)
+def test_gateway_class_gives_up_after_the_bounded_attempts_naming_it(tmp_path):
+    done = run(tmp_path, CLASS, [(1, NOT_FOUND)], attempts=3)
     assert done.returncode == 1
     assert len(calls(tmp_path)) == 3
-    assert "gave up after 3 attempts" in done.stderr
+    assert f"gave up after 3 attempts 0 s apart waiting for GatewayClass {gateway.GATEWAY_CLASS}" in done.stderr
 
 
 def test_https_only_waits_until_port_80_is_gone(tmp_path):
-    done = run(tmp_path, "https-only", [(0, "80 443"), (0, "443")])
+    done = run(tmp_path, SERVICE, [(1, "not found"), (0, "15021 80 443"), (0, "15021 443")])
     assert done.returncode == 0, done.stderr
     argv = calls(tmp_path)
     assert argv[0][:7] == [
         "get",
         "service",
-        CONTROLLER_SERVICE,
+        gateway.PUBLIC_SERVICE,
         "--namespace",
-        CONTROLLER_NAMESPACE,
+        "estimation-engine",
         "--output",
         "jsonpath={.spec.ports[*].port}",
     ]
     assert "still publishes port 80" in done.stdout
 
 
-def test_a_field_the_operator_dropped_fails_the_update(tmp_path):
-    # An operator older than `httpDisabled` keeps port 80 however long one waits.
-    done = run(tmp_path, "https-only", [(0, "80 443")], attempts=2)
+def test_a_gateway_that_answers_plain_http_fails_the_update_by_name(tmp_path):
+    done = run(tmp_path, SERVICE, [(0, "15021 80 443")], attempts=2)
     assert done.returncode == 1
     assert "still publishes port 80" in done.stdout
-
-
-@pytest.mark.parametrize(("stdout", "ok"), [("443", True), ("443 80", False), ("", False), ("8443", False)])
-def test_https_only_reads_the_ports(stdout, ok):
-    assert (QUESTIONS["https-only"].judge(stdout) is None) is ok
+    assert f"the gateway's Service estimation-engine/{gateway.PUBLIC_SERVICE} on 443 only" in done.stderr
 
 
 @pytest.mark.parametrize(
-    ("env", "stdin"),
-    [({"CONTROLLER_EXPECT": "maybe"}, KUBECONFIG), ({"CONTROLLER_EXPECT": "present"}, " \n")],
+    ("stdout", "ok"),
+    [("15021 443", True), ("443", True), ("443 80", False), ("", False), ("15021", False), ("443 8443", False)],
 )
-def test_bad_input_is_refused_with_one_line(tmp_path, env, stdin):
-    done = run_module("commands.ingress_controller", {**os.environ, "KUBECTL": str(tmp_path / "none"), **env}, stdin)
+def test_https_only_reads_the_ports(stdout, ok):
+    assert (https_only("443", str(gateway.STATUS_PORT))(stdout) is None) is ok
+
+
+@pytest.mark.parametrize(
+    "settings",
+    [
+        {"ENTRY_EXPECT": "maybe"},
+        {"ENTRY_EXPECT": "gateway-class"},
+        {**SERVICE, "ENTRY_PUBLIC_PORT": "https"},
+        {**CLASS, "ENTRY_ATTEMPTS": "0"},
+    ],
+)
+def test_bad_input_is_refused_with_one_line(tmp_path, settings):
+    env = {**os.environ, "KUBECTL": str(tmp_path / "none"), "ENTRY_INTERVAL_SECONDS": "0", **settings}
+    done = run_module("commands.https_entry", env, KUBECONFIG)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_no_kubeconfig_is_refused(tmp_path):
+    done = run_module("commands.https_entry", {**os.environ, **CLASS}, " \n")
+    assert done.returncode == 2 and "kubeconfig" in done.stderr
+
+
 def test_no_kubectl_is_reported_not_retried(tmp_path):
-    env = {**os.environ, "KUBECTL": str(tmp_path / "none"), "CONTROLLER_EXPECT": "present"}
-    done = run_module("commands.ingress_controller", env, KUBECONFIG)
+    env = {**os.environ, "KUBECTL": str(tmp_path / "none"), **CLASS}
+    done = run_module("commands.https_entry", env, KUBECONFIG)
     assert done.returncode == 2
     assert "az aks install-cli" in done.stderr
 
@@ -116,23 +134,7 @@ def test_no_kubectl_is_reported_not_retried(tmp_path):
 def test_the_wait_sleeps_between_attempts_only():
     slept: list[float] = []
     answers = iter(["not yet", "not yet", None])
-    assert wait_until(QUESTIONS["present"], lambda _: next(answers), 5, 9, sleep=slept.append, log=lambda _: None)
+    asked = question(CLASS)
+    assert not isinstance(asked, str)
+    assert wait_until(asked, lambda _: next(answers), 5, 9, sleep=slept.append, log=lambda _: None)
     assert slept == [9, 9]
-
-
-def test_the_names_asked_are_the_operators_and_the_patchs():
-    """The CRD's plural.group, the default controller, its Service (named by its prefix, `nginx`)
-    and namespace, as Azure/aks-app-routing-operator defines them; the patch targets the same."""
-    group = CONTROLLER_API_VERSION.split("/")[0]
-    assert (
-        CONTROLLER_RESOURCE
-        == f"nginxingresscontrollers.{group}"
-        == "nginxingresscontrollers.approuting.kubernetes.azure.com"
-    )
-    assert DEFAULT_CONTROLLER == PATCHED_CONTROLLER == "default"
-    assert CONTROLLER_SERVICE == "nginx"
-    assert CONTROLLER_NAMESPACE == "app-routing-system"
-    # The chart admits traffic from that same namespace.
-    values = yaml.safe_load((ROOT / "charts/estimation-engine/values.yaml").read_text())
-    namespace_labels = values["networkPolicy"]["ingressController"]["namespaceLabels"]
-    assert namespace_labels == {"kubernetes.io/metadata.name": CONTROLLER_NAMESPACE}
