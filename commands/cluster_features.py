@@ -134,7 +134,9 @@ def ensure(run: Az, settings: Settings, log: Callable[[str], None] = print) -> b
         return False
     still = missing(cluster, settings.features)
     for feature in still:
-        how = f"az aks update --resource-group {group} --name {name} {' '.join(feature.enable)}" if feature.enable else ""
+        how = (
+            f"az aks update --resource-group {group} --name {name} {' '.join(feature.enable)}" if feature.enable else ""
+        )
         log(f"missing: {describe(feature)}" + (f" (turn it on with {how})" if how else ""))
     return not still
 
@@ -149,7 +151,9 @@ def check_cli(run: Az, minimum: tuple[int, ...]) -> str | None:
         return "az version answered with something that is not JSON"
     if version(found) < minimum:
         wanted = ".".join(str(n) for n in minimum)
-        return f"Azure CLI {found or 'of unknown version'} is older than {wanted}, which these settings need: az upgrade"
+        return (
+            f"Azure CLI {found or 'of unknown version'} is older than {wanted}, which these settings need: az upgrade"
+        )
     return None
 
 

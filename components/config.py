@@ -279,7 +279,7 @@ class IngressConfig(_Section):
         str | None,
         Field(
             pattern=r"^/subscriptions/[0-9a-fA-F-]{36}/resourceGroups/[-\w.()]{1,90}/providers/Microsoft\.Network/dns[zZ]ones/[a-z0-9.-]{1,253}$",
-            description="the resource id of a public Azure DNS zone (Microsoft.Network/dnszones) the host's record is kept in",
+            description="the resource id of a public Azure DNS zone (Microsoft.Network/dnszones) the add-on keeps the host's record in",
         ),
     ] = None
 

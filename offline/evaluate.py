@@ -74,7 +74,8 @@ class Registration:
     protect: bool
     retain_on_delete: bool
     delete_before_replace: bool
-    # Dotted paths of the inputs sent as Pulumi secrets, e.g. "containers.0.environmentVariables.0.secureValue".
+    # Dotted paths of the inputs sent as Pulumi secrets, e.g. "containers.0.environmentVariables.0.secureValue"
+    # (a component has no inputs: of the outputs it registered, which its state keeps encrypted).
     secret_paths: frozenset[str] = frozenset()
     depends_on: tuple[str, ...] = ()
     # Outputs the program asked the engine to keep secret in state (`additional_secret_outputs`).
@@ -241,7 +242,10 @@ class AzureMocks(pulumi.runtime.Mocks):
             state["customerId"] = str(uuid.uuid5(uuid.NAMESPACE_OID, resource_id))
         if args.typ == "azure-native:containerservice:ManagedCluster":
             state["identityProfile"] = {"kubeletidentity": _kubelet_identity(resource_id)}
-            state["oidcIssuerProfile"] = {**(state.get("oidcIssuerProfile") or {}), "issuerURL": mock_issuer(resource_id)}
+            state["oidcIssuerProfile"] = {
+                **(state.get("oidcIssuerProfile") or {}),
+                "issuerURL": mock_issuer(resource_id),
+            }
             # Azure changes a cluster's eTag with every update: here, with every change of its inputs.
             state["eTag"] = mock_etag(args.inputs)
         if args.typ == "azure-native:containerinstance:ContainerGroup":
@@ -406,8 +410,8 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self.reads: list[Read] = []
-        # A component's outputs, by URN, as it registered them after its children.
-        self.component_outputs: dict[str, dict[str, Any]] = {}
+        # A component's outputs and the paths of the secret ones, by URN, as it registered them.
+        self.component_outputs: dict[str, tuple[dict[str, Any], frozenset[str]]] = {}
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
         response = super().ReadResource(request)
@@ -417,8 +421,9 @@ class RecordingMonitor(MockMonitor):
         return response
 
     def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
-        outputs = pulumi.runtime.rpc.deserialize_properties(request.outputs)
-        self.component_outputs[request.urn] = _unwrap_secrets(outputs, "", set())
+        secrets: set[str] = set()
+        outputs = _unwrap_secrets(pulumi.runtime.rpc.deserialize_properties(request.outputs), "", secrets)
+        self.component_outputs[request.urn] = (outputs, frozenset(secrets))
         return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
@@ -513,12 +518,14 @@ def evaluate(
             result.outputs[key] = _sync_await(output.future())
             if _sync_await(output.is_secret()):
                 result.secret_outputs.add(key)
-    result.resources = [
-        dataclasses.replace(r, outputs=monitor.component_outputs.get(r.urn, {})) if not r.custom else r
-        for r in monitor.registrations
-    ]
+    result.resources = [r if r.custom else _with_registered_outputs(r, monitor) for r in monitor.registrations]
     result.reads = list(monitor.reads)
     return result
+
+
+def _with_registered_outputs(component: Registration, monitor: RecordingMonitor) -> Registration:
+    outputs, secrets = monitor.component_outputs.get(component.urn, ({}, frozenset()))
+    return dataclasses.replace(component, outputs=outputs, secret_paths=component.secret_paths | secrets)
 
 
 def _without_api_version_aliases(

@@ -159,7 +159,9 @@ SECURITY: dict[str, tuple[Setting, ...]] = {
 
 # What a component says of itself (the outputs it registers) that a review should see, per type token.
 COMPONENTS: dict[str, tuple[Setting, ...]] = {
-    "digitre:serving:HttpsEntry": _settings("baseUrl", "gatewayClassName", "listeners", "publicPorts", "httpsOnlyProven"),
+    "digitre:serving:HttpsEntry": _settings(
+        "baseUrl", "gatewayClassName", "listeners", "publicPorts", "httpsOnlyProven"
+    ),
 }
 
 # What a resource runs or deploys, per type.

@@ -163,7 +163,9 @@ def https_entry_https_only(props: Props) -> list[str]:
         if not listener.get("hostname"):
             problems.append(f"listener {name} must be for a host name")
     if list(props.get("publicPorts") or []) != [HTTPS_PORT]:
-        problems.append(f"the HTTPS entry's public Service must publish {HTTPS_PORT} only, got {props.get('publicPorts')}")
+        problems.append(
+            f"the HTTPS entry's public Service must publish {HTTPS_PORT} only, got {props.get('publicPorts')}"
+        )
     if not props.get("gatewayClassName"):
         problems.append("the HTTPS entry names no GatewayClass")
     return problems
@@ -353,7 +355,9 @@ def https_only_entry(resources: Sequence[StackResource]) -> list[str]:
     problems = https_entry_https_only(entry)
     for release in (r for r in resources if r.type == RELEASE):
         if entry.get("httpsOnlyProven") is not True:
-            problems.append("the HTTPS entry does not prove after each deploy that its public Service answers on 443 only")
+            problems.append(
+                "the HTTPS entry does not prove after each deploy that its public Service answers on 443 only"
+            )
         rendered = _get(release.props, "values", "gateway", "className")
         if rendered != entry.get("gatewayClassName"):
             problems.append(

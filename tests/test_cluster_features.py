@@ -19,7 +19,9 @@ from components.serving import gateway
 from tests.local_command import run_module
 
 CLUSTER_ID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.ContainerService/managedClusters/aks-digitre-prod"
-FEATURES = [{"path": f.path, "value": f.value, "enable": list(f.enable) if f.enable else None} for f in gateway.CLUSTER_FEATURES]
+FEATURES = [
+    {"path": f.path, "value": f.value, "enable": list(f.enable) if f.enable else None} for f in gateway.CLUSTER_FEATURES
+]
 # What the provider creates (components/serving/aks.py with gateway.cluster_ingress_profile()).
 CREATED = {
     "id": CLUSTER_ID,
@@ -112,8 +114,28 @@ def test_a_new_cluster_gets_the_gateway_api_then_the_implementation_and_a_second
     assert done.returncode == 0, done.stdout + done.stderr
     # Gateway API CRDs first, then the implementation, as Microsoft's migration guide orders them.
     assert updates(tmp_path) == [
-        ["aks", "update", "--resource-group", "rg-digitre-prod", "--name", "aks-digitre-prod", "--enable-gateway-api", "--output", "none"],
-        ["aks", "update", "--resource-group", "rg-digitre-prod", "--name", "aks-digitre-prod", "--enable-app-routing-istio", "--output", "none"],
+        [
+            "aks",
+            "update",
+            "--resource-group",
+            "rg-digitre-prod",
+            "--name",
+            "aks-digitre-prod",
+            "--enable-gateway-api",
+            "--output",
+            "none",
+        ],
+        [
+            "aks",
+            "update",
+            "--resource-group",
+            "rg-digitre-prod",
+            "--name",
+            "aks-digitre-prod",
+            "--enable-app-routing-istio",
+            "--output",
+            "none",
+        ],
     ]
     reads = [c for c in calls(tmp_path) if c[:1] == ["rest"]]
     assert reads[0] == [
@@ -148,7 +170,7 @@ def test_a_looked_up_cluster_is_only_checked_and_the_fix_is_named(tmp_path):
     assert done.returncode == 1
     assert updates(tmp_path) == []
     assert (
-        "missing: properties.ingressProfile.gatewayAPI.installation = \"Standard\" (turn it on with "
+        'missing: properties.ingressProfile.gatewayAPI.installation = "Standard" (turn it on with '
         "az aks update --resource-group rg-digitre-prod --name aks-digitre-prod --enable-gateway-api)" in done.stdout
     )
     assert "cluster aks-digitre-prod lacks settings" in done.stderr

@@ -10,7 +10,7 @@ import yaml
 from components.config import PROJECT, ConfigError
 from components.regions import AZURE_REGIONS, REGION_DISPLAY_NAMES, programmatic_name
 from offline.evaluate import ROOT, STACKS, evaluate, stack_config
-from tests.conftest import prod_aks
+from tests.conftest import deploy, prod_aks
 
 
 def key(name: str) -> str:
@@ -291,17 +291,15 @@ def test_tags_come_from_config(shared):
     }
 
 
-def test_a_dns_zone_is_refused_on_an_existing_cluster():
+def test_a_dns_zone_works_with_an_existing_cluster_too(shared):
+    # The HTTPS entry keeps the record with its own identity (an ExternalDNS in the release's
+    # namespace), not through the cluster's add-on profile: an existing cluster needs no change.
     existing = prod_aks(existingCluster={"name": "aks-x", "resourceGroup": "rg-x"})[key("aks")]
     aks = json.loads(existing)
     aks["ingress"]["dnsZoneId"] = ZONE
-    run = evaluate("prod", overrides={key("aks"): json.dumps(aks)})
-    assert isinstance(run.error, ConfigError), run.error
-    assert (
-        f"{PROJECT}:aks is invalid: ingress.dnsZoneId is only attached to a cluster this program creates, "
-        "not to existingCluster: attach the zone with az aks approuting zone add and remove dnsZoneId"
-    ) in str(run.error)
-    assert run.resources == []
+    run = deploy("prod", shared, overrides={key("aks"): json.dumps(aks)})
+    assert run.error is None, run.error
+    assert run.one("kubernetes:helm.sh/v3:Release").inputs["values"]["gateway"]["dnsZoneResourceIds"] == [ZONE]
 
 
 def test_dev_and_qa_need_no_ingress(runs):
@@ -362,7 +360,7 @@ def test_a_dns_zone_outside_the_environments_own_group_is_refused():
     assert isinstance(run.error, ConfigError), run.error
     assert (
         f"{PROJECT}:aks.ingress.dnsZoneId must be a DNS zone in this environment's resource group rg-digitre-prod, "
-        f"the only group where the pipelines' identity may grant the add-on DNS Zone Contributor, got {elsewhere}"
+        f"the only group where the pipelines' identity may grant the public entry DNS Zone Contributor, got {elsewhere}"
     ) in str(run.error)
     assert run.resources == []
     # Azure resource group names ignore case.

@@ -65,9 +65,11 @@ def test_the_implementation_names_are_the_ones_microsoft_documents():
         for flag in feature.enable or ():
             assert f"az aks update {flag}" in documented, flag
     tls = ledger.quoted(row("listener `tls.options`").fact)
-    assert {gateway.KEY_VAULT_URI_OPTION, gateway.SERVICE_ACCOUNT_OPTION, gateway.KEY_VAULT_SECRETS_PROVIDER} <= set(tls)
+    assert {gateway.KEY_VAULT_URI_OPTION, gateway.SERVICE_ACCOUNT_OPTION, gateway.KEY_VAULT_SECRETS_PROVIDER} <= set(
+        tls
+    )
     service = ledger.quoted(row("Deployment and Service").fact)
-    assert gateway.PUBLIC_SERVICE == f"{gateway.GATEWAY_NAME}-{gateway.GATEWAY_CLASS}"
+    assert f"{gateway.GATEWAY_NAME}-{gateway.GATEWAY_CLASS}" == gateway.PUBLIC_SERVICE
     assert f"<gateway>-{gateway.GATEWAY_CLASS}" in service and str(gateway.STATUS_PORT) in service
     assert gateway.KEY_VAULT_HOST_SUFFIX == ".vault.azure.net"
     # One audience for every federated credential in Entra ID.
@@ -113,7 +115,7 @@ def test_the_pinned_sdk_cannot_send_the_implementations_settings():
     }
     assert not {name for name in settings if "gateway" in name or "istio" in name}
     assert "Uses Azure REST API version 2025-09-01" in inspect.getsource(managed_cluster)
-    assert f"2025-09-01" in row("pulumi-azure-native 3.29.0").fact
+    assert "2025-09-01" in row("pulumi-azure-native 3.29.0").fact
 
 
 def test_the_cluster_runs_the_add_on_without_its_nginx_and_with_the_key_vault_provider(prod):
@@ -131,13 +133,13 @@ def test_the_cluster_runs_the_add_on_without_its_nginx_and_with_the_key_vault_pr
     assert cluster.inputs["securityProfile"]["workloadIdentity"] == {"enabled": True}
 
 
-def test_the_default_nginx_controller_is_never_created():
+def test_the_default_nginx_controller_is_never_created(prod):
     from pulumi_azure_native.containerservice import NginxIngressControllerType
 
     assert NginxIngressControllerType.NONE.value == "None"
     assert "`None`" in row("default NGINX").fact
-    profile = gateway.cluster_ingress_profile()
-    assert profile.web_app_routing.nginx.default_ingress_controller_type == NginxIngressControllerType.NONE
+    routing = prod.one(CLUSTER).inputs["ingressProfile"]["webAppRouting"]
+    assert routing["nginx"] == {"defaultIngressControllerType": NginxIngressControllerType.NONE.value}
 
 
 def test_the_release_renders_the_entrys_gateway_and_nothing_public_of_its_own(prod, shared):
@@ -277,7 +279,9 @@ def test_the_waits_ask_the_cluster_with_the_secret_kubeconfig_within_the_access_
 def test_the_https_only_proof_asks_about_the_gateways_service_after_each_deploy(prod):
     proof = prod.named("https-entry-https-only")
     release = prod.one(RELEASE)
-    assert {k: v for k, v in proof.inputs["environment"].items() if k not in ("ENTRY_ATTEMPTS", "ENTRY_INTERVAL_SECONDS")} == {
+    assert {
+        k: v for k, v in proof.inputs["environment"].items() if k not in ("ENTRY_ATTEMPTS", "ENTRY_INTERVAL_SECONDS")
+    } == {
         "ENTRY_EXPECT": "https-only",
         "ENTRY_SERVICE": f"{gateway.GATEWAY_NAME}-{gateway.GATEWAY_CLASS}",
         "ENTRY_NAMESPACE": NAMESPACE,
@@ -318,12 +322,18 @@ def test_an_existing_cluster_must_already_have_the_implementation(shared):
     assert run.error is None, run.error
     check = run.named("https-entry-implementation")
     assert check.inputs["environment"]["CLUSTER_FEATURES_MODE"] == "require"
-    assert check.inputs["environment"]["CLUSTER_ID"].endswith("/rg-platform-aks/providers/containerservice/ManagedCluster/aks-platform")
+    assert check.inputs["environment"]["CLUSTER_ID"].endswith(
+        "/rg-platform-aks/providers/containerservice/ManagedCluster/aks-platform"
+    )
     assert run.one(FEDERATION).inputs["issuer"] == mock_issuer(check.inputs["environment"]["CLUSTER_ID"])
 
 
 def test_an_existing_cluster_must_have_an_oidc_issuer():
     assert _oidc_issuer_url(SimpleNamespace(enabled=True, issuer_url="https://issuer/")) == "https://issuer/"
-    for missing in (None, SimpleNamespace(enabled=False, issuer_url=None), SimpleNamespace(enabled=True, issuer_url="")):
+    for missing in (
+        None,
+        SimpleNamespace(enabled=False, issuer_url=None),
+        SimpleNamespace(enabled=True, issuer_url=""),
+    ):
         with pytest.raises(ValueError, match="az aks update --enable-oidc-issuer --enable-workload-identity"):
             _oidc_issuer_url(missing)

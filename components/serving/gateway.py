@@ -159,7 +159,7 @@ class HttpsEntry(pulumi.ComponentResource):
     and not on 80."""
 
     def __init__(self, name: str, args: HttpsEntryArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__(TYPE, name, None, opts)
+        super().__init__("digitre:serving:HttpsEntry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.implementation = self._implementation(name, args)
         self.identity = managedidentity.UserAssignedIdentity(
@@ -208,7 +208,12 @@ class HttpsEntry(pulumi.ComponentResource):
                 )
             )
         self.class_ready = self._wait(
-            name, "gateway-class", args, {"ENTRY_GATEWAY_CLASS": GATEWAY_CLASS}, [args.cluster_id], [*args.depends_on, self.implementation]
+            name,
+            "gateway-class",
+            args,
+            {"ENTRY_GATEWAY_CLASS": GATEWAY_CLASS},
+            [args.cluster_id],
+            [*args.depends_on, self.implementation],
         )
         # What the published workload needs first.
         self.before_publish: list[pulumi.Resource] = [
