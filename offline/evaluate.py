@@ -80,6 +80,8 @@ class Registration:
     depends_on: tuple[str, ...] = ()
     # Outputs the program asked the engine to keep secret in state (`additional_secret_outputs`).
     additional_secret_outputs: tuple[str, ...] = ()
+    # The resource whose deletion takes this one along (`deleted_with`), by URN.
+    deleted_with: str = ""
     # What the mocks answered: the resource id and its output properties (for a component, the
     # outputs it registered, which is what stack policies see of it).
     id: str = ""
@@ -446,6 +448,7 @@ class RecordingMonitor(MockMonitor):
                     secret_paths=frozenset(secrets),
                     depends_on=tuple(sorted(request.dependencies)),  # an unordered set to the engine
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
+                    deleted_with=request.deletedWith,
                     id=answered.id or "",
                     outputs=_unwrap_secrets(answered.state, "", set()),
                 )

@@ -74,7 +74,9 @@ def test_the_implementation_names_are_the_ones_microsoft_documents():
     assert gateway.KEY_VAULT_HOST_SUFFIX == ".vault.azure.net"
     # One audience for every federated credential in Entra ID.
     assert gateway.TOKEN_EXCHANGE_AUDIENCE == DEVOPS_AUDIENCE
-    assert gateway.TOKEN_EXCHANGE_AUDIENCE in ledger.quoted(row("federated credential").fact)
+    assert gateway.TOKEN_EXCHANGE_AUDIENCE in ledger.quoted(
+        row("federated credential for a Kubernetes service account").fact
+    )
 
 
 def test_the_cluster_settings_are_the_apis_own():
@@ -196,6 +198,9 @@ def test_the_identity_is_federated_with_the_entrys_service_account(prod):
         "subject": f"system:serviceaccount:{NAMESPACE}:{gateway.SERVICE_ACCOUNT}",
         "audiences": [gateway.TOKEN_EXCHANGE_AUDIENCE],
     }
+    # Azure deletes it with the identity; a new identity gets a new one.
+    assert federation.deleted_with == identity.urn
+    assert identity.delete_before_replace
     # The chart's service account is the one federated, in the release's namespace.
     release = prod.one(RELEASE).inputs
     assert release["namespace"] == NAMESPACE

@@ -183,7 +183,9 @@ class HttpsEntry(pulumi.ComponentResource):
             issuer=args.oidc_issuer_url,
             subject=f"system:serviceaccount:{args.namespace}:{SERVICE_ACCOUNT}",
             audiences=[TOKEN_EXCHANGE_AUDIENCE],
-            opts=child,
+            # Azure deletes an identity's credentials with it: replaced with it, never deleted alone
+            # after it.
+            opts=pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(deleted_with=self.identity)),
         )
         # The certificate's secret only (a certificate's key is the secret of its name): the
         # shared vault holds other secrets this identity has no use for.
