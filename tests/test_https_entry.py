@@ -251,6 +251,8 @@ def test_the_implementation_is_turned_on_by_a_bounded_check_before_the_release(p
     assert check.inputs["triggers"] == [cluster.id, cluster.outputs["eTag"]]
     class_wait = prod.named("https-entry-gateway-class")
     assert check.urn in class_wait.depends_on
+    # Asked again whenever the check ran again.
+    assert class_wait.inputs["triggers"] == [cluster.id, check.id]
     assert class_wait.urn in prod.one(RELEASE).depends_on and check.urn in prod.one(RELEASE).depends_on
 
 

@@ -214,7 +214,8 @@ class HttpsEntry(pulumi.ComponentResource):
             "gateway-class",
             args,
             {"ENTRY_GATEWAY_CLASS": GATEWAY_CLASS},
-            [args.cluster_id],
+            # Asked again whenever the check ran again (it may have turned the implementation back on).
+            [args.cluster_id, self.implementation.id],
             [*args.depends_on, self.implementation],
         )
         # What the published workload needs first.
