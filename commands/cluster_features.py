@@ -1,7 +1,7 @@
 """Make sure an AKS cluster has the settings a feature needs, or fail by name.
 
 pulumi-azure-native sends the ManagedCluster at an API version older than some settings
-(components/serving/gateway.py says which, and at which version they are read). This command
+(components/serving/https_entry.py says which, and at which version they are read). This command
 reads the cluster at that version with the Azure CLI (`az rest`); for each setting not at its
 value it runs the `az aks update` flags that turn it on, one setting at a time, then reads the
 cluster again and succeeds only when every setting holds. A setting with no flags, or any

@@ -1,7 +1,7 @@
 """Wait for prod's HTTPS entry in the cluster, bounded, or fail by name.
 
 Two questions are asked of the API server with kubectl, each until it says yes
-(components/serving/gateway.py says which names to ask about):
+(components/serving/https_entry.py says which names to ask about):
 
 - `gateway-class`: has the GatewayClass ENTRY_GATEWAY_CLASS been accepted by its controller
   (status condition `Accepted` is `True`)? The implementation installs it some time after it

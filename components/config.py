@@ -257,7 +257,7 @@ class ExistingClusterConfig(_Section):
 
 class IngressConfig(_Section):
     """How callers reach prod: `https://<host>`, TLS terminated by the public entry's gateway
-    (components/serving/gateway.py) with a certificate kept in the shared Key Vault."""
+    (components/serving/https_entry.py) with a certificate kept in the shared Key Vault."""
 
     host: Annotated[
         str,
@@ -309,7 +309,7 @@ RBAC_PROPAGATION_SECONDS = 300
 
 class AccessWaitConfig(_Section):
     """How long the deploy waits for a new cluster-admin grant to take effect; the waits of the
-    public entry (components/serving/gateway.py) use the same bounds."""
+    public entry (components/serving/https_entry.py) use the same bounds."""
 
     attempts: Annotated[Int, Field(ge=1, le=120, description="an integer 1..120")] = 40
     interval_seconds: Annotated[Int, Field(ge=1, le=60, description="an integer 1..60 (seconds)")] = 15

@@ -19,7 +19,8 @@ from components.naming import Names, resource_group_name
 from components.serving.aks import AksCluster, AksClusterArgs
 from components.serving.contract import SERVED_VERSION_OUTPUT, ServingContract, image_reference, resolve_served_model
 from components.serving.engine_release import EngineRelease, EngineReleaseArgs, chart_values
-from components.serving.gateway import (
+from components.serving.health_check import HealthCheck, HealthCheckArgs
+from components.serving.https_entry import (
     HttpsEntry,
     HttpsEntryArgs,
     Publish,
@@ -27,7 +28,6 @@ from components.serving.gateway import (
     cluster_addons,
     cluster_ingress_profile,
 )
-from components.serving.health_check import HealthCheck, HealthCheckArgs
 from components.serving.model_service import LogAnalyticsTarget, ModelService, ModelServiceArgs
 from components.shared_platform import SharedPlatform
 
@@ -221,7 +221,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
     else:
         aks_cluster = cluster
 
-        def publish(gateway: Mapping[str, Any], before: Sequence[pulumi.Resource]) -> Published:
+        def publish(entry_values: Mapping[str, Any], before: Sequence[pulumi.Resource]) -> Published:
             release = EngineRelease(
                 "engine",
                 EngineReleaseArgs(
@@ -237,11 +237,11 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                         max_replicas=cfg.aks.max_replicas,
                         target_cpu_utilization=cfg.aks.target_cpu_utilization,
                         app_insights_connection_string=shared.app_insights_connection_string,
-                        gateway=gateway,
+                        entry=entry_values,
                     ),
                     timeout_seconds=cfg.aks.helm_timeout_seconds,
-                    # The cluster-admin grants must have taken effect, and the entry be ready for its
-                    # Gateway (the implementation on, its identity granted): both first.
+                    # The cluster-admin grants must have taken effect, and the entry be ready to
+                    # publish (its implementation on, its identity granted): both first.
                     depends_on=[*aks_cluster.ready, *before],
                 ),
             )

@@ -139,9 +139,7 @@ SECURITY: dict[str, tuple[Setting, ...]] = {
         ("autoUpgradeProfile.nodeOSUpgradeChannel", "nodeOSUpgradeChannel"),
         ("ingressProfile.webAppRouting.enabled", "appRoutingAddOn"),
     ),
-    "kubernetes:helm.sh/v3:Release": _settings(
-        ("values.service.type", "service"), "namespace", ("values.gateway.host", "host")
-    ),
+    "kubernetes:helm.sh/v3:Release": _settings(("values.service.type", "service"), "namespace"),
     "azuredevops:index/serviceEndpointAzureRM:ServiceEndpointAzureRM": _settings(
         "serviceEndpointName", ("serviceEndpointAuthenticationScheme", "authentication")
     ),

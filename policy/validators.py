@@ -130,24 +130,17 @@ def aci_plain_http(props: Props) -> list[str]:
 
 
 def release_no_public_service(props: Props) -> list[str]:
-    """The engine's Helm release has no public Service of its own: it is published only by the
-    stack's HTTPS entry, whose Gateway it renders (values.gateway)."""
-    values = props.get("values") or {}
-    problems = []
-    service_type = _get(values, "service", "type")
+    """The engine's Helm release has no public Service of its own: the stack's HTTPS entry
+    publishes it (`https_only_entry`)."""
+    service_type = _get(props.get("values") or {}, "service", "type")
     if service_type != "ClusterIP":
-        problems.append(
-            f"the engine's Service must be ClusterIP (reached through the HTTPS entry only), got {service_type}"
-        )
-    gateway = values.get("gateway") if isinstance(values, Mapping) else None
-    if not isinstance(gateway, Mapping) or not gateway.get("host") or not gateway.get("className"):
-        problems.append("the engine must be published by the HTTPS entry's Gateway (values.gateway: className, host)")
-    return problems
+        return [f"the engine's Service must be ClusterIP (reached through the HTTPS entry only), got {service_type}"]
+    return []
 
 
 def https_entry_https_only(props: Props) -> list[str]:
     """What an HTTPS entry says of itself (its registered outputs): every listener is HTTPS on
-    443 for a host, its public Service may publish 443 only, and it names its GatewayClass."""
+    443 for a host, its public Service may publish 443 only, and it names its gateway class."""
     problems = []
     listeners = props.get("listeners")
     if not isinstance(listeners, Sequence) or not listeners:
@@ -167,7 +160,7 @@ def https_entry_https_only(props: Props) -> list[str]:
             f"the HTTPS entry's public Service must publish {HTTPS_PORT} only, got {props.get('publicPorts')}"
         )
     if not props.get("gatewayClassName"):
-        problems.append("the HTTPS entry names no GatewayClass")
+        problems.append("the HTTPS entry names no gateway class")
     return problems
 
 
@@ -235,7 +228,7 @@ ACI = "azure-native:containerinstance:ContainerGroup"
 AML_COMPUTE = "azure-native:machinelearningservices:Compute"
 RELEASE = "kubernetes:helm.sh/v3:Release"
 K8S_SERVICE = "kubernetes:core/v1:Service"
-# The component that owns prod's public entry (components/serving/gateway.py): the pack knows
+# The component that owns prod's public entry (components/serving/https_entry.py): the pack knows
 # it by this token and the outputs it registers, never by its implementation.
 HTTPS_ENTRY = "digitre:serving:HttpsEntry"
 HTTPS_PORT = 443
@@ -342,9 +335,9 @@ def prod_has_an_approval(resources: Sequence[StackResource]) -> list[str]:
 
 def https_only_entry(resources: Sequence[StackResource]) -> list[str]:
     """A stack serving from AKS has exactly one HTTPS entry; it is HTTPS only
-    (`https_entry_https_only`); once it publishes a release it proves after each deploy that
-    its public Service answers on 443 only; and each release renders that entry's
-    GatewayClass."""
+    (`https_entry_https_only`); each release is published by it (deployed after what the entry
+    readied), and once it publishes one it proves after each deploy that its public Service
+    answers on 443 only."""
     on_aks = any(r.type in (AKS, RELEASE) for r in resources)
     entries = [r for r in resources if r.type == HTTPS_ENTRY]
     if not on_aks and not entries:
@@ -353,21 +346,20 @@ def https_only_entry(resources: Sequence[StackResource]) -> list[str]:
         return [f"a stack serving from AKS needs exactly one HTTPS entry ({HTTPS_ENTRY}), found {len(entries)}"]
     entry = entries[0].props
     problems = https_entry_https_only(entry)
+    # The entry's children carry its type token in their URNs.
+    within_entry = f"{HTTPS_ENTRY}$"
     for release in (r for r in resources if r.type == RELEASE):
         if entry.get("httpsOnlyProven") is not True:
             problems.append(
                 "the HTTPS entry does not prove after each deploy that its public Service answers on 443 only"
             )
-        rendered = _get(release.props, "values", "gateway", "className")
-        if rendered != entry.get("gatewayClassName"):
-            problems.append(
-                f"the release renders GatewayClass {rendered}, not the HTTPS entry's {entry.get('gatewayClassName')}"
-            )
+        if not any(within_entry in urn for urn in release.dependencies):
+            problems.append(f"release {release.urn.rsplit('::', 1)[-1]} is not published by the HTTPS entry")
     return problems
 
 
 def no_other_public_service(resources: Sequence[StackResource]) -> list[str]:
-    """Nothing in the stack opens a public Service beside the HTTPS entry's gateway."""
+    """Nothing in the stack opens a public Service beside the HTTPS entry's."""
     return [
         f"Service {_get(r.props, 'metadata', 'name') or r.urn} is {_get(r.props, 'spec', 'type')}: "
         "only the HTTPS entry may publish anything"

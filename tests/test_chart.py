@@ -15,7 +15,7 @@ import kubernetes_validate
 import pytest
 from kubernetes_validate.utils import all_versions, major_minor
 
-from components.serving import gateway
+from components.serving import https_entry
 from offline.evaluate import ROOT, Evaluation
 from tests import gateway_api_judge
 from tests.conftest import deploy, prod_aks
@@ -45,12 +45,12 @@ WRITABLE_PATHS = {"/tmp": "gunicorn's heartbeat files and control socket (XDG_RU
 ZONE = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.Network/dnszones/digitre.com"
 
 
-def proxy_pod(gateway_name: str, class_name: str = gateway.GATEWAY_CLASS) -> dict[str, str]:
+def proxy_pod(gateway_name: str, class_name: str = https_entry.GATEWAY_CLASS) -> dict[str, str]:
     """A gateway proxy pod's labels, as Istio's gateway deployment template sets them."""
     return {
         "gateway.networking.k8s.io/gateway-name": gateway_name,
         "gateway.networking.k8s.io/gateway-class-name": class_name,
-        "gateway.istio.io/managed": "istio.io-gateway-controller",
+        "https_entry.istio.io/managed": "istio.io-gateway-controller",
         "sidecar.istio.io/inject": "false",
         "service.istio.io/canonical-name": f"{gateway_name}-{class_name}",
     }
@@ -186,8 +186,8 @@ def test_the_gateway_is_https_only_with_tls_from_key_vault(rendered, release, pr
     docs = any_render(rendered)
     values = release["values"]["gateway"]
     gw = one(docs, "Gateway")
-    assert gw["metadata"]["name"] == gateway.GATEWAY_NAME
-    assert gw["spec"]["gatewayClassName"] == gateway.GATEWAY_CLASS
+    assert gw["metadata"]["name"] == https_entry.GATEWAY_NAME
+    assert gw["spec"]["gatewayClassName"] == https_entry.GATEWAY_CLASS
     (listener,) = gw["spec"]["listeners"]
     assert listener == {
         "name": "https",
@@ -198,7 +198,7 @@ def test_the_gateway_is_https_only_with_tls_from_key_vault(rendered, release, pr
         "allowedRoutes": {"namespaces": {"from": "Same"}},
     }
     # What the entry says of itself (policy and plan read it) is what the chart renders.
-    said = prod.one(gateway.TYPE).outputs
+    said = prod.one(https_entry.TYPE).outputs
     assert said["listeners"] == [{k: listener[k] for k in ("name", "protocol", "port", "hostname")}]
     assert said["gatewayClassName"] == gw["spec"]["gatewayClassName"]
     assert {d["kind"] for d in docs}.isdisjoint({"Ingress"})
@@ -228,7 +228,7 @@ def test_the_entrys_service_account_is_bound_by_workload_identity(rendered, rele
     assert account["metadata"]["namespace"] == release["namespace"]
     assert account["metadata"]["annotations"] == {"azure.workload.identity/client-id": identity["clientId"]}
     assert account["metadata"]["labels"]["azure.workload.identity/use"] == "true"
-    assert release["values"]["gateway"]["tlsOptions"][gateway.SERVICE_ACCOUNT_OPTION] == identity["serviceAccount"]
+    assert release["values"]["gateway"]["tlsOptions"][https_entry.SERVICE_ACCOUNT_OPTION] == identity["serviceAccount"]
 
 
 def test_a_dns_zone_renders_the_add_ons_externaldns(helm, release, rendered):
@@ -307,7 +307,7 @@ def test_only_the_gateways_proxies_reach_the_engine_port(rendered, release):
     # Neither another Gateway's proxies, nor a look-alike in another namespace, nor the add-on's
     # external-dns beside them, nor the engine's neighbours, nor the retired NGINX controller.
     assert not admits(policy, namespace, labels, proxy_pod("other"), port)
-    assert not admits(policy, namespace, labels, proxy_pod(gateway.GATEWAY_NAME, "istio"), port)
+    assert not admits(policy, namespace, labels, proxy_pod(https_entry.GATEWAY_NAME, "istio"), port)
     assert not admits(policy, "default", {"kubernetes.io/metadata.name": "default"}, proxy, port)
     assert not admits(policy, namespace, labels, EXTERNAL_DNS_POD, port)
     assert not admits(policy, namespace, labels, {"app": "debug"}, port)

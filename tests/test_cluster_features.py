@@ -15,20 +15,21 @@ from pathlib import Path
 import pytest
 
 from commands.cluster_features import Feature, missing, version
-from components.serving import gateway
+from components.serving import https_entry
 from tests.local_command import run_module
 
 CLUSTER_ID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.ContainerService/managedClusters/aks-digitre-prod"
 FEATURES = [
-    {"path": f.path, "value": f.value, "enable": list(f.enable) if f.enable else None} for f in gateway.CLUSTER_FEATURES
+    {"path": f.path, "value": f.value, "enable": list(f.enable) if f.enable else None}
+    for f in https_entry.CLUSTER_FEATURES
 ]
-# What the provider creates (components/serving/aks.py with gateway.cluster_ingress_profile()).
+# What the provider creates (components/serving/aks.py with https_entry.cluster_ingress_profile()).
 CREATED = {
     "id": CLUSTER_ID,
     "properties": {
         "oidcIssuerProfile": {"enabled": True, "issuerURL": "https://issuer/"},
         "securityProfile": {"workloadIdentity": {"enabled": True}},
-        "addonProfiles": {gateway.KEY_VAULT_SECRETS_PROVIDER: {"enabled": True}},
+        "addonProfiles": {https_entry.KEY_VAULT_SECRETS_PROVIDER: {"enabled": True}},
         "ingressProfile": {"webAppRouting": {"enabled": True, "nginx": {"defaultIngressControllerType": "None"}}},
     },
 }
@@ -95,10 +96,10 @@ def run(folder: Path, mode: str = "enable", **env: str):
         **os.environ,
         "AZ": str(folder / "az"),
         "CLUSTER_ID": CLUSTER_ID,
-        "CLUSTER_API_VERSION": gateway.CLUSTER_API_VERSION,
+        "CLUSTER_API_VERSION": https_entry.CLUSTER_API_VERSION,
         "CLUSTER_FEATURES": json.dumps(FEATURES),
         "CLUSTER_FEATURES_MODE": mode,
-        "AZURE_CLI_MINIMUM": gateway.MINIMUM_AZURE_CLI,
+        "AZURE_CLI_MINIMUM": https_entry.MINIMUM_AZURE_CLI,
         **env,
     }
     return run_module("commands.cluster_features", settings)
@@ -143,7 +144,7 @@ def test_a_new_cluster_gets_the_gateway_api_then_the_implementation_and_a_second
         "--method",
         "get",
         "--url",
-        f"https://management.azure.com{CLUSTER_ID}?api-version={gateway.CLUSTER_API_VERSION}",
+        f"https://management.azure.com{CLUSTER_ID}?api-version={https_entry.CLUSTER_API_VERSION}",
         "--output",
         "json",
     ]
@@ -196,7 +197,9 @@ def test_an_azure_cli_older_than_the_minimum_is_refused(tmp_path):
     fake_az(tmp_path, CREATED, cli="2.85.0")
     done = run(tmp_path)
     assert done.returncode == 2
-    assert f"Azure CLI 2.85.0 is older than {gateway.MINIMUM_AZURE_CLI}" in done.stderr and "az upgrade" in done.stderr
+    assert (
+        f"Azure CLI 2.85.0 is older than {https_entry.MINIMUM_AZURE_CLI}" in done.stderr and "az upgrade" in done.stderr
+    )
     assert [c[0] for c in calls(tmp_path)] == ["version"]
 
 
@@ -224,5 +227,5 @@ def test_bad_input_is_refused_with_one_line(tmp_path, env):
 
 def test_versions_compare_numerically_and_settings_by_value():
     assert version("2.86.0") > version("2.9.1") and version("2.100.0") > version("2.86.0")
-    created = missing(CREATED, [Feature(f.path, f.value, None) for f in gateway.CLUSTER_FEATURES])
-    assert [f.path for f in created] == [f.path for f in gateway.CLUSTER_FEATURES if f.enable]
+    created = missing(CREATED, [Feature(f.path, f.value, None) for f in https_entry.CLUSTER_FEATURES])
+    assert [f.path for f in created] == [f.path for f in https_entry.CLUSTER_FEATURES if f.enable]

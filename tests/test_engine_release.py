@@ -80,16 +80,18 @@ def valid_values() -> dict:
         max_replicas=4,
         target_cpu_utilization=70,
         app_insights_connection_string="InstrumentationKey=x",
-        gateway={
-            "className": "approuting-istio",
-            "name": "engine",
-            "host": "engine.example.com",
-            "tlsOptions": {
-                "kubernetes.azure.com/tls-cert-keyvault-uri": "https://kvexample.vault.azure.net/certificates/engine-tls",
-                "kubernetes.azure.com/tls-cert-service-account": "https-entry",
-            },
-            "identity": {"serviceAccount": "https-entry", "clientId": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"},
-            "dnsZoneResourceIds": [],
+        entry={
+            "gateway": {
+                "className": "approuting-istio",
+                "name": "engine",
+                "host": "engine.example.com",
+                "tlsOptions": {
+                    "kubernetes.azure.com/tls-cert-keyvault-uri": "https://kvexample.vault.azure.net/certificates/engine-tls",
+                    "kubernetes.azure.com/tls-cert-service-account": "https-entry",
+                },
+                "identity": {"serviceAccount": "https-entry", "clientId": "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"},
+                "dnsZoneResourceIds": [],
+            }
         },
     )
 

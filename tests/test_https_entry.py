@@ -1,4 +1,4 @@
-"""prod over HTTPS only, through the HTTPS entry (components/serving/gateway.py): the Gateway
+"""prod over HTTPS only, through the HTTPS entry (components/serving/https_entry.py): the Gateway
 API implementation turned on (and kept on) in the cluster, the entry's identity, its grants and
 federated credential, the values it hands the chart, its waits and its HTTPS-only proof."""
 
@@ -13,7 +13,7 @@ import pytest
 
 from components import roles
 from components.devops.service_connection import TOKEN_EXCHANGE_AUDIENCE as DEVOPS_AUDIENCE
-from components.serving import gateway
+from components.serving import https_entry
 from components.serving.aks import _oidc_issuer_url
 from components.serving.engine_release import CHART_PATH
 from offline.evaluate import ROOT, mock_issuer, stack_config
@@ -49,7 +49,7 @@ def grants(run) -> dict[str, list]:
 
 
 def entry(run):
-    return run.one(gateway.TYPE)
+    return run.one(https_entry.TYPE)
 
 
 def row(words: str) -> ledger.Row:
@@ -59,22 +59,24 @@ def row(words: str) -> ledger.Row:
 
 def test_the_implementation_names_are_the_ones_microsoft_documents():
     documented = ledger.quoted(row("application routing add-on's Gateway API implementation").fact)
-    assert gateway.GATEWAY_CLASS in documented
-    assert gateway.MINIMUM_AZURE_CLI in documented
-    for feature in gateway.CLUSTER_FEATURES:
+    assert https_entry.GATEWAY_CLASS in documented
+    assert https_entry.MINIMUM_AZURE_CLI in documented
+    for feature in https_entry.CLUSTER_FEATURES:
         for flag in feature.enable or ():
             assert f"az aks update {flag}" in documented, flag
     tls = ledger.quoted(row("listener `tls.options`").fact)
-    assert {gateway.KEY_VAULT_URI_OPTION, gateway.SERVICE_ACCOUNT_OPTION, gateway.KEY_VAULT_SECRETS_PROVIDER} <= set(
-        tls
-    )
+    assert {
+        https_entry.KEY_VAULT_URI_OPTION,
+        https_entry.SERVICE_ACCOUNT_OPTION,
+        https_entry.KEY_VAULT_SECRETS_PROVIDER,
+    } <= set(tls)
     service = ledger.quoted(row("Deployment and Service").fact)
-    assert f"{gateway.GATEWAY_NAME}-{gateway.GATEWAY_CLASS}" == gateway.PUBLIC_SERVICE
-    assert f"<gateway>-{gateway.GATEWAY_CLASS}" in service and str(gateway.STATUS_PORT) in service
-    assert gateway.KEY_VAULT_HOST_SUFFIX == ".vault.azure.net"
+    assert f"{https_entry.GATEWAY_NAME}-{https_entry.GATEWAY_CLASS}" == https_entry.PUBLIC_SERVICE
+    assert f"<gateway>-{https_entry.GATEWAY_CLASS}" in service and str(https_entry.STATUS_PORT) in service
+    assert https_entry.KEY_VAULT_HOST_SUFFIX == ".vault.azure.net"
     # One audience for every federated credential in Entra ID.
-    assert gateway.TOKEN_EXCHANGE_AUDIENCE == DEVOPS_AUDIENCE
-    assert gateway.TOKEN_EXCHANGE_AUDIENCE in ledger.quoted(
+    assert https_entry.TOKEN_EXCHANGE_AUDIENCE == DEVOPS_AUDIENCE
+    assert https_entry.TOKEN_EXCHANGE_AUDIENCE in ledger.quoted(
         row("federated credential for a Kubernetes service account").fact
     )
 
@@ -83,8 +85,8 @@ def test_the_cluster_settings_are_the_apis_own():
     """The settings the check reads, at the version that first has them, as the stable API
     spec names them (the ledger row quotes them from the spec)."""
     documented = ledger.quoted(row("stable ManagedCluster API").fact)
-    assert gateway.CLUSTER_API_VERSION in documented
-    needed = {f.path.removeprefix("properties."): f.value for f in gateway.CLUSTER_FEATURES if f.enable}
+    assert https_entry.CLUSTER_API_VERSION in documented
+    needed = {f.path.removeprefix("properties."): f.value for f in https_entry.CLUSTER_FEATURES if f.enable}
     assert needed == {
         "ingressProfile.gatewayAPI.installation": "Standard",
         "ingressProfile.webAppRouting.gatewayAPIImplementations.appRoutingIstio.mode": "Enabled",
@@ -92,12 +94,12 @@ def test_the_cluster_settings_are_the_apis_own():
     for path, value in needed.items():
         assert path in documented and value in documented
     # What the DNS and TLS integration needs besides: checked, never turned on by the check.
-    required = {f.path for f in gateway.CLUSTER_FEATURES if not f.enable}
+    required = {f.path for f in https_entry.CLUSTER_FEATURES if not f.enable}
     assert required == {
         "properties.ingressProfile.webAppRouting.enabled",
         "properties.oidcIssuerProfile.enabled",
         "properties.securityProfile.workloadIdentity.enabled",
-        f"properties.addonProfiles.{gateway.KEY_VAULT_SECRETS_PROVIDER}.enabled",
+        f"properties.addonProfiles.{https_entry.KEY_VAULT_SECRETS_PROVIDER}.enabled",
     }
 
 
@@ -127,7 +129,7 @@ def test_the_cluster_runs_the_add_on_without_its_nginx_and_with_the_key_vault_pr
     assert cluster.inputs["ingressProfile"] == {
         "webAppRouting": {"enabled": True, "nginx": {"defaultIngressControllerType": "None"}}
     }
-    assert cluster.inputs["addonProfiles"][gateway.KEY_VAULT_SECRETS_PROVIDER] == {
+    assert cluster.inputs["addonProfiles"][https_entry.KEY_VAULT_SECRETS_PROVIDER] == {
         "enabled": True,
         "config": {"enableSecretRotation": "true"},
     }
@@ -149,14 +151,14 @@ def test_the_release_renders_the_entrys_gateway_and_nothing_public_of_its_own(pr
     assert values["service"] == {"type": "ClusterIP", "port": 80}
     identity = prod.one(IDENTITY)
     assert values["gateway"] == {
-        "className": gateway.GATEWAY_CLASS,
-        "name": gateway.GATEWAY_NAME,
+        "className": https_entry.GATEWAY_CLASS,
+        "name": https_entry.GATEWAY_NAME,
         "host": HOST,
         "tlsOptions": {
-            gateway.KEY_VAULT_URI_OPTION: f"https://{shared.outputs['keyVaultName']}.vault.azure.net/certificates/{CERTIFICATE}",
-            gateway.SERVICE_ACCOUNT_OPTION: gateway.SERVICE_ACCOUNT,
+            https_entry.KEY_VAULT_URI_OPTION: f"https://{shared.outputs['keyVaultName']}.vault.azure.net/certificates/{CERTIFICATE}",
+            https_entry.SERVICE_ACCOUNT_OPTION: https_entry.SERVICE_ACCOUNT,
         },
-        "identity": {"serviceAccount": gateway.SERVICE_ACCOUNT, "clientId": identity.outputs["clientId"]},
+        "identity": {"serviceAccount": https_entry.SERVICE_ACCOUNT, "clientId": identity.outputs["clientId"]},
         "dnsZoneResourceIds": [],
     }
     assert "ingress" not in values and "networkPolicy" not in values
@@ -169,7 +171,7 @@ def test_the_host_and_certificate_come_from_config(shared):
     assert run.error is None, run.error
     values = run.one(RELEASE).inputs["values"]["gateway"]
     assert values["host"] == "price.example.org"
-    assert values["tlsOptions"][gateway.KEY_VAULT_URI_OPTION].endswith("/certificates/price-tls")
+    assert values["tlsOptions"][https_entry.KEY_VAULT_URI_OPTION].endswith("/certificates/price-tls")
     assert run.outputs["healthUrl"] == "https://price.example.org/"
     (reader,) = grants(run)[roles.KEY_VAULT_SECRETS_USER]
     assert reader.inputs["scope"].endswith("/secrets/price-tls")
@@ -187,16 +189,18 @@ def test_the_identity_is_federated_with_the_entrys_service_account(prod):
     identity = prod.one(IDENTITY)
     assert identity.inputs["resourceName"] == "id-digitre-prod-https"
     assert identity.inputs["resourceGroupName"] == "rg-digitre-prod"
-    assert identity.urn.split("::")[-2].endswith(f"{gateway.TYPE}$azure-native:managedidentity:UserAssignedIdentity")
+    assert identity.urn.split("::")[-2].endswith(
+        f"{https_entry.TYPE}$azure-native:managedidentity:UserAssignedIdentity"
+    )
     federation = prod.one(FEDERATION)
     cluster_id = prod.one(CLUSTER).id
     assert federation.inputs == {
-        "federatedIdentityCredentialResourceName": gateway.SERVICE_ACCOUNT,
+        "federatedIdentityCredentialResourceName": https_entry.SERVICE_ACCOUNT,
         "resourceName": identity.inputs["resourceName"],
         "resourceGroupName": "rg-digitre-prod",
         "issuer": mock_issuer(cluster_id),
-        "subject": f"system:serviceaccount:{NAMESPACE}:{gateway.SERVICE_ACCOUNT}",
-        "audiences": [gateway.TOKEN_EXCHANGE_AUDIENCE],
+        "subject": f"system:serviceaccount:{NAMESPACE}:{https_entry.SERVICE_ACCOUNT}",
+        "audiences": [https_entry.TOKEN_EXCHANGE_AUDIENCE],
     }
     # Azure deletes it with the identity; a new identity gets a new one.
     assert federation.deleted_with == identity.urn
@@ -204,7 +208,7 @@ def test_the_identity_is_federated_with_the_entrys_service_account(prod):
     # The chart's service account is the one federated, in the release's namespace.
     release = prod.one(RELEASE).inputs
     assert release["namespace"] == NAMESPACE
-    assert release["values"]["gateway"]["identity"]["serviceAccount"] == gateway.SERVICE_ACCOUNT
+    assert release["values"]["gateway"]["identity"]["serviceAccount"] == https_entry.SERVICE_ACCOUNT
     assert federation.urn in prod.one(RELEASE).depends_on
 
 
@@ -241,12 +245,12 @@ def test_the_implementation_is_turned_on_by_a_bounded_check_before_the_release(p
     environment = check.inputs["environment"]
     cluster = prod.one(CLUSTER)
     assert environment["CLUSTER_ID"] == cluster.id
-    assert environment["CLUSTER_API_VERSION"] == gateway.CLUSTER_API_VERSION
+    assert environment["CLUSTER_API_VERSION"] == https_entry.CLUSTER_API_VERSION
     assert environment["CLUSTER_FEATURES_MODE"] == "enable"
-    assert environment["AZURE_CLI_MINIMUM"] == gateway.MINIMUM_AZURE_CLI
+    assert environment["AZURE_CLI_MINIMUM"] == https_entry.MINIMUM_AZURE_CLI
     assert json.loads(environment["CLUSTER_FEATURES"]) == [
         {"path": f.path, "value": f.value, "enable": list(f.enable) if f.enable else None}
-        for f in gateway.CLUSTER_FEATURES
+        for f in https_entry.CLUSTER_FEATURES
     ]
     assert check.inputs["triggers"] == [cluster.id, cluster.outputs["eTag"]]
     class_wait = prod.named("https-entry-gateway-class")
@@ -280,7 +284,7 @@ def test_the_waits_ask_the_cluster_with_the_secret_kubeconfig_within_the_access_
     class_wait = prod.named("https-entry-gateway-class")
     # Asked once the caller's access to the cluster is effective.
     assert prod.named("aks-access-wait").urn in class_wait.depends_on
-    assert class_wait.inputs["environment"]["ENTRY_GATEWAY_CLASS"] == gateway.GATEWAY_CLASS
+    assert class_wait.inputs["environment"]["ENTRY_GATEWAY_CLASS"] == https_entry.GATEWAY_CLASS
 
 
 def test_the_https_only_proof_asks_about_the_gateways_service_after_each_deploy(prod):
@@ -290,10 +294,10 @@ def test_the_https_only_proof_asks_about_the_gateways_service_after_each_deploy(
         k: v for k, v in proof.inputs["environment"].items() if k not in ("ENTRY_ATTEMPTS", "ENTRY_INTERVAL_SECONDS")
     } == {
         "ENTRY_EXPECT": "https-only",
-        "ENTRY_SERVICE": f"{gateway.GATEWAY_NAME}-{gateway.GATEWAY_CLASS}",
+        "ENTRY_SERVICE": f"{https_entry.GATEWAY_NAME}-{https_entry.GATEWAY_CLASS}",
         "ENTRY_NAMESPACE": NAMESPACE,
         "ENTRY_PUBLIC_PORT": "443",
-        "ENTRY_STATUS_PORT": str(gateway.STATUS_PORT),
+        "ENTRY_STATUS_PORT": str(https_entry.STATUS_PORT),
     }
     # After the release, asked again with each of its revisions; the health check comes after it.
     assert release.urn in proof.depends_on
@@ -302,7 +306,7 @@ def test_the_https_only_proof_asks_about_the_gateways_service_after_each_deploy(
     said = entry(prod).outputs
     assert said["httpsOnlyProven"] is True
     assert said["listeners"] == [{"name": "https", "protocol": "HTTPS", "port": 443, "hostname": HOST}]
-    assert said["publicPorts"] == [443] and said["gatewayClassName"] == gateway.GATEWAY_CLASS
+    assert said["publicPorts"] == [443] and said["gatewayClassName"] == https_entry.GATEWAY_CLASS
 
 
 def test_a_preview_declares_the_check_and_the_waits(shared):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from commands.https_entry import https_only, question, wait_until
-from components.serving import gateway
+from components.serving import https_entry as component
 from tests.fake_kubectl import calls as recorded
 from tests.fake_kubectl import fake_kubectl as kubectl_stand_in
 from tests.local_command import run_module
@@ -19,13 +19,13 @@ from tests.local_command import run_module
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
 NO_CRD = 'error: the server doesn\'t have a resource type "gatewayclasses"'
 NOT_FOUND = 'Error from server (NotFound): gatewayclasses.gateway.networking.k8s.io "approuting-istio" not found'
-CLASS = {"ENTRY_EXPECT": "gateway-class", "ENTRY_GATEWAY_CLASS": gateway.GATEWAY_CLASS}
+CLASS = {"ENTRY_EXPECT": "gateway-class", "ENTRY_GATEWAY_CLASS": component.GATEWAY_CLASS}
 SERVICE = {
     "ENTRY_EXPECT": "https-only",
-    "ENTRY_SERVICE": gateway.PUBLIC_SERVICE,
+    "ENTRY_SERVICE": component.PUBLIC_SERVICE,
     "ENTRY_NAMESPACE": "estimation-engine",
     "ENTRY_PUBLIC_PORT": "443",
-    "ENTRY_STATUS_PORT": str(gateway.STATUS_PORT),
+    "ENTRY_STATUS_PORT": str(component.STATUS_PORT),
 }
 
 
@@ -57,7 +57,7 @@ def test_gateway_class_waits_until_accepted(tmp_path):
     assert argv[0][:5] == [
         "get",
         "gatewayclass",
-        gateway.GATEWAY_CLASS,
+        component.GATEWAY_CLASS,
         "--output",
         'jsonpath={.status.conditions[?(@.type=="Accepted")].status}',
     ]
@@ -69,7 +69,7 @@ def test_gateway_class_gives_up_after_the_bounded_attempts_naming_it(tmp_path):
     done = run(tmp_path, CLASS, [(1, NOT_FOUND)], attempts=3)
     assert done.returncode == 1
     assert len(calls(tmp_path)) == 3
-    assert f"gave up after 3 attempts 0 s apart waiting for GatewayClass {gateway.GATEWAY_CLASS}" in done.stderr
+    assert f"gave up after 3 attempts 0 s apart waiting for GatewayClass {component.GATEWAY_CLASS}" in done.stderr
 
 
 def test_https_only_waits_until_port_80_is_gone(tmp_path):
@@ -79,7 +79,7 @@ def test_https_only_waits_until_port_80_is_gone(tmp_path):
     assert argv[0][:7] == [
         "get",
         "service",
-        gateway.PUBLIC_SERVICE,
+        component.PUBLIC_SERVICE,
         "--namespace",
         "estimation-engine",
         "--output",
@@ -92,7 +92,7 @@ def test_a_gateway_that_answers_plain_http_fails_the_update_by_name(tmp_path):
     done = run(tmp_path, SERVICE, [(0, "15021 80 443")], attempts=2)
     assert done.returncode == 1
     assert "still publishes port 80" in done.stdout
-    assert f"the gateway's Service estimation-engine/{gateway.PUBLIC_SERVICE} on 443 only" in done.stderr
+    assert f"the gateway's Service estimation-engine/{component.PUBLIC_SERVICE} on 443 only" in done.stderr
 
 
 @pytest.mark.parametrize(
@@ -100,7 +100,7 @@ def test_a_gateway_that_answers_plain_http_fails_the_update_by_name(tmp_path):
     [("15021 443", True), ("443", True), ("443 80", False), ("", False), ("15021", False), ("443 8443", False)],
 )
 def test_https_only_reads_the_ports(stdout, ok):
-    assert (https_only("443", str(gateway.STATUS_PORT))(stdout) is None) is ok
+    assert (https_only("443", str(component.STATUS_PORT))(stdout) is None) is ok
 
 
 @pytest.mark.parametrize(

@@ -60,7 +60,6 @@ GOOD: dict[str, dict[str, Any]] = {
     "release-no-public-service": {
         "values": {
             "service": {"type": "ClusterIP", "port": 80},
-            "gateway": {"className": "some-class", "host": "engine.example.com"},
         }
     },
     "aci-public-plain-http": {"tags": {"environment": "dev"}, "ipAddress": {"type": "Private"}},
@@ -109,9 +108,7 @@ BAD: dict[str, list[tuple[tuple[str | int, ...], Any]]] = {
     "release-no-public-service": [
         (("values", "service", "type"), "LoadBalancer"),
         (("values", "service", "type"), "NodePort"),
-        (("values", "gateway"), None),
-        (("values", "gateway", "host"), ""),
-        (("values", "gateway", "className"), ""),
+        (("values", "service"), None),
     ],
     "aci-public-plain-http": [(("ipAddress", "type"), "Public")],
 }
@@ -246,7 +243,7 @@ ENTRY_BREAKS: list[tuple[tuple[str | int, ...], Any, str]] = [
     (("listeners", 0, "hostname"), "", "listener https must be for a host name"),
     (("listeners",), [], "the HTTPS entry declares no listener"),
     (("publicPorts",), [443, 80], "the HTTPS entry's public Service must publish 443 only, got [443, 80]"),
-    (("gatewayClassName",), "", "the HTTPS entry names no GatewayClass"),
+    (("gatewayClassName",), "", "the HTTPS entry names no gateway class"),
     (
         ("httpsOnlyProven",),
         False,
@@ -255,11 +252,14 @@ ENTRY_BREAKS: list[tuple[tuple[str | int, ...], Any, str]] = [
 ]
 
 
-def entry_stack(entry: dict, release_class: str = "a-class") -> list[v.StackResource]:
-    release = {"values": {"service": {"type": "ClusterIP"}, "gateway": {"className": release_class, "host": "h"}}}
+def entry_stack(entry: dict, published: bool = True) -> list[v.StackResource]:
+    entry_urn = f"urn:pulumi:prod::p::{v.HTTPS_ENTRY}::https-entry"
+    wait = f"urn:pulumi:prod::p::{v.HTTPS_ENTRY}$command:local:Command::https-entry-gateway-class"
+    release = {"values": {"service": {"type": "ClusterIP"}}}
+    depends = frozenset({wait} if published else {"urn:pulumi:prod::p::other$command:local:Command::x"})
     return [
-        v.StackResource(v.HTTPS_ENTRY, entry, "urn:entry", frozenset()),
-        v.StackResource(v.RELEASE, release, "urn:release", frozenset()),
+        v.StackResource(v.HTTPS_ENTRY, entry, entry_urn, frozenset()),
+        v.StackResource(v.RELEASE, release, "urn:pulumi:prod::p::kubernetes:helm.sh/v3:Release::engine", depends),
     ]
 
 
@@ -267,8 +267,9 @@ def test_the_https_entry_rule_holds_for_a_compliant_entry_and_names_each_break()
     assert v.https_only_entry(entry_stack(ENTRY)) == []
     for path, value, message in ENTRY_BREAKS:
         assert message in v.https_only_entry(entry_stack(broken(ENTRY, path, value))), path
-    assert v.https_only_entry(entry_stack(ENTRY, release_class="other")) == [
-        "the release renders GatewayClass other, not the HTTPS entry's a-class"
+    # A release the entry did not ready is not published by it.
+    assert v.https_only_entry(entry_stack(ENTRY, published=False)) == [
+        "release engine is not published by the HTTPS entry"
     ]
     # Unproven is fine while nothing is published yet.
     unproven = {**ENTRY, "httpsOnlyProven": False}
@@ -290,9 +291,10 @@ def test_the_https_entry_rule_runs_as_a_stack_policy_on_the_entrys_outputs(serve
     prod = served["prod"]
     entry = prod.one(v.HTTPS_ENTRY)
     release = prod.one(v.RELEASE)
+    readied = [policy_resource(r.type, r.inputs, r.urn, {}) for r in prod.resources if r.urn in release.depends_on]
     resources = [
         policy_resource(v.HTTPS_ENTRY, dict(entry.outputs), entry.urn, {}),
-        policy_resource(v.RELEASE, release.inputs, release.urn, {}),
+        PolicyResource(v.RELEASE, release.inputs, release.urn, release.urn, None, None, None, readied, {}),  # type: ignore[arg-type]
     ]
     reported = Reports()
     policy.validate(StackValidationArgs(resources), reported)  # type: ignore[arg-type]

@@ -59,7 +59,7 @@ class PlatformFacts:
 # role-assignment rights are these roles at these scopes, and nothing else.
 ASSIGNED_ON_REGISTRY = (roles.ACR_PULL,)
 # Prod's public entry reads its TLS certificate's secret in the shared vault
-# (components/serving/gateway.py).
+# (components/serving/https_entry.py).
 ASSIGNED_ON_KEY_VAULT = (roles.KEY_VAULT_SECRETS_USER,)
 # With `aks.ingress.dnsZoneId`, the entry also gets DNS Zone Contributor on that zone, which
 # config only accepts inside prod's own group (components/config.py): the pipelines already

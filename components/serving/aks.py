@@ -79,7 +79,7 @@ class AksClusterArgs:
     access_wait: AccessWaitConfig
     tags: Mapping[str, str]
     existing: ExistingClusterConfig | None = None
-    # What the public entry needs of a cluster made here (components/serving/gateway.py): its
+    # What the public entry needs of a cluster made here (components/serving/https_entry.py): its
     # ingress profile and add-ons beside Container Insights.
     ingress_profile: aks.ManagedClusterIngressProfileArgs | None = None
     addons: Mapping[str, aks.ManagedClusterAddonProfileArgs] = field(default_factory=dict)

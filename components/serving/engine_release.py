@@ -1,5 +1,5 @@
 """The estimation engine on AKS: the Helm release of `charts/estimation-engine`, reached
-only through the HTTPS entry whose Gateway it renders (components/serving/gateway.py)."""
+only through the HTTPS entry, whose values it renders (components/serving/https_entry.py)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from components.serving.contract import ServingContract
 # machine-specific path.
 CHART_PATH = "charts/estimation-engine"
 RELEASE_NAME = "estimation-engine"
-# Cluster-internal: only the public entry's gateway talks to it, TLS ends at the gateway.
+# Cluster-internal: only the HTTPS entry's proxies talk to it, and TLS ends there.
 SERVICE_TYPE = "ClusterIP"
 SERVICE_PORT = 80
 
@@ -32,10 +32,10 @@ def chart_values(
     max_replicas: int,
     target_cpu_utilization: int,
     app_insights_connection_string: pulumi.Input[str],
-    gateway: Mapping[str, Any],
+    entry: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The chart's values from stack config and the `gateway` section the HTTPS entry hands
-    the chart; `values.schema.json` is their contract."""
+    """The chart's values from stack config, and those the HTTPS entry hands the chart;
+    `values.schema.json` is their contract."""
     quantities = {"cpu": f"{round(cpu * 1000)}m", "memory": f"{round(memory_gb * 1024)}Mi"}
     return {
         "image": {"repository": image_repository, "tag": image_tag, "pullPolicy": "IfNotPresent"},
@@ -53,7 +53,7 @@ def chart_values(
         # which with minReplicas 1 would forbid every eviction and block the drain.
         "podDisruptionBudget": {"maxUnavailable": 1},
         "service": {"type": SERVICE_TYPE, "port": SERVICE_PORT},
-        "gateway": dict(gateway),
+        **entry,
         "appInsightsConnectionString": app_insights_connection_string,
         "nodeSelector": {"workload": "estimation-engine"},
     }

@@ -116,8 +116,8 @@ class Published:
     revision: pulumi.Input[str]
 
 
-# Deploys what the entry publishes, given the chart values this entry hands it (the release's
-# `gateway` section) and what must exist before it.
+# Deploys what the entry publishes, given the chart values this entry hands it and what must
+# exist before it.
 Publish = Callable[[Mapping[str, Any], Sequence[pulumi.Resource]], Published]
 
 
@@ -225,7 +225,8 @@ class HttpsEntry(pulumi.ComponentResource):
             self.federated_credential,
             *self.grants,
         ]
-        self.chart_values: dict[str, Any] = {
+        # The chart's `gateway` section (charts/estimation-engine/templates/gateway.yaml).
+        gateway: dict[str, Any] = {
             "className": GATEWAY_CLASS,
             "name": GATEWAY_NAME,
             "host": args.host,
@@ -236,6 +237,7 @@ class HttpsEntry(pulumi.ComponentResource):
             "identity": {"serviceAccount": SERVICE_ACCOUNT, "clientId": self.identity.client_id},
             "dnsZoneResourceIds": [args.dns_zone_id] if args.dns_zone_id else [],
         }
+        self.chart_values: dict[str, Any] = {"gateway": gateway}
         self.base_url = f"https://{args.host}"
         self.https_only: local.Command | None = None
         self.ready: list[pulumi.Resource] = list(self.before_publish)
