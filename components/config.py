@@ -256,7 +256,7 @@ class ExistingClusterConfig(_Section):
 
 
 class IngressConfig(_Section):
-    """How callers reach prod: `https://<host>`, TLS terminated by the public entry's gateway
+    """How callers reach prod: `https://<host>`, TLS terminated by the HTTPS entry
     (components/serving/https_entry.py) with a certificate kept in the shared Key Vault."""
 
     host: Annotated[

@@ -270,7 +270,7 @@ RULES: tuple[Rule, ...] = (
     ),
     Rule(
         "release-no-public-service",
-        "AKS: the engine's Service is ClusterIP, published only by the HTTPS entry's Gateway.",
+        "AKS: the engine's Service is ClusterIP, published only by the HTTPS entry.",
         (RELEASE,),
         release_no_public_service,
     ),
