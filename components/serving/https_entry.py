@@ -156,7 +156,8 @@ class HttpsEntry(pulumi.ComponentResource):
     service account that may read the TLS certificate's secret (and, with a DNS zone, keep the
     host's record), a bounded wait for the GatewayClass, the chart values of the Gateway, and,
     after each deploy of what it publishes, the proof that its public Service answers on 443
-    and not on 80."""
+    and not on 80. Nothing here is protected: none of it holds data, and the next update makes
+    again whatever is lost."""
 
     def __init__(self, name: str, args: HttpsEntryArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:serving:HttpsEntry", name, None, opts)
