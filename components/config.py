@@ -265,8 +265,8 @@ class ExistingClusterConfig(_Section):
 
 
 class IngressConfig(_Section):
-    """How callers reach prod: `https://<host>`, TLS terminated by the application routing
-    add-on with a certificate kept in the shared Key Vault."""
+    """How callers reach prod: `https://<host>`, TLS terminated by the HTTPS entry
+    (components/serving/https_entry.py) with a certificate kept in the shared Key Vault."""
 
     host: Annotated[
         str,
@@ -280,8 +280,8 @@ class IngressConfig(_Section):
     certificate_name: Annotated[
         str,
         Field(
-            pattern=r"^[A-Za-z][A-Za-z0-9-]{0,126}$",
-            description="a Key Vault certificate name in the shared vault: 1-127 letters, digits or -, starting with a letter",
+            pattern=r"^[A-Za-z0-9-]{1,127}$",
+            description="a Key Vault certificate name in the shared vault: 1-127 letters, digits or -",
         ),
     ]
     dns_zone_id: Annotated[
@@ -317,8 +317,8 @@ RBAC_PROPAGATION_SECONDS = 300
 
 
 class AccessWaitConfig(_Section):
-    """How long the deploy waits for a new cluster-admin grant to take effect; the waits for the
-    application routing add-on's default controller (components/serving/ingress.py) use the same bounds."""
+    """How long the deploy waits for a new cluster-admin grant to take effect; the waits of the
+    public entry (components/serving/https_entry.py) use the same bounds."""
 
     attempts: Annotated[Int, Field(ge=1, le=120, description="an integer 1..120")] = 40
     interval_seconds: Annotated[Int, Field(ge=1, le=60, description="an integer 1..60 (seconds)")] = 15
@@ -396,17 +396,6 @@ class AksConfig(_Section):
     def _max_not_below_min(self) -> AksConfig:
         if self.max_replicas < self.min_replicas:
             raise ValueError(f"maxReplicas ({self.max_replicas}) must not be below minReplicas ({self.min_replicas})")
-        return self
-
-    @model_validator(mode="after")
-    def _zone_only_on_a_cluster_made_here(self) -> AksConfig:
-        # Zones are attached through the cluster's ingress profile, which only a cluster this
-        # program creates carries.
-        if self.existing_cluster is not None and self.ingress is not None and self.ingress.dns_zone_id is not None:
-            raise ValueError(
-                "ingress.dnsZoneId is only attached to a cluster this program creates, not to existingCluster: "
-                "attach the zone with az aks approuting zone add and remove dnsZoneId"
-            )
         return self
 
 
@@ -746,8 +735,8 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
 
 
 def _zone_outside_own_group(cfg: StackConfig) -> list[str]:
-    """The stack grants the add-on DNS Zone Contributor on its zone, and the pipelines' identity
-    that deploys it may assign roles in the environment's own resource group only
+    """The stack grants the public entry's identity DNS Zone Contributor on its zone, and the
+    pipelines' identity that deploys it may assign roles in the environment's own resource group only
     (components/devops/declare.py): a zone elsewhere fails the deploy at the grant."""
     zone = cfg.aks.ingress.dns_zone_id if cfg.serving.platform == "aks" and cfg.aks.ingress else None
     if zone is None:
@@ -761,7 +750,7 @@ def _zone_outside_own_group(cfg: StackConfig) -> list[str]:
         return []
     return [
         f"{PROJECT}:aks.ingress.dnsZoneId must be a DNS zone in this environment's resource group {group}, "
-        f"the only group where the pipelines' identity may grant the add-on DNS Zone Contributor, got {zone}"
+        f"the only group where the pipelines' identity may grant the public entry DNS Zone Contributor, got {zone}"
     ]
 
 

@@ -7,7 +7,7 @@ protected resource also blocks its own replacement, and `pulumi destroy --stack 
 teardown pipeline) must remove everything dev created.
 
 Per role: the shared stack keeps everything that holds data or identity; an environment stack
-keeps only prod's cluster. dev and qa hold nothing that the next deploy cannot rebuild from
+keeps only prod's cluster and its HTTPS entry's identity. dev and qa hold nothing that the next deploy cannot rebuild from
 the registry and the stack file, so neither protects anything.
 
 The components set `protect` themselves; tests/test_lifecycle.py holds every declared
@@ -56,9 +56,6 @@ MAY_GO: Mapping[str, str] = {
     "azure-native:monitor:DataCollectionRule": "Container Insights settings; the data is in Log Analytics",
     "azure-native:monitor:DataCollectionRuleAssociation": "links the cluster to its rule",
     "kubernetes:helm.sh/v3:Release": "the engine's release, reinstalled from the chart and the registry",
-    "kubernetes:approuting.kubernetes.azure.com/v1alpha1:NginxIngressControllerPatch": (
-        "a setting on the add-on's controller, re-applied from code"
-    ),
     "command:local:Command": "a check or a REST call, run again from code",
     "azuredevops:index/buildFolder:BuildFolder": "a folder; the definitions in it are protected",
     "azuredevops:index/branchPolicyBuildValidation:BranchPolicyBuildValidation": "a policy rebuilt from code",

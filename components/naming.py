@@ -53,6 +53,7 @@ RULES: dict[str, NameRule] = {
     "user_assigned_identity": _IDENTITY,
     "ml_workspace_identity": _IDENTITY,
     "pipeline_identity": _IDENTITY,
+    "https_entry_identity": _IDENTITY,
     "container_group": NameRule(_LOWER_DNS_LABEL, "1-63 lowercase letters, digits, single hyphens inside"),
     "dns_name_label": NameRule(_LOWER_DNS_LABEL, "1-63 lowercase letters, digits, single hyphens inside"),
     "aks_cluster": NameRule(r"[A-Za-z0-9]([\w-]{0,61}[A-Za-z0-9])?", "1-63 letters, digits, _ or -"),
@@ -90,6 +91,7 @@ class Names:
     user_assigned_identity: str
     ml_workspace_identity: str
     pipeline_identity: str
+    https_entry_identity: str
     container_group: str
     dns_name_label: str
     aks_cluster: str
@@ -113,6 +115,7 @@ class Names:
             user_assigned_identity=f"id-{base}-acrpull",
             ml_workspace_identity=f"id-{base}-mlw",
             pipeline_identity=f"id-{base}-pipelines",
+            https_entry_identity=f"id-{base}-https",
             container_group=f"ci-{base}-engine",
             # Under TenantReuse (the default) ACI hashes the label with the tenant id, so it need
             # not be unique outside this tenant (see the ledger, "Serving").

@@ -29,7 +29,7 @@ class SharedPlatform:
     ml_workspace_name: pulumi.Input[str]
     ml_compute_name: pulumi.Input[str]
     key_vault_name: pulumi.Input[str]
-    # Scope of the prod ingress's certificate grant (the TLS certificate lives in this vault).
+    # The TLS certificate of prod's public entry lives in this vault (its grant is on its secret).
     key_vault_id: pulumi.Input[str]
     storage_account_name: pulumi.Input[str]
     log_analytics_workspace_id: pulumi.Input[str]

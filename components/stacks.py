@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import cast
+from collections.abc import Mapping, Sequence
+from typing import Any, cast
 
 import pulumi
 from pulumi_azure_native import authorization, resources
@@ -19,14 +20,15 @@ from components.serving.aks import AksCluster, AksClusterArgs
 from components.serving.contract import SERVED_VERSION_OUTPUT, ServingContract, image_reference, resolve_served_model
 from components.serving.engine_release import EngineRelease, EngineReleaseArgs, chart_values
 from components.serving.health_check import HealthCheck, HealthCheckArgs
-from components.serving.image_digest import ImageDigest, ImageDigestArgs
-from components.serving.ingress import (
-    HttpsOnlyController,
-    HttpsOnlyControllerArgs,
-    IngressAccess,
-    IngressAccessArgs,
-    certificate_uri,
+from components.serving.https_entry import (
+    HttpsEntry,
+    HttpsEntryArgs,
+    Publish,
+    Published,
+    cluster_addons,
+    cluster_ingress_profile,
 )
+from components.serving.image_digest import ImageDigest, ImageDigestArgs
 from components.serving.model_service import LogAnalyticsTarget, ModelService, ModelServiceArgs
 from components.shared_platform import SharedPlatform
 
@@ -175,13 +177,12 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         "modelVersionSource": served.source.value,
     }
     cluster = _cluster(cfg, names, group, shared) if cfg.serving.platform == "aks" else None
-    access = _ingress_access(cfg, cluster, shared) if cluster is not None else None
     if cluster is not None:
         outputs["aksClusterName"] = cluster.cluster_name
     if served.version is None:
         if cluster is not None:
-            # Nothing served yet, but the add-on's controller is public: close its HTTP port now.
-            _https_only(cfg, cluster, cluster.grants)
+            # Nothing served yet, so nothing public: the entry is readied for the first deploy.
+            _https_entry(cfg, names, group, cluster, shared, publish=None)
         outputs["serving"] = "nothing yet: deploy with --config digitre-mlops:modelVersion=<version>"
         return outputs
 
@@ -190,8 +191,8 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
     pulled = serving_image(cfg.serving, served.version)
     repository = pulumi.Output.concat(shared.registry_login_server, "/", pulled.repository)
     image = image_reference(shared.registry_login_server, pulled)
-    workload: pulumi.Resource
     base_url: pulumi.Input[str]
+    check_after: list[pulumi.Resource]
     if cluster is None:
         service = ModelService(
             "engine",
@@ -218,41 +219,42 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                 tags=cfg.tags,
             ),
         )
-        base_url, workload = service.base_url, service.container_group
-        check_after: list[pulumi.Resource] = [workload]
+        base_url, check_after = service.base_url, [service.container_group]
     else:
-        if access is None or cfg.aks.ingress is None:  # set together with the cluster; for the type checker
-            raise ValueError("an AKS environment needs digitre-mlops:aks.ingress")
+        aks_cluster = cluster
+
         # Resolved once per image while `pulumi up` runs: prod pulls the locked tag's bytes by digest.
         digest = ImageDigest("engine-image", ImageDigestArgs(registry_name=shared.registry_name, image=pulled.name))
-        release = EngineRelease(
-            "engine",
-            EngineReleaseArgs(
-                provider=cluster.provider,
-                namespace=cfg.aks.namespace,
-                values=chart_values(
-                    image_repository=repository,
-                    image_tag=pulled.tag,
-                    image_digest=digest.digest,
-                    contract=contract,
-                    cpu=cfg.serving.cpu,
-                    memory_gb=cfg.serving.memory_gb,
-                    min_replicas=cfg.aks.min_replicas,
-                    max_replicas=cfg.aks.max_replicas,
-                    target_cpu_utilization=cfg.aks.target_cpu_utilization,
-                    app_insights_connection_string=shared.app_insights_connection_string,
-                    host=cfg.aks.ingress.host,
-                    certificate_uri=certificate_uri(shared.key_vault_name, cfg.aks.ingress.certificate_name),
+
+        def publish(entry_values: Mapping[str, Any], before: Sequence[pulumi.Resource]) -> Published:
+            release = EngineRelease(
+                "engine",
+                EngineReleaseArgs(
+                    provider=aks_cluster.provider,
+                    namespace=cfg.aks.namespace,
+                    values=chart_values(
+                        image_repository=repository,
+                        image_tag=pulled.tag,
+                        image_digest=digest.digest,
+                        contract=contract,
+                        cpu=cfg.serving.cpu,
+                        memory_gb=cfg.serving.memory_gb,
+                        min_replicas=cfg.aks.min_replicas,
+                        max_replicas=cfg.aks.max_replicas,
+                        target_cpu_utilization=cfg.aks.target_cpu_utilization,
+                        app_insights_connection_string=shared.app_insights_connection_string,
+                        entry=entry_values,
+                    ),
+                    timeout_seconds=cfg.aks.helm_timeout_seconds,
+                    # The cluster-admin grants must have taken effect, and the entry be ready to
+                    # publish (its implementation on, its identity granted): both first.
+                    depends_on=[*aks_cluster.ready, *before],
                 ),
-                timeout_seconds=cfg.aks.helm_timeout_seconds,
-                # The Ingress's certificate is fetched with the add-on's grant, and the cluster-admin
-                # grants must have taken effect: both first.
-                depends_on=[*cluster.ready, *access.grants],
-            ),
-        )
-        controller = _https_only(cfg, cluster, [release.release])
-        base_url, workload = release.base_url, release.release
-        check_after = [workload, *controller.ready]
+            )
+            return Published(resources=[release.release], revision=release.revision)
+
+        entry = _https_entry(cfg, names, group, cluster, shared, publish=publish)
+        base_url, check_after = entry.base_url, entry.ready
     health_url = pulumi.Output.concat(base_url, contract.health_path)
     scoring_url = pulumi.Output.concat(base_url, contract.score_path)
     HealthCheck(
@@ -271,32 +273,41 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
     return outputs
 
 
-def _https_only(cfg: StackConfig, cluster: AksCluster, after: list[pulumi.Resource]) -> HttpsOnlyController:
-    """The add-on's default controller with its plain-HTTP port closed, waited for within the
-    bounds of the cluster's access wait."""
-    return HttpsOnlyController(
-        "ingress-controller",
-        HttpsOnlyControllerArgs(
-            provider=cluster.provider,
-            kubeconfig=cluster.kubeconfig,
-            cluster_id=cluster.cluster_id,
-            wait=cfg.aks.access_wait,
-            depends_on=after,
-        ),
-    )
-
-
-def _ingress_access(cfg: StackConfig, cluster: AksCluster, shared: SharedPlatform) -> IngressAccess:
-    """The add-on's grants: the shared vault's certificate (and the DNS zone, when configured)."""
+def _https_entry(
+    cfg: StackConfig,
+    names: Names,
+    group: pulumi.Output[str],
+    cluster: AksCluster,
+    shared: SharedPlatform,
+    publish: Publish | None,
+) -> HttpsEntry:
+    """prod's public entry: HTTPS on `aks.ingress.host` with the shared vault's certificate (and
+    the host's record in `aks.ingress.dnsZoneId`), its waits within the cluster access wait's
+    bounds."""
     if cfg.aks.ingress is None:  # load_config requires it for aks; kept for the type checker
         raise ValueError("digitre-mlops:aks.ingress is required when serving.platform is aks")
-    return IngressAccess(
-        "ingress-access",
-        IngressAccessArgs(
-            addon_object_id=cluster.app_routing_object_id,
+    return HttpsEntry(
+        "https-entry",
+        HttpsEntryArgs(
+            cluster_id=cluster.cluster_id,
+            cluster_etag=cluster.e_tag,
+            oidc_issuer_url=cluster.oidc_issuer_url,
+            kubeconfig=cluster.kubeconfig,
+            cluster_created_here=cluster.cluster is not None,
+            resource_group_name=group,
+            location=cfg.location,
+            identity_name=names.https_entry_identity,
+            namespace=cfg.aks.namespace,
+            host=cfg.aks.ingress.host,
             key_vault_id=shared.key_vault_id,
+            key_vault_name=shared.key_vault_name,
+            certificate_name=cfg.aks.ingress.certificate_name,
             subscription_id=authorization.get_client_config_output().subscription_id,
+            wait=cfg.aks.access_wait,
+            tags=cfg.tags,
+            depends_on=cluster.ready,
             dns_zone_id=cfg.aks.ingress.dns_zone_id,
+            publish=publish,
         ),
     )
 
@@ -329,6 +340,7 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             access_wait=cfg.aks.access_wait,
             tags=cfg.tags,
             existing=cfg.aks.existing_cluster,
-            dns_zone_ids=[cfg.aks.ingress.dns_zone_id] if cfg.aks.ingress and cfg.aks.ingress.dns_zone_id else [],
+            ingress_profile=cluster_ingress_profile(),
+            addons=cluster_addons(),
         ),
     )

@@ -10,6 +10,7 @@ the stack outputs.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import runpy
@@ -74,14 +75,18 @@ class Registration:
     protect: bool
     retain_on_delete: bool
     delete_before_replace: bool
-    # Dotted paths of the inputs sent as Pulumi secrets, e.g. "containers.0.environmentVariables.0.secureValue".
+    # Dotted paths of the inputs sent as Pulumi secrets, e.g. "containers.0.environmentVariables.0.secureValue"
+    # (a component has no inputs: of the outputs it registered, which its state keeps encrypted).
     secret_paths: frozenset[str] = frozenset()
     depends_on: tuple[str, ...] = ()
     # Outputs the program asked the engine to keep secret in state (`additional_secret_outputs`).
     additional_secret_outputs: tuple[str, ...] = ()
     # Input property paths whose change the engine turns into a replacement (`replace_on_changes`).
     replace_on_changes: tuple[str, ...] = ()
-    # What the mocks answered: the resource id and its output properties.
+    # The resource whose deletion takes this one along (`deleted_with`), by URN.
+    deleted_with: str = ""
+    # What the mocks answered: the resource id and its output properties (for a component, the
+    # outputs it registered, which is what stack policies see of it).
     id: str = ""
     outputs: Mapping[str, Any] = field(default_factory=dict)
 
@@ -242,12 +247,12 @@ class AzureMocks(pulumi.runtime.Mocks):
             state["customerId"] = str(uuid.uuid5(uuid.NAMESPACE_OID, resource_id))
         if args.typ == "azure-native:containerservice:ManagedCluster":
             state["identityProfile"] = {"kubeletidentity": _kubelet_identity(resource_id)}
-            routing = (state.get("ingressProfile") or {}).get("webAppRouting")
-            if routing and routing.get("enabled"):
-                # Azure creates the add-on's user-assigned identity and reports it here.
-                state["ingressProfile"] = {
-                    "webAppRouting": {**routing, "identity": mock_app_routing_identity(resource_id)}
-                }
+            state["oidcIssuerProfile"] = {
+                **(state.get("oidcIssuerProfile") or {}),
+                "issuerURL": mock_issuer(resource_id),
+            }
+            # Azure changes a cluster's eTag with every update: here, with every change of its inputs.
+            state["eTag"] = mock_etag(args.inputs)
         if args.typ == "azure-native:containerinstance:ContainerGroup":
             label = state["ipAddress"].get("dnsNameLabel", name)
             state["ipAddress"] = {**state["ipAddress"], "fqdn": f"{label}.{state['location']}.azurecontainer.io"}
@@ -257,7 +262,12 @@ class AzureMocks(pulumi.runtime.Mocks):
             content = f"{env.get('REGISTRY_NAME')}/{env.get('IMAGE')}".encode()
             state["stdout"] = "sha256:" + hashlib.sha256(content).hexdigest()
         if args.typ == "kubernetes:helm.sh/v3:Release":
-            state["status"] = {"name": state["name"], "namespace": state["namespace"], "status": "deployed"}
+            state["status"] = {
+                "name": state["name"],
+                "namespace": state["namespace"],
+                "status": "deployed",
+                "revision": 1,
+            }
         if args.typ == "azure-native:applicationinsights:Component":
             state["instrumentationKey"] = principal
             state["connectionString"] = (
@@ -303,9 +313,8 @@ class AzureMocks(pulumi.runtime.Mocks):
                 "name": name,
                 "location": "westeurope",
                 "identityProfile": {"kubeletidentity": _kubelet_identity(resource_id)},
-                "ingressProfile": {
-                    "webAppRouting": {"enabled": True, "identity": mock_app_routing_identity(resource_id)}
-                },
+                "oidcIssuerProfile": {"enabled": True, "issuerURL": mock_issuer(resource_id)},
+                "eTag": mock_etag({"id": resource_id}),
             }, []
         if args.token == "azure-native:operationalinsights:getSharedKeys":
             seed = f"{args.args['resourceGroupName']}/{args.args['workspaceName']}"
@@ -356,12 +365,13 @@ def _kubelet_identity(cluster_id: str) -> dict[str, str]:
     }
 
 
-def mock_app_routing_identity(cluster_id: str) -> dict[str, str]:
-    return {
-        "objectId": str(uuid.uuid5(uuid.NAMESPACE_URL, f"{cluster_id}/webapprouting")),
-        "clientId": str(uuid.uuid5(uuid.NAMESPACE_DNS, f"{cluster_id}/webapprouting")),
-        "resourceId": f"{cluster_id}-webapprouting",
-    }
+def mock_issuer(cluster_id: str) -> str:
+    """The shape of an AKS cluster's OIDC issuer URL."""
+    return f"https://westeurope.oic.prod-aks.azure.com/{TENANT_ID}/{uuid.uuid5(uuid.NAMESPACE_URL, cluster_id)}/"
+
+
+def mock_etag(inputs: Mapping[str, Any]) -> str:
+    return hashlib.sha256(json.dumps(inputs, sort_keys=True, default=str).encode()).hexdigest()[:32]
 
 
 def mock_kubeconfig(cluster: str) -> str:
@@ -410,6 +420,8 @@ class RecordingMonitor(MockMonitor):
         super().__init__(mocks)
         self.registrations: list[Registration] = []
         self.reads: list[Read] = []
+        # A component's outputs and the paths of the secret ones, by URN, as it registered them.
+        self.component_outputs: dict[str, tuple[dict[str, Any], frozenset[str]]] = {}
 
     def ReadResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
         response = super().ReadResource(request)
@@ -417,6 +429,12 @@ class RecordingMonitor(MockMonitor):
         outputs = _unwrap_secrets(state, "", set())
         self.reads.append(Read(type=request.type, name=request.name, urn=response.urn, outputs=outputs))
         return response
+
+    def RegisterResourceOutputs(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
+        secrets: set[str] = set()
+        outputs = _unwrap_secrets(pulumi.runtime.rpc.deserialize_properties(request.outputs), "", secrets)
+        self.component_outputs[request.urn] = (outputs, frozenset(secrets))
+        return super().RegisterResourceOutputs(request)
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (the gRPC method name)
         response = super().RegisterResource(request)
@@ -439,6 +457,7 @@ class RecordingMonitor(MockMonitor):
                     depends_on=tuple(sorted(request.dependencies)),  # an unordered set to the engine
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
                     replace_on_changes=tuple(request.replaceOnChanges),
+                    deleted_with=request.deletedWith,
                     id=answered.id or "",
                     outputs=_unwrap_secrets(answered.state, "", set()),
                 )
@@ -511,9 +530,14 @@ def evaluate(
             result.outputs[key] = _sync_await(output.future())
             if _sync_await(output.is_secret()):
                 result.secret_outputs.add(key)
-    result.resources = list(monitor.registrations)
+    result.resources = [r if r.custom else _with_registered_outputs(r, monitor) for r in monitor.registrations]
     result.reads = list(monitor.reads)
     return result
+
+
+def _with_registered_outputs(component: Registration, monitor: RecordingMonitor) -> Registration:
+    outputs, secrets = monitor.component_outputs.get(component.urn, ({}, frozenset()))
+    return dataclasses.replace(component, outputs=outputs, secret_paths=component.secret_paths | secrets)
 
 
 def _without_api_version_aliases(

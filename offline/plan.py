@@ -139,12 +139,7 @@ SECURITY: dict[str, tuple[Setting, ...]] = {
         ("autoUpgradeProfile.nodeOSUpgradeChannel", "nodeOSUpgradeChannel"),
         ("ingressProfile.webAppRouting.enabled", "appRoutingAddOn"),
     ),
-    "kubernetes:helm.sh/v3:Release": _settings(
-        ("values.service.type", "service"), "namespace", ("values.ingress.host", "ingressHost")
-    ),
-    "kubernetes:approuting.kubernetes.azure.com/v1alpha1:NginxIngressControllerPatch": _settings(
-        ("metadata.name", "controller"), ("spec.httpDisabled", "httpDisabled")
-    ),
+    "kubernetes:helm.sh/v3:Release": _settings(("values.service.type", "service"), "namespace"),
     "azuredevops:index/serviceEndpointAzureRM:ServiceEndpointAzureRM": _settings(
         "serviceEndpointName", ("serviceEndpointAuthenticationScheme", "authentication")
     ),
@@ -157,6 +152,13 @@ SECURITY: dict[str, tuple[Setting, ...]] = {
     "azuredevops:index/pipelineAuthorization:PipelineAuthorization": _settings(("type", "authorizes")),
     "azuredevops:index/projectPipelineSettings:ProjectPipelineSettings": _settings(
         "enforceJobScope", "enforceSettableVar", "enforceReferencedRepoScopedToken", "statusBadgesArePrivate"
+    ),
+}
+
+# What a component says of itself (the outputs it registers) that a review should see, per type token.
+COMPONENTS: dict[str, tuple[Setting, ...]] = {
+    "digitre:serving:HttpsEntry": _settings(
+        "baseUrl", "gatewayClassName", "listeners", "publicPorts", "httpsOnlyProven"
     ),
 }
 
@@ -323,13 +325,13 @@ def _tags_line(resource: Registration, common: Mapping[str, str]) -> str | None:
     return ", ".join(part for part in parts if part)
 
 
-def _settings_line(resource: Registration, settings: Iterable[Setting]) -> str:
+def _settings_line(resource: Registration, settings: Iterable[Setting], outputs: bool = False) -> str:
     # Pulumi marks a whole property secret when any part of it is (an ACI container with one
     # secure variable): the settings listed here are never that part, and tests check that no
     # secret value reaches the plan.
     shown = []
     for setting in settings:
-        value = _lookup(resource.inputs, setting.path)
+        value = _lookup(resource.outputs if outputs else resource.inputs, setting.path)
         if value is not None:
             shown.append(f"{setting.name}={show(value)}")
     return ", ".join(shown)
@@ -363,15 +365,16 @@ def _top_component(resource: Registration, components: Mapping[str, Registration
     return found
 
 
-def _groups(run: Evaluation) -> list[tuple[str, list[Registration]]]:
-    """Resources by top-level component; resources outside any component, by type."""
+def _groups(run: Evaluation) -> list[tuple[str, Registration | None, list[Registration]]]:
+    """Resources by top-level component (with the component); outside any component, by type."""
     components = {r.urn: r for r in run.resources if not r.custom}
-    grouped: dict[str, list[Registration]] = {}
+    grouped: dict[str, tuple[Registration | None, list[Registration]]] = {}
     for resource in sorted((r for r in run.resources if r.custom), key=lambda r: (r.type, _display_name(r))):
         top = _top_component(resource, components)
         key = f"{top.name} ({top.type})" if top else f"outside any component: {_kind(resource.type)}"
-        grouped.setdefault(key, []).append(resource)
-    return sorted(grouped.items(), key=lambda item: (item[0].startswith("outside"), item[0]))
+        grouped.setdefault(key, (top, []))[1].append(resource)
+    ordered = sorted(grouped.items(), key=lambda item: (item[0].startswith("outside"), item[0]))
+    return [(title, top, members) for title, (top, members) in ordered]
 
 
 def count(run: Evaluation) -> str:
@@ -404,8 +407,11 @@ def report(run: Evaluation, model_version: str | None = None) -> list[str]:
     common = common_tags(run)
     if common:
         lines.append("Tags unless said otherwise: " + ", ".join(f"{k}={v}" for k, v in sorted(common.items())))
-    for title, members in _groups(run):
+    for title, top, members in _groups(run):
         lines += ["", f"  {title}"]
+        said = _settings_line(top, COMPONENTS.get(top.type, ()), outputs=True) if top else ""
+        if said:
+            lines.append(f"    says: {said}")
         for resource in members:
             lines += describe(resource, common)
     return lines

@@ -129,24 +129,38 @@ def aci_plain_http(props: Props) -> list[str]:
     ]
 
 
-def release_https_only(props: Props) -> list[str]:
-    """The engine's Helm release is reached through its HTTPS Ingress only."""
-    values = props.get("values") or {}
-    problems = []
-    service_type = _get(values, "service", "type")
+def release_no_public_service(props: Props) -> list[str]:
+    """The engine's Helm release has no public Service of its own: the stack's HTTPS entry
+    publishes it (`https_only_entry`)."""
+    service_type = _get(props.get("values") or {}, "service", "type")
     if service_type != "ClusterIP":
+        return [f"the engine's Service must be ClusterIP (reached through the HTTPS entry only), got {service_type}"]
+    return []
+
+
+def https_entry_https_only(props: Props) -> list[str]:
+    """What an HTTPS entry says of itself (its registered outputs): every listener is HTTPS on
+    443 for a host, its public Service may publish 443 only, and it names its gateway class."""
+    problems = []
+    listeners = props.get("listeners")
+    if not isinstance(listeners, Sequence) or not listeners:
+        problems.append("the HTTPS entry declares no listener")
+        listeners = []
+    for listener in listeners:
+        listener = listener if isinstance(listener, Mapping) else {}
+        name = listener.get("name") or "?"
+        if listener.get("protocol") != "HTTPS" or listener.get("port") != HTTPS_PORT:
+            problems.append(
+                f"listener {name} must be HTTPS on {HTTPS_PORT}, got {listener.get('protocol')} on {listener.get('port')}"
+            )
+        if not listener.get("hostname"):
+            problems.append(f"listener {name} must be for a host name")
+    if list(props.get("publicPorts") or []) != [HTTPS_PORT]:
         problems.append(
-            f"the engine's Service must be ClusterIP (reached through the HTTPS Ingress only), got {service_type}"
+            f"the HTTPS entry's public Service must publish {HTTPS_PORT} only, got {props.get('publicPorts')}"
         )
-    ingress = values.get("ingress") if isinstance(values, Mapping) else None
-    if not isinstance(ingress, Mapping) or not ingress.get("host") or not ingress.get("className"):
-        problems.append("the engine must be published by an Ingress with a host and an IngressClass (values.ingress)")
-        return problems
-    uri = ingress.get("keyVaultCertificateUri")
-    if not isinstance(uri, str) or not uri.startswith("https://"):
-        problems.append(
-            "the Ingress must terminate TLS with a Key Vault certificate (values.ingress.keyVaultCertificateUri)"
-        )
+    if not props.get("gatewayClassName"):
+        problems.append("the HTTPS entry names no gateway class")
     return problems
 
 
@@ -213,7 +227,11 @@ AKS_POOL = "azure-native:containerservice:AgentPool"
 ACI = "azure-native:containerinstance:ContainerGroup"
 AML_COMPUTE = "azure-native:machinelearningservices:Compute"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-CONTROLLER_PATCH = "kubernetes:approuting.kubernetes.azure.com/v1alpha1:NginxIngressControllerPatch"
+K8S_SERVICE = "kubernetes:core/v1:Service"
+# The component that owns prod's public entry (components/serving/https_entry.py): the pack knows
+# it by this token and the outputs it registers, never by its implementation.
+HTTPS_ENTRY = "digitre:serving:HttpsEntry"
+HTTPS_PORT = 443
 AZURE_RM_CONNECTION = "azuredevops:index/serviceEndpointAzureRM:ServiceEndpointAzureRM"
 ENVIRONMENT = "azuredevops:index/environment:Environment"
 CHECK_APPROVAL = "azuredevops:index/checkApproval:CheckApproval"
@@ -251,10 +269,10 @@ RULES: tuple[Rule, ...] = (
         aci_secured,
     ),
     Rule(
-        "release-https-only-no-public-service",
-        "AKS: the engine's Service is ClusterIP, reached only through an Ingress with a Key Vault TLS certificate.",
+        "release-no-public-service",
+        "AKS: the engine's Service is ClusterIP, published only by the HTTPS entry.",
         (RELEASE,),
-        release_https_only,
+        release_no_public_service,
     ),
     Rule(
         "aml-compute-scales-to-zero-no-public-ssh",
@@ -315,29 +333,48 @@ def prod_has_an_approval(resources: Sequence[StackResource]) -> list[str]:
     ]
 
 
-def plain_http_closed(resources: Sequence[StackResource]) -> list[str]:
-    """A stack serving from AKS closes the plain-HTTP port of the application routing add-on's
-    default controller (components/serving/ingress.py), so nothing public answers plain HTTP."""
+def https_only_entry(resources: Sequence[StackResource]) -> list[str]:
+    """A stack serving from AKS has exactly one HTTPS entry; it is HTTPS only
+    (`https_entry_https_only`); each release is published by it (deployed after what the entry
+    readied), and once it publishes one it proves after each deploy that its public Service
+    answers on 443 only."""
     on_aks = any(r.type in (AKS, RELEASE) for r in resources)
-    closed = any(
-        r.type == CONTROLLER_PATCH
-        and _get(r.props, "metadata", "name") == "default"
-        and _get(r.props, "spec", "httpDisabled") is True
+    entries = [r for r in resources if r.type == HTTPS_ENTRY]
+    if not on_aks and not entries:
+        return []
+    if len(entries) != 1:
+        return [f"a stack serving from AKS needs exactly one HTTPS entry ({HTTPS_ENTRY}), found {len(entries)}"]
+    entry = entries[0].props
+    problems = https_entry_https_only(entry)
+    # The entry's children carry its type token in their URNs.
+    within_entry = f"{HTTPS_ENTRY}$"
+    for release in (r for r in resources if r.type == RELEASE):
+        if entry.get("httpsOnlyProven") is not True:
+            problems.append(
+                "the HTTPS entry does not prove after each deploy that its public Service answers on 443 only"
+            )
+        if not any(within_entry in urn for urn in release.dependencies):
+            problems.append(f"release {release.urn.rsplit('::', 1)[-1]} is not published by the HTTPS entry")
+    return problems
+
+
+def no_other_public_service(resources: Sequence[StackResource]) -> list[str]:
+    """Nothing in the stack opens a public Service beside the HTTPS entry's."""
+    return [
+        f"Service {_get(r.props, 'metadata', 'name') or r.urn} is {_get(r.props, 'spec', 'type')}: "
+        "only the HTTPS entry may publish anything"
         for r in resources
-    )
-    if on_aks and not closed:
-        return [
-            "the ingress controller still answers plain HTTP: patch the add-on's default "
-            "NginxIngressController with spec.httpDisabled: true"
-        ]
-    return []
+        if r.type == K8S_SERVICE and _get(r.props, "spec", "type") in ("LoadBalancer", "NodePort")
+    ]
 
 
 PROD_APPROVAL = "prod-environment-requires-approval"
-PLAIN_HTTP_CLOSED = "aks-ingress-plain-http-closed"
+HTTPS_ONLY_ENTRY = "aks-https-only-entry"
+NO_OTHER_PUBLIC_SERVICE = "aks-no-other-public-service"
 STACK_RULES: tuple[tuple[str, str, Callable[[Sequence[StackResource]], list[str]]], ...] = (
     (PROD_APPROVAL, "The prod environment carries an approval check.", prod_has_an_approval),
-    (PLAIN_HTTP_CLOSED, "A stack serving from AKS answers no plain HTTP.", plain_http_closed),
+    (HTTPS_ONLY_ENTRY, "A stack serving from AKS is reached through one HTTPS-only entry, proven.", https_only_entry),
+    (NO_OTHER_PUBLIC_SERVICE, "No public Service beside the HTTPS entry's.", no_other_public_service),
 )
 
 

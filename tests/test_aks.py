@@ -179,7 +179,7 @@ def test_release_waits_until_the_cluster_grants_access(prod):
         "ACCESS_ATTEMPTS": "40",
         "ACCESS_INTERVAL_SECONDS": "15",
     }
-    # The cluster's own grants (cluster-admin, the kubelet's AcrPull), not the ingress add-on's.
+    # The cluster's own grants (cluster-admin, the kubelet's AcrPull), not the HTTPS entry's.
     grants = [g for g in prod.of_type(ASSIGNMENT) if "digitre:aks:AksCluster$" in g.urn]
     assert grants
     assert {g.urn for g in grants} <= set(wait.depends_on)
@@ -258,8 +258,9 @@ def test_an_existing_cluster_is_looked_up_not_created(shared):
     grants = {
         r.inputs["roleDefinitionId"].rsplit("/", 1)[1] for r in run.of_type("azure-native:authorization:RoleAssignment")
     }
-    # AcrPull for the kubelet, the certificate for the add-on: nothing on a cluster it does not own.
-    assert grants == {roles.ACR_PULL, roles.KEY_VAULT_CERTIFICATE_USER}
+    # AcrPull for the kubelet, the certificate's secret for the HTTPS entry: nothing on a cluster
+    # it does not own.
+    assert grants == {roles.ACR_PULL, roles.KEY_VAULT_SECRETS_USER}
     assert run.outputs["aksClusterName"] == "aks-platform"
     assert run.one(PROVIDER).is_secret("kubeconfig")
     # The owner of a looked-up cluster grants access; the deploy still waits until it works.

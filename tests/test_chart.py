@@ -1,23 +1,23 @@
 """The engine chart judged by the real things: Helm 3 (`lint --strict`, `template`) fed exactly
-the values the prod stack hands its Release, and every rendered manifest checked against the
-Kubernetes API's own schemas (`kubernetes-validate --strict`) for the cluster's version."""
+the values the prod stack hands its Release, every rendered manifest checked against the
+Kubernetes API's own schemas (`kubernetes-validate --strict`) for the cluster's version, and the
+Gateway and HTTPRoute against the Gateway API's own (tests/gateway_api_judge.py)."""
 
 from __future__ import annotations
 
 import copy
 import dataclasses
-import json
 import re
 import shutil
 from typing import Any
 
-import jsonschema
 import kubernetes_validate
 import pytest
-import yaml
 from kubernetes_validate.utils import all_versions, major_minor
 
+from components.serving import https_entry
 from offline.evaluate import ROOT, Evaluation
+from tests import gateway_api_judge
 from tests.conftest import deploy, prod_aks
 from tests.helm_tool import CHART, Helm, require_helm
 
@@ -35,26 +35,29 @@ EXPECTED_KINDS = {
     "Secret",
     "ServiceAccount",
     "NetworkPolicy",
-    "Ingress",
+    "Gateway",
+    "HTTPRoute",
 }
 # The paths the serving image's processes write, each mounted writable (an emptyDir) over the
 # read-only root filesystem: the inference server writes only under /tmp, which
 # tests/test_serving_contract.py::test_the_server_writes_only_under_tmp measures on the real server.
 WRITABLE_PATHS = {"/tmp": "gunicorn's heartbeat files and control socket (XDG_RUNTIME_DIR)"}
-# The managed NGINX controller's pod and namespace labels, as the app routing operator sets them
-# (Azure/aks-app-routing-operator pkg/manifests), and a neighbour in the same namespace.
-APP_ROUTING_NAMESPACE = {"kubernetes.io/metadata.name": "app-routing-system"}
-APP_ROUTING_NGINX_POD = {
-    "app": "nginx",
-    "app.kubernetes.io/component": "ingress-controller",
-    "app.kubernetes.io/managed-by": "aks-app-routing-operator",
-    "kubernetes.azure.com/managedby": "aks",
-}
-APP_ROUTING_EXTERNAL_DNS_POD = {
-    "app": "external-dns",
-    "app.kubernetes.io/managed-by": "aks-app-routing-operator",
-    "kubernetes.azure.com/managedby": "aks",
-}
+ZONE = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.Network/dnszones/digitre.com"
+
+
+def proxy_pod(gateway_name: str, class_name: str = https_entry.GATEWAY_CLASS) -> dict[str, str]:
+    """A gateway proxy pod's labels, as Istio's gateway deployment template sets them."""
+    return {
+        "gateway.networking.k8s.io/gateway-name": gateway_name,
+        "gateway.networking.k8s.io/gateway-class-name": class_name,
+        "https_entry.istio.io/managed": "istio.io-gateway-controller",
+        "sidecar.istio.io/inject": "false",
+        "service.istio.io/canonical-name": f"{gateway_name}-{class_name}",
+    }
+
+
+# The add-on's external-dns pods, neighbours of the proxies in the Gateway's namespace.
+EXTERNAL_DNS_POD = {"app": "external-dns", "app.kubernetes.io/managed-by": "aks-app-routing-operator"}
 
 
 @pytest.fixture(scope="module")
@@ -128,11 +131,33 @@ def test_every_manifest_the_prod_release_renders_is_valid_for_its_kubernetes_ver
         assert {d["kind"] for d in docs} == EXPECTED_KINDS
         errors = []
         for doc in docs:
+            if gateway_api_judge.is_gateway_api(doc):
+                continue  # no schema in kubernetes-validate: judged by the Gateway API's own below
             try:
                 kubernetes_validate.validate(doc, version, strict=True)
             except kubernetes_validate.ValidationError as error:
                 errors.append(f"{doc['kind']}/{doc['metadata']['name']} at {list(error.path)}: {error.message}")
         assert errors == [], f"Kubernetes {version} rejects:\n" + "\n".join(errors)
+
+
+def test_the_gateway_and_route_pass_the_gateway_api_schemas(rendered):
+    for docs in rendered.values():
+        judged = [d for d in docs if gateway_api_judge.is_gateway_api(d)]
+        assert sorted(d["kind"] for d in judged) == ["Gateway", "HTTPRoute"]
+        assert gateway_api_judge.judge(judged) == [None, None]
+
+
+def test_the_gateway_api_judge_refuses_a_broken_route(rendered):
+    docs = any_render(rendered)
+    route, gw = copy.deepcopy(one(docs, "HTTPRoute")), copy.deepcopy(one(docs, "Gateway"))
+    route["spec"]["rules"][0]["matches"][0]["path"]["type"] = "Exactly"
+    gw["spec"]["listeners"][0]["tls"]["mode"] = "Decrypt"
+    unknown = {"apiVersion": "gateway.networking.k8s.io/v1", "kind": "Gatway", "metadata": {"name": "x"}}
+    verdicts = gateway_api_judge.judge([route, gw, unknown])
+    assert verdicts[0] and "path/type" in verdicts[0]
+    assert verdicts[1] and "tls/mode" in verdicts[1]
+    assert verdicts[2] == "no schema for gateway.networking.k8s.io/v1 Gatway"
+    assert gateway_api_judge.installed_version() == "2.0.0"
 
 
 def test_strict_validation_rejects_a_misspelled_field(rendered):
@@ -154,7 +179,83 @@ def test_helm_applies_the_values_schema(helm, release):
     assert result.returncode != 0 and "containerPort" in result.stderr
 
 
-# --- NetworkPolicy: only the ingress controller reaches the engine port -------------------------
+# --- The public entry: HTTPS only, the contract's routes, the gateway's proxies alone ---------
+
+
+def test_the_gateway_is_https_only_with_tls_from_key_vault(rendered, release, prod):
+    docs = any_render(rendered)
+    values = release["values"]["gateway"]
+    gw = one(docs, "Gateway")
+    assert gw["metadata"]["name"] == https_entry.GATEWAY_NAME
+    assert gw["spec"]["gatewayClassName"] == https_entry.GATEWAY_CLASS
+    (listener,) = gw["spec"]["listeners"]
+    assert listener == {
+        "name": "https",
+        "hostname": values["host"],
+        "port": 443,
+        "protocol": "HTTPS",
+        "tls": {"mode": "Terminate", "options": values["tlsOptions"]},
+        "allowedRoutes": {"namespaces": {"from": "Same"}},
+    }
+    # What the entry says of itself (policy and plan read it) is what the chart renders.
+    said = prod.one(https_entry.TYPE).outputs
+    assert said["listeners"] == [{k: listener[k] for k in ("name", "protocol", "port", "hostname")}]
+    assert said["gatewayClassName"] == gw["spec"]["gatewayClassName"]
+    assert {d["kind"] for d in docs}.isdisjoint({"Ingress"})
+
+
+def test_the_route_publishes_exactly_the_contract_paths_to_the_engine_service(rendered, release):
+    docs = any_render(rendered)
+    values = release["values"]
+    route, service = one(docs, "HTTPRoute"), one(docs, "Service")
+    assert route["spec"]["parentRefs"] == [{"name": values["gateway"]["name"], "sectionName": "https"}]
+    assert route["spec"]["hostnames"] == [values["gateway"]["host"]]
+    (rule,) = route["spec"]["rules"]
+    assert rule["matches"] == [
+        {"path": {"type": "Exact", "value": path}} for path in (values["healthPath"], values["scorePath"])
+    ]
+    assert rule["backendRefs"] == [{"name": service["metadata"]["name"], "port": service["spec"]["ports"][0]["port"]}]
+    assert service["spec"]["type"] == "ClusterIP"
+
+
+def test_the_entrys_service_account_is_bound_by_workload_identity(rendered, release):
+    identity = release["values"]["gateway"]["identity"]
+    (account,) = [
+        d
+        for d in any_render(rendered)
+        if d["kind"] == "ServiceAccount" and d["metadata"]["name"] == identity["serviceAccount"]
+    ]
+    assert account["metadata"]["namespace"] == release["namespace"]
+    assert account["metadata"]["annotations"] == {"azure.workload.identity/client-id": identity["clientId"]}
+    assert account["metadata"]["labels"]["azure.workload.identity/use"] == "true"
+    assert release["values"]["gateway"]["tlsOptions"][https_entry.SERVICE_ACCOUNT_OPTION] == identity["serviceAccount"]
+
+
+def test_a_dns_zone_renders_the_add_ons_externaldns(helm, release, rendered):
+    assert not [d for d in any_render(rendered) if d["kind"] == "ExternalDNS"]
+    values = copy.deepcopy(release["values"])
+    values["gateway"]["dnsZoneResourceIds"] = [ZONE]
+    docs = helm.render(release["name"], release["namespace"], values, "1.36")
+    external = one(docs, "ExternalDNS")
+    assert external["apiVersion"] == "approuting.kubernetes.azure.com/v1alpha1"
+    assert external["metadata"]["namespace"] == release["namespace"]
+    assert external["spec"] == {
+        "resourceName": external["metadata"]["name"],
+        "dnsZoneResourceIDs": [ZONE],
+        "resourceTypes": ["gateway"],
+        "identity": {"type": "workloadIdentity", "serviceAccount": values["gateway"]["identity"]["serviceAccount"]},
+    }
+
+
+def test_the_values_schema_refuses_what_would_open_plain_http_or_another_class(helm, release):
+    for key, value in (("className", "istio"), ("tlsOptions", {}), ("host", "")):
+        values = copy.deepcopy(release["values"])
+        values["gateway"][key] = value
+        result = helm.template(release["name"], release["namespace"], values, "1.36")
+        assert result.returncode != 0 and "gateway" in result.stderr, key
+
+
+# --- NetworkPolicy: only the gateway's proxies reach the engine port ----------------------------
 
 
 def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
@@ -191,51 +292,30 @@ def test_the_network_policy_isolates_the_engine_pods(rendered):
     assert selects(policy["spec"]["podSelector"], pod_labels)
 
 
-def test_only_the_app_routing_nginx_reaches_the_engine_port(rendered, release):
+def test_only_the_gateways_proxies_reach_the_engine_port(rendered, release):
     docs = any_render(rendered)
     policy = one(docs, "NetworkPolicy")
     port = int(release["values"]["containerPort"])
     container_ports = one(docs, "Deployment")["spec"]["template"]["spec"]["containers"][0]["ports"]
     assert [p["containerPort"] for p in container_ports] == [port]
-    engine_ns = release["namespace"]
-    engine_ns_labels = {"kubernetes.io/metadata.name": engine_ns}
-    assert admits(policy, "app-routing-system", APP_ROUTING_NAMESPACE, APP_ROUTING_NGINX_POD, port)
-    # The same controller may not reach any other port (gunicorn listens on 31311 behind nginx).
-    assert not admits(policy, "app-routing-system", APP_ROUTING_NAMESPACE, APP_ROUTING_NGINX_POD, 31311)
-    # Neither a look-alike elsewhere, nor the add-on's other pods, nor the engine's neighbours.
-    assert not admits(policy, "default", {"kubernetes.io/metadata.name": "default"}, APP_ROUTING_NGINX_POD, port)
-    assert not admits(policy, "app-routing-system", APP_ROUTING_NAMESPACE, APP_ROUTING_EXTERNAL_DNS_POD, port)
-    assert not admits(policy, engine_ns, engine_ns_labels, {"app": "debug"}, port)
-
-
-def test_the_allowed_source_is_a_value(helm, release):
-    values = copy.deepcopy(release["values"])
-    values["networkPolicy"] = {
-        "ingressController": {
-            "namespaceLabels": {"kubernetes.io/metadata.name": "ingress-nginx"},
-            # Helm merges maps with the chart's defaults: null drops a default label.
-            "podLabels": {
-                "app.kubernetes.io/component": None,
-                "app.kubernetes.io/managed-by": None,
-                "app.kubernetes.io/name": "ingress-nginx",
-            },
-        }
+    namespace = release["namespace"]
+    labels = {"kubernetes.io/metadata.name": namespace}
+    proxy = proxy_pod(one(docs, "Gateway")["metadata"]["name"])
+    assert admits(policy, namespace, labels, proxy, port)
+    # The same proxies may not reach any other port (gunicorn's own, say).
+    assert not admits(policy, namespace, labels, proxy, 31311)
+    # Neither another Gateway's proxies, nor a look-alike in another namespace, nor the add-on's
+    # external-dns beside them, nor the engine's neighbours, nor the retired NGINX controller.
+    assert not admits(policy, namespace, labels, proxy_pod("other"), port)
+    assert not admits(policy, namespace, labels, proxy_pod(https_entry.GATEWAY_NAME, "istio"), port)
+    assert not admits(policy, "default", {"kubernetes.io/metadata.name": "default"}, proxy, port)
+    assert not admits(policy, namespace, labels, EXTERNAL_DNS_POD, port)
+    assert not admits(policy, namespace, labels, {"app": "debug"}, port)
+    nginx = {
+        "app.kubernetes.io/component": "ingress-controller",
+        "app.kubernetes.io/managed-by": "aks-app-routing-operator",
     }
-    policy = one(helm.render(release["name"], release["namespace"], values, "1.36"), "NetworkPolicy")
-    namespace = {"kubernetes.io/metadata.name": "ingress-nginx"}
-    assert admits(policy, "ingress-nginx", namespace, {"app.kubernetes.io/name": "ingress-nginx"}, 5001)
-    assert not admits(policy, "app-routing-system", APP_ROUTING_NAMESPACE, APP_ROUTING_NGINX_POD, 5001)
-
-
-@pytest.mark.parametrize("key", ["namespaceLabels", "podLabels"])
-def test_an_empty_selector_that_would_admit_everyone_is_rejected(key):
-    # The chart's schema applied to its default networkPolicy alone.
-    schema = {**json.loads((CHART / "values.schema.json").read_text()), "required": []}
-    values = {"networkPolicy": yaml.safe_load((CHART / "values.yaml").read_text())["networkPolicy"]}
-    jsonschema.validate(values, schema)
-    values["networkPolicy"]["ingressController"][key] = {}
-    with pytest.raises(jsonschema.ValidationError, match=r"should be non-empty|does not have enough properties"):
-        jsonschema.validate(values, schema)
+    assert not admits(policy, "app-routing-system", {"kubernetes.io/metadata.name": "app-routing-system"}, nginx, port)
 
 
 # --- PodDisruptionBudget: never blocks a node drain ------------------------------------------
@@ -340,5 +420,6 @@ def test_the_notes_tell_how_to_reach_the_engine(helm, release, tmp_path):
     assert f"http://{name}.{namespace}.svc.cluster.local:{int(values['service']['port'])}" in text
     assert f"GET  {values['healthPath']}" in text and f"POST {values['scorePath']}" in text
     assert f"kubectl --namespace {namespace} port-forward service/{name} 8080:{int(values['service']['port'])}" in text
-    assert "app-routing-system" in text  # who may connect
+    gw = values["gateway"]
+    assert f"Gateway\n{gw['name']} (class {gw['className']})" in text and f"https://{gw['host']}" in text
     assert "{{" not in text and "<no value>" not in text

@@ -10,7 +10,7 @@ import yaml
 from components.config import PROJECT, ConfigError
 from components.regions import AZURE_REGIONS, REGION_DISPLAY_NAMES, programmatic_name
 from offline.evaluate import ROOT, STACKS, evaluate, stack_config
-from tests.conftest import prod_aks
+from tests.conftest import deploy, prod_aks
 
 
 def key(name: str) -> str:
@@ -234,8 +234,8 @@ BAD_CONFIG = [
     ("prod", "aks", ingress(host="engine"), f"{PROJECT}:aks.ingress.host must be a fully qualified lowercase DNS name such as engine.digitre.com, got engine"),
     ("prod", "aks", ingress(host="https://engine.digitre.com"), f"{PROJECT}:aks.ingress.host must be a fully qualified lowercase DNS name such as engine.digitre.com, got https://engine.digitre.com"),
     ("prod", "aks", ingress(host=None), f"{PROJECT}:aks.ingress.host is required: set it to a fully qualified lowercase DNS name"),
-    ("prod", "aks", ingress(certificateName="engine_tls"), f"{PROJECT}:aks.ingress.certificateName must be a Key Vault certificate name in the shared vault: 1-127 letters, digits or -, starting with a letter, got engine_tls"),
-    ("prod", "aks", ingress(certificateName="1-tls"), f"{PROJECT}:aks.ingress.certificateName must be a Key Vault certificate name in the shared vault"),
+    ("prod", "aks", ingress(certificateName="engine_tls"), f"{PROJECT}:aks.ingress.certificateName must be a Key Vault certificate name in the shared vault: 1-127 letters, digits or -, got engine_tls"),
+    ("prod", "aks", ingress(certificateName="engine.tls"), f"{PROJECT}:aks.ingress.certificateName must be a Key Vault certificate name in the shared vault"),
     ("prod", "aks", ingress(certificateName=None), f"{PROJECT}:aks.ingress.certificateName is required"),
     ("prod", "aks", ingress(dnsZoneId="digitre.com"), f"{PROJECT}:aks.ingress.dnsZoneId must be the resource id of a public Azure DNS zone (Microsoft.Network/dnszones) the add-on keeps the host's record in, got digitre.com"),
     ("prod", "aks", ingress(dnsZoneId=ZONE.replace("dnszones", "privateDnsZones")), f"{PROJECT}:aks.ingress.dnsZoneId must be the resource id of a public Azure DNS zone"),
@@ -294,17 +294,15 @@ def test_tags_come_from_config(shared):
     }
 
 
-def test_a_dns_zone_is_refused_on_an_existing_cluster():
+def test_a_dns_zone_works_with_an_existing_cluster_too(shared):
+    # The HTTPS entry keeps the record with its own identity (an ExternalDNS in the release's
+    # namespace), not through the cluster's add-on profile: an existing cluster needs no change.
     existing = prod_aks(existingCluster={"name": "aks-x", "resourceGroup": "rg-x"})[key("aks")]
     aks = json.loads(existing)
     aks["ingress"]["dnsZoneId"] = ZONE
-    run = evaluate("prod", overrides={key("aks"): json.dumps(aks)})
-    assert isinstance(run.error, ConfigError), run.error
-    assert (
-        f"{PROJECT}:aks is invalid: ingress.dnsZoneId is only attached to a cluster this program creates, "
-        "not to existingCluster: attach the zone with az aks approuting zone add and remove dnsZoneId"
-    ) in str(run.error)
-    assert run.resources == []
+    run = deploy("prod", shared, overrides={key("aks"): json.dumps(aks)})
+    assert run.error is None, run.error
+    assert run.one("kubernetes:helm.sh/v3:Release").inputs["values"]["gateway"]["dnsZoneResourceIds"] == [ZONE]
 
 
 def test_dev_and_qa_need_no_ingress(runs):
@@ -365,7 +363,7 @@ def test_a_dns_zone_outside_the_environments_own_group_is_refused():
     assert isinstance(run.error, ConfigError), run.error
     assert (
         f"{PROJECT}:aks.ingress.dnsZoneId must be a DNS zone in this environment's resource group rg-digitre-prod, "
-        f"the only group where the pipelines' identity may grant the add-on DNS Zone Contributor, got {elsewhere}"
+        f"the only group where the pipelines' identity may grant the public entry DNS Zone Contributor, got {elsewhere}"
     ) in str(run.error)
     assert run.resources == []
     # Azure resource group names ignore case.

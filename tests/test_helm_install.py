@@ -3,6 +3,7 @@ pipeline install it before running the same chart tests (no copy of them, no way
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -100,6 +101,27 @@ def test_the_pr_preview_runs_the_same_install_and_tests_and_no_copy_of_them():
     assert install < tests
     assert not any("helm " in s for s in scripts), "the chart is linted and rendered by the tests, not inline"
     assert UNAVAILABLE_ENV not in PR_PREVIEW.read_text()
+
+
+JUDGE_INSTALL = "npm ci --prefix tests/gateway_api --ignore-scripts --no-audit --no-fund"
+
+
+def test_ci_and_the_pr_preview_install_the_gateway_api_judge_from_its_lock_before_the_tests():
+    text = CI_RUN.read_text()
+    assert text.index(JUDGE_INSTALL) < text.index("uv run --locked pytest")
+    stages = {s["stage"]: s for s in yaml.safe_load(PR_PREVIEW.read_text())["stages"]}
+    (job,) = stages["test"]["jobs"]
+    scripts = [step.get("bash", "").strip() for step in job["steps"]]
+    assert scripts.index(JUDGE_INSTALL) < next(
+        i for i, s in enumerate(scripts) if s.startswith("uv run --locked pytest")
+    )
+    lock = json.loads((ROOT / "tests" / "gateway_api" / "package-lock.json").read_text())
+    package = json.loads((ROOT / "tests" / "gateway_api" / "package.json").read_text())
+    # Pinned exactly, and the lock agrees: `npm ci` installs that and nothing else.
+    assert package["dependencies"] == {"@kubernetes-models/gateway-api": "2.0.0"}
+    assert lock["packages"]["node_modules/@kubernetes-models/gateway-api"]["version"] == "2.0.0"
+    assert all(entry.get("integrity") for path, entry in lock["packages"].items() if path)
+    assert "node_modules/" in (ROOT / ".gitignore").read_text().splitlines()
 
 
 def test_a_missing_helm_fails_unless_declared_unavailable(monkeypatch, tmp_path):

@@ -57,14 +57,9 @@ GOOD: dict[str, dict[str, Any]] = {
     "aks-max-nodes": {"agentPoolProfiles": [{"name": "system", "maxCount": 10}]},
     "aml-max-nodes": {"properties": {"properties": {"scaleSettings": {"maxNodeCount": 10}}}},
     "dev-qa-no-aks": {"tags": {"environment": "prod"}},
-    "release-https-only-no-public-service": {
+    "release-no-public-service": {
         "values": {
             "service": {"type": "ClusterIP", "port": 80},
-            "ingress": {
-                "className": "webapprouting.kubernetes.azure.com",
-                "host": "engine.example.com",
-                "keyVaultCertificateUri": "https://kv1.vault.azure.net/certificates/engine-tls",
-            },
         }
     },
     "aci-public-plain-http": {"tags": {"environment": "dev"}, "ipAddress": {"type": "Private"}},
@@ -110,13 +105,10 @@ BAD: dict[str, list[tuple[tuple[str | int, ...], Any]]] = {
     "aks-max-nodes": [(("agentPoolProfiles", 0, "maxCount"), 50)],
     "aml-max-nodes": [(("properties", "properties", "scaleSettings", "maxNodeCount"), 40)],
     "dev-qa-no-aks": [(("tags", "environment"), "qa")],
-    "release-https-only-no-public-service": [
+    "release-no-public-service": [
         (("values", "service", "type"), "LoadBalancer"),
         (("values", "service", "type"), "NodePort"),
-        (("values", "ingress"), None),
-        (("values", "ingress", "host"), ""),
-        (("values", "ingress", "keyVaultCertificateUri"), ""),
-        (("values", "ingress", "keyVaultCertificateUri"), "http://kv1.vault.azure.net/certificates/engine-tls"),
+        (("values", "service"), None),
     ],
     "aci-public-plain-http": [(("ipAddress", "type"), "Public")],
 }
@@ -158,8 +150,9 @@ def test_mandatory_and_advisory_levels():
         "dev-qa-no-aks",
         "aci-public-plain-http",
     }
-    assert levels[v.PLAIN_HTTP_CLOSED] == EnforcementLevel.MANDATORY
-    assert RULES["release-https-only-no-public-service"].mandatory
+    assert levels[v.HTTPS_ONLY_ENTRY] == EnforcementLevel.MANDATORY
+    assert levels[v.NO_OTHER_PUBLIC_SERVICE] == EnforcementLevel.MANDATORY
+    assert RULES["release-no-public-service"].mandatory
 
 
 class Reports(list[str]):
@@ -184,7 +177,11 @@ def test_the_pack_reports_through_pulumi_policy_for_matching_types_only():
 
 
 def stack_resources(run) -> list[v.StackResource]:
-    return [v.StackResource(r.type, r.inputs, r.urn, frozenset(r.depends_on)) for r in run.resources]
+    # A stack policy sees outputs: of a component, the ones it registered (docs/assumptions.md).
+    return [
+        v.StackResource(r.type, r.inputs if r.custom else r.outputs, r.urn, frozenset(r.depends_on))
+        for r in run.resources
+    ]
 
 
 # Advisory rules that warn on purpose, and the stacks they warn on (README: how each
@@ -234,42 +231,94 @@ def test_prod_approval_runs_as_a_stack_policy():
     assert reported == ["the prod environment has no approval check"]
 
 
-def test_prod_plain_http_rule_fails_without_the_controller_patch(served):
+ENTRY = {
+    "gatewayClassName": "a-class",
+    "listeners": [{"name": "https", "protocol": "HTTPS", "port": 443, "hostname": "engine.example.com"}],
+    "publicPorts": [443],
+    "httpsOnlyProven": True,
+}
+ENTRY_BREAKS: list[tuple[tuple[str | int, ...], Any, str]] = [
+    (("listeners", 0, "protocol"), "HTTP", "listener https must be HTTPS on 443, got HTTP on 443"),
+    (("listeners", 0, "port"), 80, "listener https must be HTTPS on 443, got HTTPS on 80"),
+    (("listeners", 0, "hostname"), "", "listener https must be for a host name"),
+    (("listeners",), [], "the HTTPS entry declares no listener"),
+    (("publicPorts",), [443, 80], "the HTTPS entry's public Service must publish 443 only, got [443, 80]"),
+    (("gatewayClassName",), "", "the HTTPS entry names no gateway class"),
+    (
+        ("httpsOnlyProven",),
+        False,
+        "the HTTPS entry does not prove after each deploy that its public Service answers on 443 only",
+    ),
+]
+
+
+def entry_stack(entry: dict, published: bool = True) -> list[v.StackResource]:
+    entry_urn = f"urn:pulumi:prod::p::{v.HTTPS_ENTRY}::https-entry"
+    wait = f"urn:pulumi:prod::p::{v.HTTPS_ENTRY}$command:local:Command::https-entry-gateway-class"
+    release = {"values": {"service": {"type": "ClusterIP"}}}
+    depends = frozenset({wait} if published else {"urn:pulumi:prod::p::other$command:local:Command::x"})
+    return [
+        v.StackResource(v.HTTPS_ENTRY, entry, entry_urn, frozenset()),
+        v.StackResource(v.RELEASE, release, "urn:pulumi:prod::p::kubernetes:helm.sh/v3:Release::engine", depends),
+    ]
+
+
+def test_the_https_entry_rule_holds_for_a_compliant_entry_and_names_each_break():
+    assert v.https_only_entry(entry_stack(ENTRY)) == []
+    for path, value, message in ENTRY_BREAKS:
+        assert message in v.https_only_entry(entry_stack(broken(ENTRY, path, value))), path
+    # A release the entry did not ready is not published by it.
+    assert v.https_only_entry(entry_stack(ENTRY, published=False)) == [
+        "release engine is not published by the HTTPS entry"
+    ]
+    # Unproven is fine while nothing is published yet.
+    unproven = {**ENTRY, "httpsOnlyProven": False}
+    assert v.https_only_entry([v.StackResource(v.HTTPS_ENTRY, unproven, "urn:entry", frozenset())]) == []
+
+
+def test_a_stack_on_aks_needs_exactly_one_https_entry(served):
     resources = stack_resources(served["prod"])
-    assert any(r.type == v.CONTROLLER_PATCH for r in resources)
-    message = [
-        "the ingress controller still answers plain HTTP: patch the add-on's default "
-        "NginxIngressController with spec.httpDisabled: true"
+    assert [r.props["gatewayClassName"] for r in resources if r.type == v.HTTPS_ENTRY] == ["approuting-istio"]
+    assert v.https_only_entry([r for r in resources if r.type != v.HTTPS_ENTRY]) == [
+        f"a stack serving from AKS needs exactly one HTTPS entry ({v.HTTPS_ENTRY}), found 0"
     ]
-    assert v.plain_http_closed([r for r in resources if r.type != v.CONTROLLER_PATCH]) == message
-    reopened = [
-        v.StackResource(r.type, {**r.props, "spec": {"httpDisabled": False}}, r.urn, r.dependencies)
-        if r.type == v.CONTROLLER_PATCH
-        else r
-        for r in resources
+    # A stack without AKS needs none.
+    assert v.https_only_entry(stack_resources(served["dev"])) == []
+
+
+def test_the_https_entry_rule_runs_as_a_stack_policy_on_the_entrys_outputs(served):
+    (policy,) = [p for p in v.policies() if p.name == v.HTTPS_ONLY_ENTRY]
+    prod = served["prod"]
+    entry = prod.one(v.HTTPS_ENTRY)
+    release = prod.one(v.RELEASE)
+    readied = [policy_resource(r.type, r.inputs, r.urn, {}) for r in prod.resources if r.urn in release.depends_on]
+    resources = [
+        policy_resource(v.HTTPS_ENTRY, dict(entry.outputs), entry.urn, {}),
+        PolicyResource(v.RELEASE, release.inputs, release.urn, release.urn, None, None, None, readied, {}),  # type: ignore[arg-type]
     ]
-    assert v.plain_http_closed(reopened) == message
-    # A stack without AKS needs no patch.
-    assert v.plain_http_closed(stack_resources(served["dev"])) == []
+    reported = Reports()
+    policy.validate(StackValidationArgs(resources), reported)  # type: ignore[arg-type]
+    assert reported == []
+    plain = {**entry.outputs, "listeners": [{**entry.outputs["listeners"][0], "protocol": "HTTP", "port": 80}]}
+    resources[0] = policy_resource(v.HTTPS_ENTRY, plain, entry.urn, {})
+    policy.validate(StackValidationArgs(resources), reported)  # type: ignore[arg-type]
+    assert reported == ["listener https must be HTTPS on 443, got HTTP on 80"]
+
+
+def test_no_other_public_service_is_allowed():
+    service = {"metadata": {"name": "debug"}, "spec": {"type": "LoadBalancer"}}
+    resources = [v.StackResource(v.K8S_SERVICE, service, "urn:svc", frozenset())]
+    assert v.no_other_public_service(resources) == [
+        "Service debug is LoadBalancer: only the HTTPS entry may publish anything"
+    ]
+    internal = [v.StackResource(v.K8S_SERVICE, {"spec": {"type": "ClusterIP"}}, "urn:svc", frozenset())]
+    assert v.no_other_public_service(internal) == []
 
 
 def test_prod_release_serves_no_public_load_balancer(served):
     release = served["prod"].one(v.RELEASE)
     public = broken(release.inputs, ("values", "service", "type"), "LoadBalancer")
-    assert run_policy("release-https-only-no-public-service", v.RELEASE, public) == [
-        "the engine's Service must be ClusterIP (reached through the HTTPS Ingress only), got LoadBalancer"
+    assert run_policy("release-no-public-service", v.RELEASE, public) == [
+        "the engine's Service must be ClusterIP (reached through the HTTPS entry only), got LoadBalancer"
     ]
-    assert run_policy("release-https-only-no-public-service", v.RELEASE, release.inputs) == []
-
-
-def test_plain_http_rule_runs_as_a_stack_policy():
-    (policy,) = [p for p in v.policies() if p.name == v.PLAIN_HTTP_CLOSED]
-    release = policy_resource(v.RELEASE, {}, "urn:release", {})
-    patch = policy_resource(
-        v.CONTROLLER_PATCH, {"metadata": {"name": "default"}, "spec": {"httpDisabled": True}}, "urn:patch", {}
-    )
-    reported = Reports()
-    policy.validate(StackValidationArgs([release, patch]), reported)  # type: ignore[arg-type]
-    assert reported == []
-    policy.validate(StackValidationArgs([release]), reported)  # type: ignore[arg-type]
-    assert len(reported) == 1 and "plain HTTP" in reported[0]
+    assert run_policy("release-no-public-service", v.RELEASE, release.inputs) == []

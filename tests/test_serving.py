@@ -39,9 +39,9 @@ def test_the_image_is_the_shared_registry_repository_and_model_tag(served, share
 def test_with_no_version_ever_deployed_everything_but_the_workload_is_declared(runs, stack):
     run = runs[stack]
     assert run.of_type(WORKLOAD[stack]) == []
-    # No health check; prod's cluster access wait and the waits around the ingress controller's
-    # HTTPS-only patch are infrastructure, not the workload.
-    infrastructure = {"aks-access-wait", "ingress-controller-present", "ingress-controller-https-only"}
+    # No health check and no HTTPS-only proof; prod's cluster access wait and the HTTPS entry's
+    # implementation check and GatewayClass wait are infrastructure, not the workload.
+    infrastructure = {"aks-access-wait", "https-entry-implementation", "https-entry-gateway-class"}
     assert [r.name for r in run.of_type("command:local:Command") if r.name not in infrastructure] == []
     assert run.outputs["modelVersion"] == ""
     assert run.outputs["modelVersionSource"] == "none"

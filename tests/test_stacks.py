@@ -82,8 +82,12 @@ def test_environment_stacks_read_the_shared_stack_and_own_only_their_group(runs,
     assert run.of_type("azure-native:resources:ResourceGroup") == []
     assert run.outputs["resourceGroupName"] == shared.outputs["environmentResourceGroups"][stack]
     assert not any(r.retain_on_delete for r in run.resources)
-    # Only the production cluster is protected.
-    assert {r.type for r in run.resources if r.protect} <= {"azure-native:containerservice:ManagedCluster"}
+    # Only the production cluster and its HTTPS entry's identity are protected.
+    assert {r.type for r in run.resources if r.protect} <= {
+        "azure-native:containerservice:ManagedCluster",
+        "azure-native:managedidentity:UserAssignedIdentity",
+        "azure-native:managedidentity:FederatedIdentityCredential",
+    }
     assert run.outputs["registryLoginServer"] == shared.outputs["registryLoginServer"]
     assert run.outputs["sharedStack"] == "organization/digitre-mlops/shared"
     assert not {r.type for r in run.azure_resources} & {

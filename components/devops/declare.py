@@ -62,10 +62,10 @@ class PlatformFacts:
 # deployers AKS RBAC Cluster Admin on the cluster in prod's group. The pipelines'
 # role-assignment rights are these roles at these scopes, and nothing else.
 ASSIGNED_ON_REGISTRY = (roles.ACR_PULL,)
-# Prod's application routing add-on reads its TLS certificate from the shared vault
-# (components/serving/ingress.py).
-ASSIGNED_ON_KEY_VAULT = (roles.KEY_VAULT_CERTIFICATE_USER,)
-# With `aks.ingress.dnsZoneId`, the add-on also gets DNS Zone Contributor on that zone, which
+# Prod's public entry reads its TLS certificate's secret in the shared vault
+# (components/serving/https_entry.py).
+ASSIGNED_ON_KEY_VAULT = (roles.KEY_VAULT_SECRETS_USER,)
+# With `aks.ingress.dnsZoneId`, the entry also gets DNS Zone Contributor on that zone, which
 # config only accepts inside prod's own group (components/config.py): the pipelines already
 # hold Contributor there, so this right hands out nothing they could not do themselves.
 ASSIGNED_IN_ENVIRONMENT: Mapping[str, tuple[str, ...]] = {

@@ -1,1 +1,1 @@
-"""Serving the engine: the contract, ACI (dev, qa), AKS with its Helm release and ingress (prod), the post-deploy check."""
+"""Serving the engine: the contract, ACI (dev, qa), AKS with its Helm release and HTTPS entry (prod), the post-deploy check."""

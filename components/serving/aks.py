@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import pulumi
@@ -26,8 +26,6 @@ CLUSTER_IMMUTABLE_PROPERTIES = ("agentPoolProfiles[*].vmSize",)
 KUBELOGIN_MODE = "azurecli"
 # The application id of the AKS Entra ID server (the same in every tenant).
 AKS_SERVER_ID = "6dae42f8-4368-4678-94ff-3960e28e3630"
-# The add-on profile key of the Azure Key Vault provider for the Secrets Store CSI driver.
-KEY_VAULT_SECRETS_PROVIDER = "azureKeyvaultSecretsProvider"
 # The key of the kubelet's identity in a cluster's `identityProfile` (the only one AKS accepts).
 KUBELET_IDENTITY_KEY = "kubeletidentity"
 # An Entra ID cluster's kubeconfig in exec format: kubectl and the Kubernetes provider run
@@ -85,18 +83,20 @@ class AksClusterArgs:
     access_wait: AccessWaitConfig
     tags: Mapping[str, str]
     existing: ExistingClusterConfig | None = None
-    # Public Azure DNS zones whose records the application routing add-on manages.
-    dns_zone_ids: Sequence[str] = ()
+    # What the public entry needs of a cluster made here (components/serving/https_entry.py): its
+    # ingress profile and add-ons beside Container Insights.
+    ingress_profile: aks.ManagedClusterIngressProfileArgs | None = None
+    addons: Mapping[str, aks.ManagedClusterAddonProfileArgs] = field(default_factory=dict)
 
 
 class AksCluster(pulumi.ComponentResource):
     """Owns the cluster (Entra ID with Azure RBAC, local accounts off, OIDC issuer and
     workload identity, Cilium network policy, auto-upgrade, autoscaling system and user
-    pools, Container Insights to the shared Log Analytics, the application routing add-on
-    (managed NGINX ingress) with the Key Vault secrets provider; protected), AcrPull for its
-    kubelet identity on the shared registry, and a Kubernetes provider whose kubeconfig
-    stays secret. With `existing`, the cluster is looked up, not created; it must already
-    run the application routing add-on."""
+    pools, Container Insights to the shared Log Analytics, and the ingress profile and add-ons
+    the public entry hands it; protected), AcrPull for its kubelet identity on the shared
+    registry, and a Kubernetes provider whose kubeconfig stays secret. With `existing`, the
+    cluster is looked up, not created. It reports its OIDC issuer (for workload identity) and
+    its eTag, which changes with every update of the cluster."""
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:aks:AksCluster", name, None, opts)
@@ -112,7 +112,8 @@ class AksCluster(pulumi.ComponentResource):
             group_name: pulumi.Input[str] = args.resource_group_name
             self.cluster_id = self.cluster.id
             identity_profile = self.cluster.identity_profile
-            ingress_profile = self.cluster.ingress_profile
+            oidc_issuer = self.cluster.oidc_issuer_profile
+            self.e_tag: pulumi.Output[str] = self.cluster.e_tag
             admin_grants = self._deployer_grants(name, args, child)
         else:
             found = aks.get_managed_cluster_output(
@@ -124,10 +125,11 @@ class AksCluster(pulumi.ComponentResource):
             group_name = args.existing.resource_group
             self.cluster_id = found.id
             identity_profile = found.identity_profile
-            ingress_profile = found.ingress_profile
+            oidc_issuer = found.oidc_issuer_profile
+            self.e_tag = found.e_tag
         kubelet_object_id = identity_profile.apply(_kubelet_object_id)
-        # Granted the TLS certificate (and DNS records) by the environment: see components/serving/ingress.py.
-        self.app_routing_object_id: pulumi.Output[str] = ingress_profile.apply(_app_routing_object_id)
+        self.resource_group_name = group_name
+        self.oidc_issuer_url: pulumi.Output[str] = oidc_issuer.apply(_oidc_issuer_url)
         self.acr_pull = roles.grant(
             f"{name}-kubelet-acrpull",
             role=roles.ACR_PULL,
@@ -273,18 +275,9 @@ class AksCluster(pulumi.ComponentResource):
                     # workspace-key path.
                     config={"logAnalyticsWorkspaceResourceID": args.log_analytics_workspace_id, "useAADAuth": "true"},
                 ),
-                # The CSI driver that fetches the ingress's TLS certificate from Key Vault
-                # (`az aks approuting update --enable-kv`); rotation picks up a renewed one.
-                KEY_VAULT_SECRETS_PROVIDER: aks.ManagedClusterAddonProfileArgs(
-                    enabled=True, config={"enableSecretRotation": "true"}
-                ),
+                **args.addons,
             },
-            # The only way in: managed NGINX with TLS from Key Vault (components/serving/ingress.py).
-            ingress_profile=aks.ManagedClusterIngressProfileArgs(
-                web_app_routing=aks.ManagedClusterIngressProfileWebAppRoutingArgs(
-                    enabled=True, dns_zone_resource_ids=list(args.dns_zone_ids) or None
-                )
-            ),
+            ingress_profile=args.ingress_profile,
             tags=dict(args.tags),
             # The autoscaler owns node counts; the cluster is production: never deleted by accident.
             # A change AKS cannot make to a pool (its VM size) is a replacement of the cluster,
@@ -392,15 +385,14 @@ def _kubelet_object_id(profile: Mapping[str, object] | None) -> str:
     return str(object_id)
 
 
-def _app_routing_object_id(profile: Any) -> str:
-    routing = getattr(profile, "web_app_routing", None)
-    object_id = getattr(getattr(routing, "identity", None), "object_id", None)
-    if not getattr(routing, "enabled", False) or not object_id:
+def _oidc_issuer_url(profile: Any) -> str:
+    url = getattr(profile, "issuer_url", None)
+    if not getattr(profile, "enabled", False) or not url:
         raise ValueError(
-            "the AKS cluster reports no application routing add-on identity: prod is served through "
-            "the add-on, so enable it (az aks approuting enable) on an existing cluster"
+            "the AKS cluster reports no OIDC issuer: prod's public entry signs in with workload identity, "
+            "so enable it (az aks update --enable-oidc-issuer --enable-workload-identity) on an existing cluster"
         )
-    return str(object_id)
+    return str(url)
 
 
 def kubeconfig_for_login(encoded: str, mode: str = KUBELOGIN_MODE) -> str:

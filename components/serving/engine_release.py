@@ -1,5 +1,5 @@
 """The estimation engine on AKS: the Helm release of `charts/estimation-engine`, reached
-only through its HTTPS Ingress (components/serving/ingress.py)."""
+only through the HTTPS entry, whose values it renders (components/serving/https_entry.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,12 @@ import pulumi
 import pulumi_kubernetes as kubernetes
 
 from components.serving.contract import ServingContract
-from components.serving.ingress import INGRESS_CLASS, https_base_url
 
 # Relative to the project directory (where `pulumi up` runs), so the state holds no
 # machine-specific path.
 CHART_PATH = "charts/estimation-engine"
 RELEASE_NAME = "estimation-engine"
-# Cluster-internal: only the ingress controller talks to it, TLS ends at the controller.
+# Cluster-internal: only the HTTPS entry's proxies talk to it, and TLS ends there.
 SERVICE_TYPE = "ClusterIP"
 SERVICE_PORT = 80
 
@@ -34,10 +33,10 @@ def chart_values(
     max_replicas: int,
     target_cpu_utilization: int,
     app_insights_connection_string: pulumi.Input[str],
-    host: str,
-    certificate_uri: pulumi.Input[str],
+    entry: Mapping[str, Any],
 ) -> dict[str, Any]:
-    """The chart's values from stack config; `values.schema.json` is their contract."""
+    """The chart's values from stack config, and those the HTTPS entry hands the chart;
+    `values.schema.json` is their contract."""
     quantities = {"cpu": f"{round(cpu * 1000)}m", "memory": f"{round(memory_gb * 1024)}Mi"}
     return {
         # Pulled by digest, so every replica runs the bytes this deploy resolved; the tag names
@@ -63,7 +62,7 @@ def chart_values(
         # which with minReplicas 1 would forbid every eviction and block the drain.
         "podDisruptionBudget": {"maxUnavailable": 1},
         "service": {"type": SERVICE_TYPE, "port": SERVICE_PORT},
-        "ingress": {"className": INGRESS_CLASS, "host": host, "keyVaultCertificateUri": certificate_uri},
+        **entry,
         "appInsightsConnectionString": app_insights_connection_string,
         "nodeSelector": {"workload": "estimation-engine"},
     }
@@ -80,7 +79,7 @@ class EngineReleaseArgs:
 
 class EngineRelease(pulumi.ComponentResource):
     """Owns the Helm release (atomic: a failed upgrade rolls back; created or upgraded in
-    place). The engine's address is its Ingress's host, over HTTPS."""
+    place). Its revision changes with each deploy, for what must be checked again then."""
 
     def __init__(self, name: str, args: EngineReleaseArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:aks:EngineRelease", name, None, opts)
@@ -100,6 +99,5 @@ class EngineRelease(pulumi.ComponentResource):
             ),
             opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
         )
-        # The Ingress's host: callers reach the engine there, over HTTPS only.
-        self.base_url = https_base_url(args.values["ingress"]["host"])
-        self.register_outputs({"baseUrl": self.base_url})
+        self.revision: pulumi.Output[str] = self.release.status.apply(lambda status: str(status.revision))
+        self.register_outputs({"revision": self.revision})

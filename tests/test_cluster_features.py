@@ -1,0 +1,231 @@
+"""commands/cluster_features.py, the check that turns the HTTPS entry's implementation on: it
+reads the cluster at the API version that has the settings, runs `az aks update` only for what
+is missing (only on a cluster made here), reads again, and a second run changes nothing. `az` is
+a stand-in that keeps a cluster document on disk, answers `az version`, `az rest` and
+`az aks update` as the real one would, and records every call."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from commands.cluster_features import Feature, missing, version
+from components.serving import https_entry
+from tests.local_command import run_module
+
+CLUSTER_ID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.ContainerService/managedClusters/aks-digitre-prod"
+FEATURES = [
+    {"path": f.path, "value": f.value, "enable": list(f.enable) if f.enable else None}
+    for f in https_entry.CLUSTER_FEATURES
+]
+# What the provider creates (components/serving/aks.py with https_entry.cluster_ingress_profile()).
+CREATED = {
+    "id": CLUSTER_ID,
+    "properties": {
+        "oidcIssuerProfile": {"enabled": True, "issuerURL": "https://issuer/"},
+        "securityProfile": {"workloadIdentity": {"enabled": True}},
+        "addonProfiles": {https_entry.KEY_VAULT_SECRETS_PROVIDER: {"enabled": True}},
+        "ingressProfile": {"webAppRouting": {"enabled": True, "nginx": {"defaultIngressControllerType": "None"}}},
+    },
+}
+# What `az aks update <flag>` changes, as Azure would.
+EFFECTS = {
+    "--enable-gateway-api": ["properties", "ingressProfile", "gatewayAPI", "installation", "Standard"],
+    "--enable-app-routing-istio": [
+        "properties",
+        "ingressProfile",
+        "webAppRouting",
+        "gatewayAPIImplementations",
+        "appRoutingIstio",
+        "mode",
+        "Enabled",
+    ],
+}
+
+
+def fake_az(folder: Path, cluster: dict, cli: str = "2.86.0", update_fails: bool = False) -> Path:
+    (folder / "cluster.json").write_text(json.dumps(cluster))
+    script = folder / "az"
+    script.write_text(
+        textwrap.dedent(
+            f"""\
+            #!{sys.executable}
+            import json, sys
+            from pathlib import Path
+            folder = Path({str(folder)!r})
+            args = sys.argv[1:]
+            with (folder / "calls.jsonl").open("a") as f:
+                f.write(json.dumps(args) + "\\n")
+            state = folder / "cluster.json"
+            if args[:1] == ["version"]:
+                print(json.dumps({{"azure-cli": {cli!r}, "azure-cli-core": {cli!r}, "extensions": {{}}}}))
+            elif args[:1] == ["rest"]:
+                print(state.read_text())
+            elif args[:2] == ["aks", "update"]:
+                if {update_fails!r}:
+                    print("(BadRequest) the cluster is busy", file=sys.stderr)
+                    sys.exit(1)
+                cluster = json.loads(state.read_text())
+                for flag, effect in {EFFECTS!r}.items():
+                    if flag in args:
+                        node = cluster
+                        for key in effect[:-2]:
+                            node = node.setdefault(key, {{}})
+                        node[effect[-2]] = effect[-1]
+                state.write_text(json.dumps(cluster))
+            else:
+                sys.exit(2)
+            """
+        )
+    )
+    script.chmod(0o755)
+    return script
+
+
+def calls(folder: Path) -> list[list[str]]:
+    return [json.loads(line) for line in (folder / "calls.jsonl").read_text().splitlines()]
+
+
+def run(folder: Path, mode: str = "enable", **env: str):
+    settings = {
+        **os.environ,
+        "AZ": str(folder / "az"),
+        "CLUSTER_ID": CLUSTER_ID,
+        "CLUSTER_API_VERSION": https_entry.CLUSTER_API_VERSION,
+        "CLUSTER_FEATURES": json.dumps(FEATURES),
+        "CLUSTER_FEATURES_MODE": mode,
+        "AZURE_CLI_MINIMUM": https_entry.MINIMUM_AZURE_CLI,
+        **env,
+    }
+    return run_module("commands.cluster_features", settings)
+
+
+def updates(folder: Path) -> list[list[str]]:
+    return [c for c in calls(folder) if c[:2] == ["aks", "update"]]
+
+
+def test_a_new_cluster_gets_the_gateway_api_then_the_implementation_and_a_second_run_changes_nothing(tmp_path):
+    fake_az(tmp_path, CREATED)
+    done = run(tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    # Gateway API CRDs first, then the implementation, as Microsoft's migration guide orders them.
+    assert updates(tmp_path) == [
+        [
+            "aks",
+            "update",
+            "--resource-group",
+            "rg-digitre-prod",
+            "--name",
+            "aks-digitre-prod",
+            "--enable-gateway-api",
+            "--output",
+            "none",
+        ],
+        [
+            "aks",
+            "update",
+            "--resource-group",
+            "rg-digitre-prod",
+            "--name",
+            "aks-digitre-prod",
+            "--enable-app-routing-istio",
+            "--output",
+            "none",
+        ],
+    ]
+    reads = [c for c in calls(tmp_path) if c[:1] == ["rest"]]
+    assert reads[0] == [
+        "rest",
+        "--method",
+        "get",
+        "--url",
+        f"https://management.azure.com{CLUSTER_ID}?api-version={https_entry.CLUSTER_API_VERSION}",
+        "--output",
+        "json",
+    ]
+    (tmp_path / "calls.jsonl").unlink()
+    again = run(tmp_path)
+    assert again.returncode == 0 and updates(tmp_path) == []
+    assert "ready: the cluster has every setting" in again.stdout
+
+
+def test_what_a_later_update_dropped_is_turned_on_again(tmp_path):
+    """The provider's updates at its older API version might drop the settings: the check,
+    run again after such an update, restores exactly what is missing."""
+    enabled = json.loads(json.dumps(CREATED))
+    enabled["properties"]["ingressProfile"]["gatewayAPI"] = {"installation": "Standard"}
+    fake_az(tmp_path, enabled)
+    done = run(tmp_path)
+    assert done.returncode == 0, done.stdout
+    assert [u[6] for u in updates(tmp_path)] == ["--enable-app-routing-istio"]
+
+
+def test_a_looked_up_cluster_is_only_checked_and_the_fix_is_named(tmp_path):
+    fake_az(tmp_path, CREATED)
+    done = run(tmp_path, mode="require")
+    assert done.returncode == 1
+    assert updates(tmp_path) == []
+    assert (
+        'missing: properties.ingressProfile.gatewayAPI.installation = "Standard" (turn it on with '
+        "az aks update --resource-group rg-digitre-prod --name aks-digitre-prod --enable-gateway-api)" in done.stdout
+    )
+    assert "cluster aks-digitre-prod lacks settings" in done.stderr
+
+
+def test_a_setting_no_flag_turns_on_fails_by_name(tmp_path):
+    no_oidc = json.loads(json.dumps(CREATED))
+    no_oidc["properties"]["oidcIssuerProfile"]["enabled"] = False
+    fake_az(tmp_path, no_oidc)
+    done = run(tmp_path)
+    assert done.returncode == 1
+    assert "missing: properties.oidcIssuerProfile.enabled = true" in done.stdout
+
+
+def test_a_failed_update_fails_the_deploy(tmp_path):
+    fake_az(tmp_path, CREATED, update_fails=True)
+    done = run(tmp_path)
+    assert done.returncode == 1
+    assert "az aks update --enable-gateway-api failed: (BadRequest) the cluster is busy" in done.stdout
+
+
+def test_an_azure_cli_older_than_the_minimum_is_refused(tmp_path):
+    fake_az(tmp_path, CREATED, cli="2.85.0")
+    done = run(tmp_path)
+    assert done.returncode == 2
+    assert (
+        f"Azure CLI 2.85.0 is older than {https_entry.MINIMUM_AZURE_CLI}" in done.stderr and "az upgrade" in done.stderr
+    )
+    assert [c[0] for c in calls(tmp_path)] == ["version"]
+
+
+def test_no_azure_cli_is_reported(tmp_path):
+    done = run(tmp_path, AZ=str(tmp_path / "none"))
+    assert done.returncode == 2 and "Azure CLI (az) is not installed" in done.stderr
+
+
+@pytest.mark.parametrize(
+    "env",
+    [
+        {"CLUSTER_ID": "aks-digitre-prod"},
+        {"CLUSTER_FEATURES_MODE": "maybe"},
+        {"CLUSTER_FEATURES": "[{}]"},
+        {"AZURE_CLI_MINIMUM": ""},
+    ],
+)
+def test_bad_input_is_refused_with_one_line(tmp_path, env):
+    fake_az(tmp_path, CREATED)
+    done = run(tmp_path, **env)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "calls.jsonl").exists()
+
+
+def test_versions_compare_numerically_and_settings_by_value():
+    assert version("2.86.0") > version("2.9.1") and version("2.100.0") > version("2.86.0")
+    created = missing(CREATED, [Feature(f.path, f.value, None) for f in https_entry.CLUSTER_FEATURES])
+    assert [f.path for f in created] == [f.path for f in https_entry.CLUSTER_FEATURES if f.enable]
