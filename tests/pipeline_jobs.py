@@ -200,3 +200,51 @@ def run_script(
         text=True,
         timeout=timeout,
     )
+
+
+def runtime_condition(expression: str, variables: dict[str, str], succeeded: bool = True) -> bool:
+    """A step's or job's `condition` as the agent decides it, for the subset these files use:
+    `succeeded()`, `variables['Name']` (case-insensitive names, as Azure's), quoted strings and
+    eq, ne, and, or, not (eq and ne compare case-insensitively, as Azure's do). Anything else
+    raises, so a new construct is noticed."""
+    lowered = {k.lower(): v for k, v in variables.items()}
+
+    def parse(text: str) -> tuple[Any, str]:
+        text = text.lstrip()
+        if text.startswith("'"):
+            end = text.index("'", 1)
+            return text[1:end], text[end + 1 :]
+        if text.startswith("succeeded()"):
+            return succeeded, text[len("succeeded()") :]
+        match = re.match(r"variables\['([^']+)'\]", text)
+        if match:
+            return lowered.get(match.group(1).lower(), ""), text[match.end() :]
+        match = re.match(r"(eq|ne|and|or|not)\(", text)
+        if not match:
+            raise ValueError(f"cannot evaluate {text!r}")
+        args, rest = [], text[match.end() :]
+        while True:
+            value, rest = parse(rest)
+            args.append(value)
+            rest = rest.lstrip()
+            if rest.startswith(","):
+                rest = rest[1:]
+                continue
+            if rest.startswith(")"):
+                rest = rest[1:]
+                break
+            raise ValueError(f"cannot evaluate {text!r}")
+        name = match.group(1)
+        if name in ("eq", "ne"):
+            equal = str(args[0]).lower() == str(args[1]).lower()
+            return (equal if name == "eq" else not equal), rest
+        if name == "and":
+            return all(args), rest
+        if name == "or":
+            return any(args), rest
+        return not args[0], rest
+
+    value, rest = parse(expression.strip())
+    if rest.strip():
+        raise ValueError(f"cannot evaluate {expression!r}")
+    return bool(value)

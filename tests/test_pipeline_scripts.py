@@ -5,7 +5,9 @@ are asked. What is checked is what the script does, not how it is written."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -20,12 +22,16 @@ import pytest
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
 from tests.loopback import serve
-from tests.pipeline_jobs import jobs_of, load, run_script, script_of
+from tests.pipeline_jobs import jobs_of, load, run_script, runtime_condition, script_of
 
 # BuildStatus, the values statusFilter takes (vsts-rest-api-specs, specification/build/7.1/build.json).
 BUILD_STATUS = {"none", "inProgress", "completed", "cancelling", "postponed", "notStarted", "all"}
 TOKEN = "job-token"
 PROJECT_ID = "0000-project"
+
+
+def document_of(pipeline: spec.Pipeline) -> dict:
+    return load(ROOT / pipeline.yml_path)
 
 
 def step_script(pipeline: spec.Pipeline, job_name: str, marker: str) -> str:
@@ -216,7 +222,7 @@ exit 0
 """
 
 
-def run_build(tmp_path: Path, state: str, model_name: str = "estimation-model"):
+def run_build(tmp_path: Path, state: str, model_name: str = "estimation-model", engine_checked_out: bool = False):
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir()
     (bin_dir / "az").write_text(FAKE_AZ)
@@ -227,10 +233,11 @@ def run_build(tmp_path: Path, state: str, model_name: str = "estimation-model"):
     for tool in ("az", "uv"):
         (bin_dir / tool).chmod(0o755)
     (tmp_path / "self").symlink_to(ROOT)
-    engine = tmp_path / "engine" / "src"
-    engine.mkdir(parents=True)
-    (engine / "score.py").write_text("def init(): pass\n")
-    (engine / "requirements.txt").write_text("numpy\n")
+    if not engine_checked_out:
+        engine = tmp_path / "engine" / "src"
+        engine.mkdir(parents=True)
+        (engine / "score.py").write_text("def init(): pass\n")
+        (engine / "requirements.txt").write_text("numpy\n")
     (tmp_path / "temp").mkdir()
     (tmp_path / "acr-state").write_text(state)
     script = step_script(spec.DEV_BUILD_AND_DEPLOY, "build", "az acr build")
@@ -290,6 +297,118 @@ def test_a_model_registered_under_another_name_fails_before_anything_is_built(tm
     assert log == []
 
 
+# The image is built from the engine commit the model was trained from (item 7 of issue 14).
+
+
+def engine_origin(tmp_path: Path) -> tuple[Path, str, str]:
+    """A bare repository standing in for Azure Repos: develop holds the commit a model was
+    trained from and a newer one that changed score.py; returns (origin, trained, newest)."""
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    work = tmp_path / "engine-work"
+    work.mkdir()
+    git(work, "init", "-q")
+    (work / "src").mkdir()
+    commits = []
+    for body in ("def init(): return 'trained'\n", "def init(): return 'newer'\n"):
+        (work / "src" / "score.py").write_text(body)
+        (work / "src" / "requirements.txt").write_text("numpy\n")
+        git(work, "add", "src")
+        git(work, "commit", "-q", "-m", body)
+        commits.append(git(work, "rev-parse", "HEAD"))
+    git(work, "push", "-q", str(origin), "HEAD:refs/heads/develop")
+    return origin, commits[0], commits[1]
+
+
+def engine_commit_step() -> dict:
+    (job,) = [j for j in jobs_of(ROOT / spec.DEV_BUILD_AND_DEPLOY.yml_path) if j.name == "build"]
+    (step,) = [
+        s for s in job.steps if s.get("displayName") == "Check the engine out at the commit the model was trained from"
+    ]
+    return step
+
+
+def test_the_image_is_built_from_the_engine_commit_the_model_was_trained_from(tmp_path):
+    origin, trained, newest = engine_origin(tmp_path)
+    # What `checkout: engine` with fetchDepth 1 leaves: the newest develop, one commit deep.
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", "--branch", "develop", origin.as_uri(), str(tmp_path / "engine")],
+        check=True,
+    )
+    assert git(tmp_path / "engine", "rev-parse", "HEAD") == newest
+    env = {"ENGINE_COMMIT": trained, "MODEL_NAME": "estimation-model", "MODEL_VERSION": "7"}
+    result = run_script(engine_commit_step()["bash"], {"Pipeline.Workspace": str(tmp_path)}, env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert git(tmp_path / "engine", "rev-parse", "HEAD") == trained
+    built, _ = run_build(tmp_path, "absent", engine_checked_out=True)
+    assert built.returncode == 0, built.stderr
+    assert (tmp_path / "temp" / "image" / "score.py").read_text() == "def init(): return 'trained'\n"
+
+
+@pytest.mark.parametrize("commit", ["", "0" * 40])
+def test_no_image_is_built_without_the_models_engine_commit(tmp_path, commit):
+    origin, _, newest = engine_origin(tmp_path)
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "1", "--branch", "develop", origin.as_uri(), str(tmp_path / "engine")],
+        check=True,
+    )
+    env = {"ENGINE_COMMIT": commit, "MODEL_NAME": "estimation-model", "MODEL_VERSION": "7"}
+    result = run_script(engine_commit_step()["bash"], {"Pipeline.Workspace": str(tmp_path)}, env, tmp_path)
+    assert result.returncode != 0
+    assert git(tmp_path / "engine", "rev-parse", "HEAD") == newest
+
+
+def test_the_build_job_checks_the_engine_out_at_the_models_commit_before_it_builds():
+    (job,) = [j for j in jobs_of(ROOT / spec.DEV_BUILD_AND_DEPLOY.yml_path) if j.name == "build"]
+    names = [s.get("displayName", s.get("checkout", s.get("download", ""))) for s in job.steps]
+    (checkout,) = [s for s in job.steps if s.get("checkout") == spec.ENGINE_ALIAS]
+    # The fetch below needs the checkout's credentials (`persistCredentials`).
+    assert checkout["persistCredentials"] == "true"
+    read = names.index("Read model name and version")
+    pin = names.index("Check the engine out at the commit the model was trained from")
+    (build,) = [i for i, s in enumerate(job.steps) if "az acr build" in script_of(s)]
+    assert job.steps.index(checkout) < read < pin < build
+
+
+def test_training_records_the_engine_commit_it_was_queued_with(tmp_path):
+    commit = engine_checkout(tmp_path)
+    (job,) = jobs_of(ROOT / spec.TRAIN_EVALUATE_REGISTER.yml_path)
+    (step,) = [s for s in job.steps if s.get("displayName") == "Train from the engine commit the run was queued with"]
+    same = run_script(step["bash"], {"Pipeline.Workspace": str(tmp_path)}, {"QUEUED_WITH": commit}, tmp_path)
+    assert same.returncode == 0, same.stderr
+    assert f"##vso[task.setvariable variable=ENGINE_COMMIT]{commit}" in same.stdout
+    other = run_script(step["bash"], {"Pipeline.Workspace": str(tmp_path)}, {"QUEUED_WITH": "1" * 40}, tmp_path)
+    assert other.returncode != 0
+    assert "setvariable" not in other.stdout
+    # It runs before the Azure ML job, and reads the version the run was queued with.
+    assert job.steps.index(step) < next(i for i, s in enumerate(job.steps) if "az ml job create" in script_of(s))
+    assert step["env"]["QUEUED_WITH"] == "$(ENGINE_RESOURCE_VERSION)"
+    variables = {v.get("name"): v.get("value") for v in document_of(spec.TRAIN_EVALUATE_REGISTER)["variables"]}
+    assert variables["ENGINE_RESOURCE_VERSION"] == f"$[ resources.repositories.{spec.ENGINE_ALIAS}.version ]"
+
+
+def test_the_model_artifact_names_the_engine_commit(tmp_path):
+    (job,) = jobs_of(ROOT / spec.TRAIN_EVALUATE_REGISTER.yml_path)
+    (step,) = [s for s in job.steps if "registration.json" in script_of(s)]
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    # `az ml job download` leaves the job's registration output under --download-path.
+    (bin_dir / "az").write_text(
+        '#!/bin/bash\nwhile [ $# -gt 0 ]; do [ "$1" = --download-path ] && out=$2; shift; done\n'
+        'mkdir -p "$out/named-outputs/registration"\n'
+        'echo \'{"registered": true, "name": "estimation-model", "version": "8", "metrics": {"mae": 1}}\' '
+        '> "$out/named-outputs/registration/registration.json"\n'
+    )
+    (bin_dir / "az").chmod(0o755)
+    staging = tmp_path / "staging"
+    macros = {"Build.ArtifactStagingDirectory": str(staging), "AML_JOB_NAME": "job-1"}
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "ENGINE_COMMIT": "a" * 40}
+    result = run_script(script_of(step), macros, env, tmp_path)
+    assert result.returncode == 0, result.stderr
+    model = json.loads((staging / "model" / "model.json").read_text())
+    assert model == {"name": "estimation-model", "version": "8", "metrics": {"mae": 1}, "engineCommit": "a" * 40}
+
+
 @pytest.mark.parametrize(
     ("version", "accepted"),
     [("12", True), ("3.1-rc_2", True), ("7\n##vso[task.setvariable variable=PULUMI_BACKEND_URL]file://x", False)],
@@ -303,20 +422,30 @@ def test_a_requested_model_version_is_checked_before_it_becomes_a_logging_comman
     assert commands == ([f"##vso[task.setvariable variable=MODEL_VERSION]{version}"] if accepted else [])
 
 
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+
+
 @pytest.mark.parametrize(
-    ("name", "version", "accepted"),
+    ("name", "version", "commit", "accepted"),
     [
-        ("estimation-model", "7", True),
-        ('x" ; curl evil #', "7", False),
-        ("estimation-model", "7\n##vso[task.setvariable variable=ACR_NAME]evil", False),
+        ("estimation-model", "7", COMMIT, True),
+        # An artifact from before training recorded the commit: read, with no commit.
+        ("estimation-model", "7", None, True),
+        ('x" ; curl evil #', "7", COMMIT, False),
+        ("estimation-model", "7\n##vso[task.setvariable variable=ACR_NAME]evil", COMMIT, False),
+        ("estimation-model", "7", "main; curl evil", False),
+        ("estimation-model", "7", COMMIT + "\n##vso[task.setvariable variable=ACR_NAME]evil", False),
     ],
 )
-def test_the_model_artifact_is_checked_before_its_values_become_variables(tmp_path, name, version, accepted):
+def test_the_model_artifact_is_checked_before_its_values_become_variables(tmp_path, name, version, commit, accepted):
     (job,) = [j for j in jobs_of(ROOT / spec.QA_DEPLOY.yml_path) if j.name == "deploy_qa"]
     (step,) = [s for s in job.steps if s.get("displayName") == "Read model name and version"]
     artifact = tmp_path / "devdeploy" / "model"
     artifact.mkdir(parents=True)
-    (artifact / "model.json").write_text(json.dumps({"name": name, "version": version, "metrics": {}}))
+    model = {"name": name, "version": version, "metrics": {}}
+    if commit is not None:
+        model["engineCommit"] = commit
+    (artifact / "model.json").write_text(json.dumps(model))
     result = run_script(step["bash"], {"Pipeline.Workspace": str(tmp_path)}, {}, tmp_path)
     assert (result.returncode == 0) is accepted
     commands = [line for line in result.stdout.splitlines() if line.startswith("##vso[")]
@@ -324,6 +453,7 @@ def test_the_model_artifact_is_checked_before_its_values_become_variables(tmp_pa
         assert commands == [
             f"##vso[task.setvariable variable=MODEL_NAME]{name}",
             f"##vso[task.setvariable variable=MODEL_VERSION]{version}",
+            f"##vso[task.setvariable variable=ENGINE_COMMIT]{commit or ''}",
         ]
     else:
         assert commands == []
@@ -369,6 +499,24 @@ def queue_step() -> dict:
     return step
 
 
+def engine_checkout(tmp_path: Path) -> str:
+    """A git repository at <workspace>/engine with one commit, as the job's checkout of the
+    engine; returns that commit."""
+    engine = tmp_path / "engine"
+    engine.mkdir()
+    git(engine, "init", "-q")
+    (engine / "README").write_text("engine\n")
+    git(engine, "add", "README")
+    git(engine, "commit", "-q", "-m", "engine")
+    return git(engine, "rev-parse", "HEAD")
+
+
+def git(cwd: Path, *args: str) -> str:
+    identity = ["-c", "user.name=test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false"]
+    done = subprocess.run(["git", *identity, *args], cwd=cwd, capture_output=True, text=True, check=True)
+    return done.stdout.strip()
+
+
 def run_queue(tmp_path: Path, runs: Runs):
     step = queue_step()
     with runs_api(runs) as url:
@@ -376,6 +524,7 @@ def run_queue(tmp_path: Path, runs: Runs):
             "System.CollectionUri": f"{url}/",
             "System.TeamProjectId": PROJECT_ID,
             "System.AccessToken": TOKEN,
+            "Pipeline.Workspace": str(tmp_path),
             spec.TRAIN_EVALUATE_REGISTER.queued_by.definition_id_variable: "77",  # type: ignore[union-attr]
         }
         env = {
@@ -384,25 +533,57 @@ def run_queue(tmp_path: Path, runs: Runs):
         return run_script(script_of(step), macros, env, tmp_path)
 
 
-def test_extract_prepare_queues_training_on_main_with_its_job_token(tmp_path):
+def test_extract_prepare_queues_training_on_main_with_its_job_token_and_its_engine_commit(tmp_path):
+    commit = engine_checkout(tmp_path)
     runs = Runs()
     result = run_queue(tmp_path, runs)
     assert result.returncode == 0, result.stderr
     ((method, path, query, body, auth),) = runs.requests
     assert (method, path, query["api-version"]) == ("POST", f"/{PROJECT_ID}/_apis/pipelines/77/runs", ["7.1"])
     assert auth == f"Bearer {TOKEN}"
-    assert body == {"resources": {"repositories": {"self": {"refName": spec.MAIN_BRANCH}}}}
+    # The queued training checks out the engine commit this run prepared the data with
+    # (RepositoryResourceParameters: refName and version).
+    assert body == {
+        "resources": {
+            "repositories": {
+                "self": {"refName": spec.MAIN_BRANCH},
+                spec.ENGINE_ALIAS: {"refName": spec.ENGINE_BRANCH, "version": commit},
+            }
+        }
+    }
     assert "run 901" in result.stdout
 
 
 def test_a_refused_queue_fails_extract_prepare(tmp_path):
+    engine_checkout(tmp_path)
     result = run_queue(tmp_path, Runs(refuse=True))
     assert result.returncode != 0
 
 
-def test_the_queue_runs_only_after_success_and_only_for_the_engine_or_main():
+def test_without_an_engine_checkout_nothing_is_queued(tmp_path):
+    runs = Runs()
+    result = run_queue(tmp_path, runs)
+    assert result.returncode != 0
+    assert runs.requests == []
+
+
+@pytest.mark.parametrize(
+    ("repository", "branch", "reason", "queues"),
+    [
+        # A commit to the engine's develop, whatever reason Azure reports for it (#9003).
+        (spec.ENGINE_REPOSITORY, spec.ENGINE_BRANCH, "ResourceTrigger", True),
+        (spec.ENGINE_REPOSITORY, spec.ENGINE_BRANCH, "IndividualCI", True),
+        # By hand from main of this repository.
+        (spec.PLATFORM_REPOSITORY, spec.MAIN_BRANCH, "Manual", True),
+        # By hand from a feature branch, or a develop branch of this repository: never.
+        (spec.PLATFORM_REPOSITORY, "refs/heads/feature/x", "Manual", False),
+        (spec.PLATFORM_REPOSITORY, spec.ENGINE_BRANCH, "Manual", False),
+        # Another engine branch.
+        (spec.ENGINE_REPOSITORY, spec.MAIN_BRANCH, "IndividualCI", False),
+    ],
+)
+def test_the_queue_runs_only_for_an_engine_commit_or_a_run_from_main(repository, branch, reason, queues):
     step = queue_step()
-    assert step["condition"] == (
-        "and(succeeded(), or(eq(variables['Build.Reason'], 'ResourceTrigger'), "
-        f"eq(variables['Build.SourceBranch'], '{spec.MAIN_BRANCH}')))"
-    )
+    variables = {"Build.Repository.Name": repository, "Build.SourceBranch": branch, "Build.Reason": reason}
+    assert runtime_condition(step["condition"], variables) is queues
+    assert runtime_condition(step["condition"], variables, succeeded=False) is False

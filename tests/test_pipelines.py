@@ -120,9 +120,36 @@ def test_queued_pipelines_in_code_match_the_yaml():
                 if step.get("__template__") == "queue-pipeline.yml":
                     given = step["__parameters__"]
                     queued = by_source[given["pipeline"]].name
-                    found[queued] = spec.QueuedBy(pipeline.name, given["branch"], given["definitionIdVariable"])
+                    # Only this repository's runs from `branch` may queue, besides the trigger's.
+                    assert given["ownRepository"] == spec.PLATFORM_REPOSITORY
+                    found[queued] = spec.QueuedBy(
+                        pipeline.name,
+                        given["branch"],
+                        given["definitionIdVariable"],
+                        given["triggeringRepository"],
+                        given["triggeringBranch"],
+                        given["carryRepository"],
+                        given["carryRef"],
+                    )
+                    # The queuing pipeline's own repository trigger is the one the step names.
+                    assert pipeline.repository_trigger is not None
+                    assert pipeline.repository_trigger.repository == given["triggeringRepository"]
+                    assert given["triggeringBranch"] in {
+                        f"refs/heads/{b}" for b in pipeline.repository_trigger.branches
+                    }
     assert found == {p.name: p.queued_by for p in spec.PIPELINES if p.queued_by}
     assert found, "Extract-Prepare queues Train-Evaluate-Register"
+
+
+def test_the_carried_repository_is_the_one_both_pipelines_check_out_on_that_ref():
+    for pipeline in spec.PIPELINES:
+        if not pipeline.queued_by:
+            continue
+        queuing = next(p for p in spec.PIPELINES if p.name == pipeline.queued_by.pipeline)
+        for each in (queuing, pipeline):
+            resources = {r["repository"]: r for r in document(each)["resources"]["repositories"]}
+            carried = resources[pipeline.queued_by.carry_repository]
+            assert carried["ref"] == pipeline.queued_by.carry_ref, each.key
 
 
 def test_completion_triggers_name_declared_pipelines():

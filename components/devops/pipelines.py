@@ -25,6 +25,9 @@ NOTIFICATION_SECRETS_GROUP = "digitre-mlops-notification-secrets"
 MAIN_BRANCH = "refs/heads/main"
 # The engine branch whose commits start the ML chain.
 ENGINE_BRANCH = "refs/heads/develop"
+# The alias the pipelines give the engine's repository resource (checked out at
+# $(Pipeline.Workspace)/engine).
+ENGINE_ALIAS = "engine"
 
 
 def short_branch(ref: str) -> str:
@@ -58,7 +61,10 @@ class CompletionTrigger:
 class QueuedBy:
     """Queued on `branch` by the last step of the pipeline named `pipeline` (through the Runs
     REST API with the job's token, `pipelines/templates/queue-pipeline.yml`) when that run
-    succeeded and was started by its repository trigger or ran from `branch` itself.
+    succeeded and was started by a commit to `triggering_branch` of `triggering_repository`
+    (its repository trigger) or ran from `branch` of this repository. The queued run checks
+    the repository resource `carry_repository` out at the commit the queuing run had, on
+    `carry_ref`: the model is trained, and its image built, from the code that prepared its data.
 
     Why not a completion trigger: a run started by another repository's push carries that
     repository's branch (`refs/heads/develop` of the engine), and Microsoft Learn says a
@@ -71,6 +77,10 @@ class QueuedBy:
     branch: str
     # The platform variable holding the queued definition's id (the Runs API takes the id).
     definition_id_variable: str
+    triggering_repository: str = ENGINE_REPOSITORY
+    triggering_branch: str = ENGINE_BRANCH
+    carry_repository: str = ENGINE_ALIAS
+    carry_ref: str = ENGINE_BRANCH
 
 
 @dataclass(frozen=True)
