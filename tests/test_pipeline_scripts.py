@@ -40,17 +40,49 @@ def step_script(pipeline: spec.Pipeline, job_name: str, marker: str) -> str:
     return script
 
 
+TEARDOWN_DEFINITION = "5"
+DEPLOY_DEFINITION = "9"
+
+
 @dataclass
 class Builds:
-    """What the stand-in Azure DevOps knows and was asked."""
+    """What the stand-in Azure DevOps knows and was asked: teardown runs by id and status, the
+    state of each one's destroy stage in its timeline, and the dev deploy runs."""
 
     status: dict[int, str]
-    # How many more status reads a build answers before it reports completed.
+    # The state of a teardown's `destroy` stage record (absent: its timeline has none).
+    destroy_stage: dict[int, str] = field(default_factory=dict)
+    # How many more status reads a running or cancelling build answers before it completes.
     polls_until_done: dict[int, int] = field(default_factory=dict)
+    # The newest successful dev deploy on main, and the dev deploys running now.
     newest: int | None = None
+    deploys_running: list[int] = field(default_factory=list)
     refuse_lists: bool = False
     requests: list[tuple[str, str, dict[str, list[str]], object]] = field(default_factory=list)
+    # Cancels that reached a teardown whose destroy stage had started: each one a locked state.
+    cancelled_while_destroying: list[int] = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def timeline(builds: Builds, build: int) -> dict:
+    """A teardown's timeline as Timeline - Get answers it: a record per stage, job and task (only
+    the stages carry the YAML stage name as `identifier`)."""
+    records = [
+        {"type": "Stage", "identifier": "notify", "name": "Announce the teardown", "state": "completed"},
+        {"type": "Stage", "identifier": "wait", "name": "Wait 24 hours", "state": "completed"},
+        {"type": "Phase", "identifier": "destroy.destroy", "name": "destroy", "state": "pending"},
+        {"type": "Task", "identifier": None, "name": "pulumi destroy --stack dev", "state": "pending"},
+    ]
+    if build in builds.destroy_stage:
+        records.append(
+            {
+                "type": "Stage",
+                "identifier": "destroy",
+                "name": "Destroy the dev stack",
+                "state": builds.destroy_stage[build],
+            }
+        )
+    return {"records": records}
 
 
 @contextmanager
@@ -76,23 +108,32 @@ def devops(builds: Builds) -> Iterator[str]:
             assert query["api-version"] == ["7.1"]
             return url.path, query
 
+        def _list(self, query: dict[str, list[str]]) -> list[dict]:
+            (definition,) = query["definitions"]
+            (wanted,) = query["statusFilter"]
+            assert wanted in BUILD_STATUS, f"statusFilter={wanted} is no BuildStatus value"
+            if definition == DEPLOY_DEFINITION:
+                assert query["branchName"] == [spec.MAIN_BRANCH]
+                if "resultFilter" in query:
+                    return [] if builds.newest is None else [{"id": builds.newest}]
+                return [{"id": i, "status": "inProgress"} for i in builds.deploys_running if wanted == "inProgress"]
+            assert definition == TEARDOWN_DEFINITION
+            return [{"id": i, "status": s} for i, s in builds.status.items() if s == wanted]
+
         def do_GET(self) -> None:
             path, query = self._record()
             prefix = f"/{PROJECT_ID}/_apis/build/builds"
             if builds.refuse_lists and path == prefix:
                 return self._answer({"message": "TF400813: not authorized"}, 401)
             if path == prefix:
-                if "resultFilter" in query:
-                    newest = [] if builds.newest is None else [{"id": builds.newest}]
-                    return self._answer({"count": len(newest), "value": newest})
-                (wanted,) = query["statusFilter"]
-                assert wanted in BUILD_STATUS, f"statusFilter={wanted} is no BuildStatus value"
-                value = [{"id": i, "status": s} for i, s in builds.status.items() if s == wanted]
+                value = self._list(query)
                 return self._answer({"count": len(value), "value": value})
+            if path.endswith("/timeline"):
+                return self._answer(timeline(builds, int(path.split("/")[-2])))
             build = int(path.rsplit("/", 1)[1])
             with builds.lock:
                 left = builds.polls_until_done.get(build, 0)
-                if left == 0 and builds.status[build] == "cancelling":
+                if left == 0 and builds.status[build] in ("cancelling", "inProgress"):
                     builds.status[build] = "completed"
                 builds.polls_until_done[build] = max(left - 1, 0)
                 return self._answer({"id": build, "status": builds.status[build]})
@@ -103,6 +144,8 @@ def devops(builds: Builds) -> Iterator[str]:
             build = int(path.rsplit("/", 1)[1])
             assert body == {"status": "cancelling"}
             with builds.lock:
+                if builds.destroy_stage.get(build) in ("inProgress", "completed"):
+                    builds.cancelled_while_destroying.append(build)
                 builds.status[build] = "cancelling"
             self._answer({"id": build, "status": "cancelling"})
 
@@ -119,43 +162,89 @@ def fake_sleep(tmp_path: Path) -> dict[str, str]:
     return {"PATH": f"{bin_dir}:/usr/bin:/bin:{Path(sys.executable).parent}"}
 
 
-def run_cancel(tmp_path: Path, builds: Builds):
-    script = step_script(spec.DEV_BUILD_AND_DEPLOY, "cancel_teardown", "cancelling")
+def cancel_step() -> dict:
+    (job,) = [j for j in jobs_of(ROOT / spec.DEV_BUILD_AND_DEPLOY.yml_path) if j.name == "cancel_teardown"]
+    (step,) = [s for s in job.steps if "cancelling" in script_of(s)]
+    return step
+
+
+def run_cancel(tmp_path: Path, builds: Builds, **overrides: str):
+    step = cancel_step()
     with devops(builds) as url:
         macros = {"System.CollectionUri": f"{url}/", "System.TeamProjectId": PROJECT_ID}
-        env = {"SYSTEM_ACCESSTOKEN": TOKEN, "TEARDOWN_DEFINITION_ID": "5", **fake_sleep(tmp_path)}
-        return run_script(script, macros, env, tmp_path)
+        # The step's own settings (the destroy stage's name, how long to wait), as the YAML sets them.
+        settings = {k: v for k, v in step["env"].items() if not v.startswith("$(")}
+        env = {
+            **settings,
+            "SYSTEM_ACCESSTOKEN": TOKEN,
+            "TEARDOWN_DEFINITION_ID": TEARDOWN_DEFINITION,
+            **overrides,
+            **fake_sleep(tmp_path),
+        }
+        return run_script(script_of(step), macros, env, tmp_path)
 
 
-def test_the_cancel_stops_every_pending_teardown_and_waits_until_it_stopped(tmp_path):
+def patched(builds: Builds) -> set[int]:
+    return {int(path.rsplit("/", 1)[1]) for method, path, _, _ in builds.requests if method == "PATCH"}
+
+
+def sleeps(tmp_path: Path) -> list[str]:
+    return (tmp_path / "sleeps").read_text().split() if (tmp_path / "sleeps").exists() else []
+
+
+def test_the_cancel_stops_every_teardown_that_waits_and_waits_until_it_stopped(tmp_path):
     builds = Builds(
         status={11: "notStarted", 12: "inProgress", 13: "cancelling", 14: "completed", 15: "postponed"},
+        destroy_stage={12: "pending"},
         polls_until_done={12: 2},
     )
     result = run_cancel(tmp_path, builds)
     assert result.returncode == 0, result.stderr
-    patched = {int(path.rsplit("/", 1)[1]) for method, path, _, _ in builds.requests if method == "PATCH"}
-    assert patched == {11, 12, 15}
+    assert patched(builds) == {11, 12, 15}
     assert all(status == "completed" for status in builds.status.values())
     for build in (11, 12, 13, 15):
         assert f"teardown run {build} stopped" in result.stdout
     # Only the definition of the teardown pipeline is listed, one status at a time.
     lists = [q for method, path, q, _ in builds.requests if method == "GET" and path.endswith("/builds")]
-    assert {q["definitions"][0] for q in lists} == {"5"}
+    assert {q["definitions"][0] for q in lists} == {TEARDOWN_DEFINITION}
     assert all(len(q["statusFilter"]) == 1 and "," not in q["statusFilter"][0] for q in lists)
-    assert (tmp_path / "sleeps").read_text().split() == ["10", "10"]
+    assert sleeps(tmp_path) == ["30", "30"]
+
+
+@pytest.mark.parametrize("stage", ["inProgress", "completed"])
+def test_a_teardown_that_destroys_is_never_cancelled_and_the_deploy_waits_for_it(tmp_path, stage):
+    builds = Builds(status={21: "inProgress", 22: "notStarted"}, destroy_stage={21: stage}, polls_until_done={21: 3})
+    result = run_cancel(tmp_path, builds)
+    assert result.returncode == 0, result.stderr
+    assert builds.cancelled_while_destroying == []
+    assert patched(builds) == {22}
+    assert "teardown run 21 is destroying dev: waiting until it has finished" in result.stdout
+    assert "teardown run 21 stopped" in result.stdout
+    assert builds.status[21] == "completed"
+    assert len(sleeps(tmp_path)) == 3
 
 
 def test_the_cancel_fails_rather_than_deploy_over_a_teardown_that_does_not_stop(tmp_path):
-    builds = Builds(status={21: "inProgress"}, polls_until_done={21: 10_000})
+    builds = Builds(status={21: "inProgress"}, destroy_stage={21: "inProgress"}, polls_until_done={21: 10_000})
+    result = run_cancel(tmp_path, builds, TEARDOWN_WAIT_MINUTES="2")
+    assert result.returncode == 1
+    assert "teardown run 21 is still inProgress after 2 minutes" in result.stderr
+    assert len(sleeps(tmp_path)) == 4
+    assert patched(builds) == set()
+
+
+def test_a_teardown_whose_destroy_stage_cannot_be_found_stops_the_deploy(tmp_path):
+    # Were the stage's record missing (another name, another timeline shape), cancelling could
+    # stop a destroy half-way: the deploy stops instead, saying why.
+    builds = Builds(status={31: "inProgress"})
     result = run_cancel(tmp_path, builds)
     assert result.returncode == 1
-    assert "teardown run 21 is still cancelling after 15 minutes" in result.stderr
-    assert len((tmp_path / "sleeps").read_text().split()) == 90
+    assert "no single stage 'destroy' in its timeline" in result.stderr
+    assert patched(builds) == set()
 
 
 def test_a_refused_list_fails_the_cancel_and_so_the_deploy(tmp_path):
-    builds = Builds(status={41: "inProgress"}, refuse_lists=True)
+    builds = Builds(status={41: "inProgress"}, destroy_stage={41: "pending"}, refuse_lists=True)
     result = run_cancel(tmp_path, builds)
     assert result.returncode != 0
     assert [m for m, *_ in builds.requests] == ["GET"]
@@ -168,26 +257,59 @@ def test_with_nothing_pending_the_cancel_does_nothing(tmp_path):
     assert [m for m, *_ in builds.requests] == ["GET"] * 4
 
 
+def timeout_of(pipeline: spec.Pipeline, job_name: str) -> int:
+    for stage in document_of(pipeline).get("stages", []):
+        for job in stage.get("jobs", []):
+            if job.get("job") == job_name or job.get("deployment") == job_name:
+                return int(job["timeoutInMinutes"])
+    raise KeyError(job_name)
+
+
+def test_the_deploy_waits_longer_than_a_teardowns_destroy_stage_may_run():
+    env = cancel_step()["env"]
+    (stage,) = [
+        s for s in document_of(spec.DEV_DELETE_AFTER_24_HOURS)["stages"] if s["stage"] == env["TEARDOWN_DESTROY_STAGE"]
+    ]
+    # The stage named is the one whose job runs `pulumi destroy`.
+    destroying = {
+        (job.stage, job.name)
+        for job in jobs_of(ROOT / spec.DEV_DELETE_AFTER_24_HOURS.yml_path)
+        for step in job.steps
+        if step.get("__template__") == "pulumi.yml" and step["__parameters__"]["command"] == "destroy"
+    }
+    assert destroying == {(env["TEARDOWN_DESTROY_STAGE"], "destroy")}
+    # Its jobs run one after the other; the deploy outwaits both their timeouts, and its own
+    # job outlasts that wait.
+    stage_minutes = sum(int(j["timeoutInMinutes"]) for j in stage["jobs"])
+    wait = int(env["TEARDOWN_WAIT_MINUTES"])
+    assert wait > stage_minutes
+    assert timeout_of(spec.DEV_BUILD_AND_DEPLOY, "cancel_teardown") > wait
+
+
 def test_the_dev_deploy_starts_after_the_cancel():
     jobs = {job.name: job for job in jobs_of(ROOT / spec.DEV_BUILD_AND_DEPLOY.yml_path)}
     assert jobs["deploy_dev"].stage == jobs["cancel_teardown"].stage == "deploy"
     assert jobs["deploy_dev"].depends_on == ["cancel_teardown"]
 
 
-@pytest.mark.parametrize(("newest", "superseded"), [(700, "false"), (701, "true"), (None, "true")])
-def test_a_teardown_destroys_only_after_the_newest_dev_deploy(tmp_path, newest, superseded):
+@pytest.mark.parametrize(
+    ("newest", "running", "superseded"),
+    [(700, [], "false"), (701, [], "true"), (None, [], "true"), (700, [702], "true")],
+)
+def test_a_teardown_destroys_only_after_the_newest_dev_deploy_and_none_running(tmp_path, newest, running, superseded):
     script = step_script(spec.DEV_DELETE_AFTER_24_HOURS, "newest", "superseded")
-    builds = Builds(status={}, newest=newest)
+    builds = Builds(status={}, newest=newest, deploys_running=running)
     with devops(builds) as url:
         macros = {"System.CollectionUri": f"{url}/", "System.TeamProjectId": PROJECT_ID}
-        env = {"SYSTEM_ACCESSTOKEN": TOKEN, "DEPLOY_DEFINITION_ID": "9", "DEPLOY_RUN_ID": "700"}
+        env = {"SYSTEM_ACCESSTOKEN": TOKEN, "DEPLOY_DEFINITION_ID": DEPLOY_DEFINITION, "DEPLOY_RUN_ID": "700"}
         result = run_script(script, macros, env, tmp_path)
     assert result.returncode == 0, result.stderr
     assert f"##vso[task.setvariable variable=superseded;isOutput=true]{superseded}" in result.stdout
-    ((_, _, query, _),) = builds.requests
-    assert query["definitions"] == ["9"] and query["branchName"] == [spec.MAIN_BRANCH]
-    assert query["statusFilter"] == ["completed"] and query["resultFilter"] == ["succeeded"]
-    assert query["$top"] == ["1"] and query["queryOrder"] == ["finishTimeDescending"]
+    (succeeded, in_progress) = [query for _, _, query, _ in builds.requests]
+    assert succeeded["definitions"] == [DEPLOY_DEFINITION] and succeeded["branchName"] == [spec.MAIN_BRANCH]
+    assert succeeded["statusFilter"] == ["completed"] and succeeded["resultFilter"] == ["succeeded"]
+    assert succeeded["$top"] == ["1"] and succeeded["queryOrder"] == ["finishTimeDescending"]
+    assert in_progress["definitions"] == [DEPLOY_DEFINITION] and in_progress["statusFilter"] == ["inProgress"]
 
 
 def test_the_destroy_job_runs_only_when_not_superseded():

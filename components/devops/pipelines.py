@@ -144,7 +144,7 @@ DEV_BUILD_AND_DEPLOY = Pipeline(
     key="dev-build-and-deploy",
     name="[DEV]-Build_and_Deploy",
     folder="\\Dev",
-    summary="builds the serving image in ACR, cancels pending teardowns, serves the model in dev",
+    summary="builds the serving image in ACR, cancels teardowns still waiting, serves the model in dev",
     completion_trigger=CompletionTrigger(
         TRAIN_EVALUATE_REGISTER.name, (short_branch(MAIN_BRANCH),), (MODEL_REGISTERED_TAG,)
     ),
@@ -219,9 +219,9 @@ PIPELINES: tuple[Pipeline, ...] = (
 # definitions, because a pipeline's script calls the REST API with that token. Declared per
 # definition (components/devops/build_service.py) rather than taken on trust from defaults.
 BUILD_SERVICE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    # Build_and_Deploy lists the pending teardowns and cancels them.
+    # Build_and_Deploy lists the pending teardowns, reads their timelines, cancels those still waiting.
     DEV_DELETE_AFTER_24_HOURS.key: ("ViewBuilds", "StopBuilds"),
-    # A teardown reads which Build_and_Deploy run is the newest.
+    # A teardown reads which Build_and_Deploy run is the newest, and which ones run now.
     DEV_BUILD_AND_DEPLOY.key: ("ViewBuilds",),
     # Extract-Prepare queues Train-Evaluate-Register on main.
     TRAIN_EVALUATE_REGISTER.key: ("ViewBuilds", "QueueBuilds"),
