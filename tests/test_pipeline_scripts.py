@@ -22,7 +22,7 @@ import pytest
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
 from tests.loopback import serve
-from tests.pipeline_jobs import jobs_of, load, run_script, runtime_condition, script_of
+from tests.pipeline_jobs import expand, jobs_of, load, run_script, runtime_condition, script_of
 
 # BuildStatus, the values statusFilter takes (vsts-rest-api-specs, specification/build/7.1/build.json).
 BUILD_STATUS = {"none", "inProgress", "completed", "cancelling", "postponed", "notStarted", "all"}
@@ -709,3 +709,163 @@ def test_the_queue_runs_only_for_an_engine_commit_or_a_run_from_main(repository,
     variables = {"Build.Repository.Name": repository, "Build.SourceBranch": branch, "Build.Reason": reason}
     assert runtime_condition(step["condition"], variables) is queues
     assert runtime_condition(step["condition"], variables, succeeded=False) is False
+
+
+# The Azure ML wait (templates/aml-job.yml): short `az ml job show` calls, each after a new
+# sign-in with a new federated token from the job's OIDC endpoint (Oidctoken - Create).
+
+FAKE_AZ_ML = """#!/bin/bash
+echo "$*" >> "$AZ_LOG"
+case "$1 $2 $3" in
+  "account show --query") echo sub-0001 ;;
+  "ml job create") echo job-42 ;;
+  "ml job show")
+    if [[ "$*" == *services.Studio.endpoint* ]]; then echo https://ml.azure.com/runs/job-42; exit 0; fi
+    # The next status of the list; the last one repeats.
+    status=$(head -n 1 "$STATUSES")
+    [ "$(wc -l < "$STATUSES")" -gt 1 ] && sed -i 1d "$STATUSES"
+    echo "$status" ;;
+esac
+exit 0
+"""
+
+
+@dataclass
+class Oidc:
+    """The stand-in OIDC endpoint of the job: a new token for each request, or a refusal."""
+
+    refuse: bool = False
+    requests: list[tuple[str, dict[str, list[str]], dict[str, str], object]] = field(default_factory=list)
+
+
+@contextmanager
+def oidc_endpoint(oidc: Oidc) -> Iterator[str]:
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            url = urlparse(self.path)
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            oidc.requests.append((url.path, parse_qs(url.query), dict(self.headers), body))
+            answer = {"message": "no"} if oidc.refuse else {"oidcToken": f"federated-{len(oidc.requests)}"}
+            data = json.dumps(answer).encode()
+            self.send_response(401 if oidc.refuse else 200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    with serve(Handler) as url:
+        yield url
+
+
+def aml_step(max_minutes: int = 220, poll_seconds: int = 120) -> dict:
+    template = load(ROOT / "pipelines" / "templates" / "aml-job.yml")
+    parameters = {p["name"]: p.get("default") for p in template["parameters"]}
+    parameters.update(jobFile="aml/train.yml", maxMinutes=str(max_minutes), pollSeconds=str(poll_seconds))
+    (step,) = expand(template["steps"], parameters, ROOT / "pipelines" / "templates")
+    return step
+
+
+def run_aml_wait(tmp_path: Path, statuses: list[str], oidc: Oidc, **parameters: int):
+    step = aml_step(**parameters)
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir(exist_ok=True)
+    (bin_dir / "az").write_text(FAKE_AZ_ML)
+    (bin_dir / "az").chmod(0o755)
+    (tmp_path / "statuses").write_text("\n".join(statuses) + "\n")
+    with oidc_endpoint(oidc) as url:
+        macros = {
+            "Pipeline.Workspace": str(tmp_path),
+            "AML_RESOURCE_GROUP": "rg-digitre-shared",
+            "AML_WORKSPACE": "mlw-digitre",
+            "AML_COMPUTE": "cpu",
+        }
+        env = {
+            # What the step maps in (its `env`), then what AzureCLI@2 sets for its script.
+            "SYSTEM_ACCESSTOKEN": TOKEN,
+            "SYSTEM_OIDCREQUESTURI": f"{url}/{PROJECT_ID}/_apis/distributedtask/hubs/build/plans/p/jobs/j/oidctoken",
+            "AZURESUBSCRIPTION_SERVICE_CONNECTION_ID": "conn-0001",
+            "AZURESUBSCRIPTION_CLIENT_ID": "client-0001",
+            "AZURESUBSCRIPTION_TENANT_ID": "tenant-0001",
+            "AZ_LOG": str(tmp_path / "az.log"),
+            "STATUSES": str(tmp_path / "statuses"),
+            **fake_sleep(tmp_path),
+        }
+        env["PATH"] = f"{bin_dir}:{env['PATH']}"
+        result = run_script(step["inputs"]["inlineScript"], macros, env, tmp_path)
+    log = (tmp_path / "az.log").read_text().splitlines()
+    return result, log
+
+
+def test_the_azure_ml_wait_signs_in_with_a_new_federated_token_before_every_call(tmp_path):
+    oidc = Oidc()
+    result, log = run_aml_wait(tmp_path, ["Queued", "Running", "Running", "Completed"], oidc)
+    assert result.returncode == 0, result.stderr
+    shows = [
+        i for i, line in enumerate(log) if line.startswith("ml job show --name job-42") and "--query status" in line
+    ]
+    assert len(shows) == 4
+    tokens = []
+    for show in shows:
+        # Right before each call: a sign-in as the task's connection, then its subscription again.
+        login, account = log[show - 2], log[show - 1]
+        assert login.startswith(
+            "login --service-principal --username client-0001 --tenant tenant-0001 --federated-token "
+        )
+        assert login.endswith(" --allow-no-subscriptions --output none")
+        assert account == "account set --subscription sub-0001"
+        tokens.append(login.split("--federated-token ")[1].split()[0])
+    # Each sign-in used a token asked for then.
+    assert tokens == ["federated-1", "federated-2", "federated-3", "federated-4"]
+    assert len(oidc.requests) == 4
+    for path, query, headers, body in oidc.requests:
+        assert path == f"/{PROJECT_ID}/_apis/distributedtask/hubs/build/plans/p/jobs/j/oidctoken"
+        assert query == {"api-version": ["7.1"], "serviceConnectionId": ["conn-0001"]}
+        assert headers["Authorization"] == f"Bearer {TOKEN}" and headers["Content-Type"] == "application/json"
+        assert body == {}
+    # Each new token is masked in the log before it is used.
+    assert [line for line in result.stdout.splitlines() if "setsecret" in line] == [
+        f"##vso[task.setsecret]{token}" for token in tokens
+    ]
+    assert "##vso[task.setvariable variable=AML_JOB_NAME]job-42" in result.stdout
+    assert "Azure ML job job-42 completed: https://ml.azure.com/runs/job-42" in result.stdout
+    assert sleeps(tmp_path) == ["120", "120", "120"]
+
+
+@pytest.mark.parametrize("status", ["Failed", "Canceled", "NotResponding", "Paused"])
+def test_an_azure_ml_job_that_ends_otherwise_fails_the_step_with_its_studio_link(tmp_path, status):
+    result, log = run_aml_wait(tmp_path, ["Running", status], Oidc())
+    assert result.returncode == 1
+    assert f"Azure ML job job-42 ended {status}: https://ml.azure.com/runs/job-42" in result.stderr
+    # It stops following the job as soon as the job has ended.
+    assert len([line for line in log if "--query status" in line]) == 2
+
+
+def test_the_wait_gives_up_after_its_minutes_and_says_the_job_goes_on(tmp_path):
+    result, log = run_aml_wait(tmp_path, ["Running"], Oidc(), max_minutes=10, poll_seconds=120)
+    assert result.returncode == 1
+    assert "still Running after 10 minutes" in result.stderr and "goes on in Azure ML" in result.stderr
+    assert len([line for line in log if "--query status" in line]) == 5
+
+
+def test_without_a_new_federated_token_the_wait_stops_before_calling_azure(tmp_path):
+    oidc = Oidc(refuse=True)
+    result, log = run_aml_wait(tmp_path, ["Running", "Completed"], oidc)
+    assert result.returncode != 0
+    assert len(oidc.requests) == 1
+    assert not any(line.startswith(("login", "ml job show")) for line in log)
+
+
+@pytest.mark.parametrize(
+    ("pipeline", "job"),
+    [(spec.EXTRACT_PREPARE, "extract_prepare"), (spec.TRAIN_EVALUATE_REGISTER, "train_evaluate_register")],
+)
+def test_each_azure_ml_wait_ends_before_its_job_times_out(pipeline, job):
+    (compiled,) = [j for j in jobs_of(ROOT / pipeline.yml_path) if j.name == job]
+    (wait,) = [s for s in compiled.steps if s.get("__template__") == "aml-job.yml"]
+    timeout = int(next(j for j in document_of(pipeline)["jobs"] if j["job"] == job)["timeoutInMinutes"])
+    # Room for the checkouts before and the steps after; the pipeline reports the job's fate
+    # itself rather than being cut off.
+    assert int(wait["__parameters__"]["maxMinutes"]) + 15 <= timeout

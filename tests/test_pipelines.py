@@ -456,7 +456,9 @@ def test_kubelogin_install_refuses_an_archive_with_another_checksum(tmp_path):
 
 def test_pulumi_authenticates_through_the_renewed_azure_cli_session():
     # The federated token behind the task's az login lives ~10 minutes; the task renews the
-    # session when keepAzSessionActive is set. A token exported once could not be renewed.
+    # session when keepAzSessionActive is set (an experimental input). A token exported once
+    # could not be renewed; azure-native's own OIDC exchange is GitHub's (a GET answering
+    # `value`), not Azure DevOps' (a POST answering `oidcToken`), so it cannot renew one either.
     (step,) = load(PIPELINES_DIR / "templates" / "pulumi.yml")["steps"][1:]
     assert step["task"] == "AzureCLI@2"
     assert step["inputs"]["keepAzSessionActive"] == "true"
@@ -476,20 +478,28 @@ def azure_cli_steps(node: object):
             yield from azure_cli_steps(value)
 
 
-def test_every_azure_cli_step_keeps_its_workload_identity_session_alive():
+def test_every_azure_cli_step_stays_signed_in_as_long_as_it_runs():
     # Every connection here signs in by workload identity federation, whose federated token
-    # outlives no access token: a step that runs past the first token (an Azure ML job streamed
-    # for hours, an image build, a prod update) fails unless the task signs in again
-    # (AzureCLI@2's keepAzSessionActive, which it refuses for other schemes).
-    steps = [(path.name, step) for path in ALL_YAML for step in azure_cli_steps(load(path))]
+    # outlives no access token: a step that runs past the first token (an image build, a prod
+    # update) fails unless it signs in again. The Azure ML wait, hours long, signs in again
+    # itself before each call (tests/test_pipeline_scripts.py runs it); every other step has
+    # the task renew its session (keepAzSessionActive, which it refuses for other schemes).
+    steps = [
+        (path.relative_to(PIPELINES_DIR).as_posix(), step) for path in ALL_YAML for step in azure_cli_steps(load(path))
+    ]
     assert len(steps) >= 5
+    self_renewing = {name for name, step in steps if "keepAzSessionActive" not in step["inputs"]}
+    assert self_renewing == {"templates/aml-job.yml"}
     for name, step in steps:
-        assert step["inputs"].get("keepAzSessionActive") == "true", name
+        if name not in self_renewing:
+            assert step["inputs"]["keepAzSessionActive"] == "true", name
         assert step["inputs"]["azureSubscription"] in (
             spec.SERVICE_CONNECTION,
             spec.PREVIEW_SERVICE_CONNECTION,
             "${{ parameters.serviceConnection }}",
         ), name
+    (aml,) = [step for name, step in steps if name in self_renewing]
+    assert "az ml job stream" not in aml["inputs"]["inlineScript"]
 
 
 # The flags each `az` command of ours takes, from its source: az ml (Azure/azure-cli-extensions,
@@ -497,10 +507,12 @@ def test_every_azure_cli_step_keeps_its_workload_identity_session_alive():
 # custom/model.py: --set is "params_override", --output-name "The name of the user-defined output
 # to download"), az acr (Microsoft Learn "Lock a container image in an Azure container registry"
 # and the ACR Tasks quickstart: build --registry --image --file, repository show/update --name
-# --image --write-enabled). --query and --output are global to every az command.
+# --image --write-enabled), az login and az account (azure-cli 2.91.0 from PyPI,
+# azure/cli/command_modules/profile/__init__.py `load_arguments`: login --service-principal,
+# --username, --tenant, --federated-token, --allow-no-subscriptions; account set --subscription).
+# --query and --output are global to every az command.
 AZ_COMMAND_FLAGS = {
     "ml job create": {"--file", "--resource-group", "--workspace-name", "--set"},
-    "ml job stream": {"--name", "--resource-group", "--workspace-name"},
     "ml job show": {"--name", "--resource-group", "--workspace-name"},
     "ml job download": {"--name", "--output-name", "--download-path", "--resource-group", "--workspace-name"},
     "ml model download": {"--name", "--version", "--download-path", "--resource-group", "--workspace-name"},
@@ -508,6 +520,9 @@ AZ_COMMAND_FLAGS = {
     "acr repository show": {"--name", "--image"},
     "acr repository update": {"--name", "--image", "--write-enabled"},
     "extension add": {"--name", "--upgrade", "--only-show-errors"},
+    "login": {"--service-principal", "--username", "--tenant", "--federated-token", "--allow-no-subscriptions"},
+    "account show": set(),
+    "account set": {"--subscription"},
 }
 AZ_GLOBAL_FLAGS = {"--query", "--output"}
 
