@@ -33,6 +33,9 @@ class Job:
     steps: list[dict[str, Any]]
     depends_on: list[str]
     stage: str | None
+    # `timeoutInMinutes` as written (None: unset); agentless jobs run in `pool: server`.
+    timeout_minutes: int | None = None
+    agentless: bool = False
 
 
 def load(path: Path) -> Any:
@@ -45,21 +48,30 @@ def jobs_of(path: Path) -> list[Job]:
     # A pipeline's own parameters, as a run that sets none of them sees them.
     defaults = {p["name"]: p.get("default") for p in raw.get("parameters", [])}
     document = expand(raw, defaults, path.parent)
+    pool = document.get("pool")
     if "stages" in document:
-        return [job for stage in document["stages"] for job in _jobs(stage.get("jobs", []), stage["stage"])]
+        return [job for stage in document["stages"] for job in _jobs(stage.get("jobs", []), stage["stage"], pool)]
     if "jobs" in document:
-        return _jobs(document["jobs"], None)
-    return [Job("__default", document.get("steps", []), [], None)]
+        return _jobs(document["jobs"], None, pool)
+    return [Job("__default", document.get("steps", []), [], None, _timeout(document), pool == "server")]
 
 
-def _jobs(jobs: list[dict[str, Any]], stage: str | None) -> list[Job]:
+def _jobs(jobs: list[dict[str, Any]], stage: str | None, pool: Any = None) -> list[Job]:
     compiled = []
     for job in jobs:
         name = str(job.get("job") or job.get("deployment"))
         steps = job.get("steps") or job.get("strategy", {}).get("runOnce", {}).get("deploy", {}).get("steps", [])
         depends = job.get("dependsOn", [])
-        compiled.append(Job(name, steps, [depends] if isinstance(depends, str) else list(depends), stage))
+        agentless = job.get("pool", pool) == "server"
+        compiled.append(
+            Job(name, steps, [depends] if isinstance(depends, str) else list(depends), stage, _timeout(job), agentless)
+        )
     return compiled
+
+
+def _timeout(node: dict[str, Any]) -> int | None:
+    value = node.get("timeoutInMinutes")
+    return None if value is None else int(value)
 
 
 def expand(node: Any, parameters: dict[str, Any], base: Path) -> Any:

@@ -571,3 +571,39 @@ def test_manual_runs_pick_a_main_run_that_has_what_they_need(pipeline, alias, ta
     (resource,) = [r for r in document(pipeline)["resources"]["pipelines"] if r["pipeline"] == alias]
     assert resource["branch"] == "main"
     assert resource.get("tags") == tags
+
+
+# Microsoft Learn, "Configure and pay for parallel jobs" and "Microsoft-hosted agents"
+# (docs/assumptions.md): a private project's free Microsoft-hosted job runs at most 60 minutes;
+# a paid parallel job lifts that to 360. tests/test_ledger_pins.py pins both to their row.
+HOSTED_FREE_MAX_MINUTES = 60
+HOSTED_PAID_MAX_MINUTES = 360
+
+
+def hosted_jobs() -> list[tuple[str, object]]:
+    return [(path.stem, job) for path in ALL_PIPELINES for job in jobs_of(path) if not job.agentless]
+
+
+@pytest.mark.parametrize("path", ALL_PIPELINES, ids=lambda p: p.stem)
+def test_every_hosted_job_sets_a_timeout_the_hosted_agents_allow(path):
+    # Unset, a job gets 60 minutes (and 0 means the hosted maximum): say it, and stay within
+    # what a paid Microsoft-hosted parallel job may run.
+    for job in jobs_of(path):
+        if job.agentless:
+            continue
+        assert job.timeout_minutes is not None, f"{path.name} job {job.name} sets no timeoutInMinutes"
+        assert 0 < job.timeout_minutes <= HOSTED_PAID_MAX_MINUTES, f"{path.name} job {job.name}"
+
+
+def test_the_first_deploy_asks_for_a_paid_parallel_job_before_anything_else():
+    longest = max(job.timeout_minutes or 0 for _, job in hosted_jobs())
+    # Not vacuous: the ML jobs need more than the free tier's hour.
+    assert longest > HOSTED_FREE_MAX_MINUTES
+    readme = (ROOT / "README.md").read_text()
+    step0 = readme[readme.index("**0. What must exist first.**") : readme.index("**1. ")]
+    assert "paid Microsoft-hosted parallel jobs" in step0
+    assert f"{HOSTED_FREE_MAX_MINUTES} minutes" in step0 and f"{longest} minutes" in step0
+    # Why two: how long a dev deploy holds one while it waits for a teardown's destroy.
+    (cancel,) = [j for j in jobs_of(ROOT / spec.DEV_BUILD_AND_DEPLOY.yml_path) if j.name == "cancel_teardown"]
+    (wait,) = [s["env"]["TEARDOWN_WAIT_MINUTES"] for s in cancel.steps if "TEARDOWN_WAIT_MINUTES" in s.get("env", {})]
+    assert f"its {wait}\n  minutes" in step0 or f"its {wait} minutes" in step0
