@@ -22,7 +22,7 @@ import yaml
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
 from tests.azure_pipelines_schema import _validator, load_as_azure, schema_errors
-from tests.pipeline_jobs import jobs_of, load, run_script, script_of
+from tests.pipeline_jobs import Job, jobs_of, load, run_script, script_of
 
 PIPELINES_DIR = ROOT / "pipelines"
 # Microsoft Learn, task reference "Delay@1": maximum 86400 minutes (60 days); agentless jobs
@@ -580,7 +580,7 @@ HOSTED_FREE_MAX_MINUTES = 60
 HOSTED_PAID_MAX_MINUTES = 360
 
 
-def hosted_jobs() -> list[tuple[str, object]]:
+def hosted_jobs() -> list[tuple[str, Job]]:
     return [(path.stem, job) for path in ALL_PIPELINES for job in jobs_of(path) if not job.agentless]
 
 
