@@ -884,6 +884,9 @@ def test_every_script_that_calls_azure_devops_with_the_job_token_is_accounted_fo
         ("dev-build-and-deploy.yml", "SYSTEM_ACCESSTOKEN"),  # cancels teardowns
         ("dev-delete-after-24-hours.yml", "SYSTEM_ACCESSTOKEN"),  # reads the newest deploy
         ("templates/queue-pipeline.yml", "SYSTEM_ACCESSTOKEN"),  # queues training
+        # Asks the job's OIDC endpoint for federated tokens of the connection the job may use
+        # already: no build permission.
+        ("templates/aml-job.yml", "SYSTEM_ACCESSTOKEN"),
         # The shared stack's preview reads the Azure DevOps project through the provider.
         ("templates/pulumi.yml", "AZDO_PERSONAL_ACCESS_TOKEN"),
     }
