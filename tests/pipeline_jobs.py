@@ -33,6 +33,9 @@ class Job:
     steps: list[dict[str, Any]]
     depends_on: list[str]
     stage: str | None
+    # `timeoutInMinutes` as written (None: unset); agentless jobs run in `pool: server`.
+    timeout_minutes: int | None = None
+    agentless: bool = False
 
 
 def load(path: Path) -> Any:
@@ -45,21 +48,30 @@ def jobs_of(path: Path) -> list[Job]:
     # A pipeline's own parameters, as a run that sets none of them sees them.
     defaults = {p["name"]: p.get("default") for p in raw.get("parameters", [])}
     document = expand(raw, defaults, path.parent)
+    pool = document.get("pool")
     if "stages" in document:
-        return [job for stage in document["stages"] for job in _jobs(stage.get("jobs", []), stage["stage"])]
+        return [job for stage in document["stages"] for job in _jobs(stage.get("jobs", []), stage["stage"], pool)]
     if "jobs" in document:
-        return _jobs(document["jobs"], None)
-    return [Job("__default", document.get("steps", []), [], None)]
+        return _jobs(document["jobs"], None, pool)
+    return [Job("__default", document.get("steps", []), [], None, _timeout(document), pool == "server")]
 
 
-def _jobs(jobs: list[dict[str, Any]], stage: str | None) -> list[Job]:
+def _jobs(jobs: list[dict[str, Any]], stage: str | None, pool: Any = None) -> list[Job]:
     compiled = []
     for job in jobs:
         name = str(job.get("job") or job.get("deployment"))
         steps = job.get("steps") or job.get("strategy", {}).get("runOnce", {}).get("deploy", {}).get("steps", [])
         depends = job.get("dependsOn", [])
-        compiled.append(Job(name, steps, [depends] if isinstance(depends, str) else list(depends), stage))
+        agentless = job.get("pool", pool) == "server"
+        compiled.append(
+            Job(name, steps, [depends] if isinstance(depends, str) else list(depends), stage, _timeout(job), agentless)
+        )
     return compiled
+
+
+def _timeout(node: dict[str, Any]) -> int | None:
+    value = node.get("timeoutInMinutes")
+    return None if value is None else int(value)
 
 
 def expand(node: Any, parameters: dict[str, Any], base: Path) -> Any:
@@ -200,3 +212,51 @@ def run_script(
         text=True,
         timeout=timeout,
     )
+
+
+def runtime_condition(expression: str, variables: dict[str, str], succeeded: bool = True) -> bool:
+    """A step's or job's `condition` as the agent decides it, for the subset these files use:
+    `succeeded()`, `variables['Name']` (case-insensitive names, as Azure's), quoted strings and
+    eq, ne, and, or, not (eq and ne compare case-insensitively, as Azure's do). Anything else
+    raises, so a new construct is noticed."""
+    lowered = {k.lower(): v for k, v in variables.items()}
+
+    def parse(text: str) -> tuple[Any, str]:
+        text = text.lstrip()
+        if text.startswith("'"):
+            end = text.index("'", 1)
+            return text[1:end], text[end + 1 :]
+        if text.startswith("succeeded()"):
+            return succeeded, text[len("succeeded()") :]
+        match = re.match(r"variables\['([^']+)'\]", text)
+        if match:
+            return lowered.get(match.group(1).lower(), ""), text[match.end() :]
+        match = re.match(r"(eq|ne|and|or|not)\(", text)
+        if not match:
+            raise ValueError(f"cannot evaluate {text!r}")
+        args, rest = [], text[match.end() :]
+        while True:
+            value, rest = parse(rest)
+            args.append(value)
+            rest = rest.lstrip()
+            if rest.startswith(","):
+                rest = rest[1:]
+                continue
+            if rest.startswith(")"):
+                rest = rest[1:]
+                break
+            raise ValueError(f"cannot evaluate {text!r}")
+        name = match.group(1)
+        if name in ("eq", "ne"):
+            equal = str(args[0]).lower() == str(args[1]).lower()
+            return (equal if name == "eq" else not equal), rest
+        if name == "and":
+            return all(args), rest
+        if name == "or":
+            return any(args), rest
+        return not args[0], rest
+
+    value, rest = parse(expression.strip())
+    if rest.strip():
+        raise ValueError(f"cannot evaluate {expression!r}")
+    return bool(value)

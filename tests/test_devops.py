@@ -906,6 +906,9 @@ def test_every_script_that_calls_azure_devops_with_the_job_token_is_accounted_fo
         ("templates/queue-pipeline.yml", "SYSTEM_ACCESSTOKEN"),  # queues training
         # Comments the preview on the pull request (spec.BUILD_SERVICE_REPOSITORY_PERMISSIONS).
         ("pr-preview.yml", "SYSTEM_ACCESSTOKEN"),
+        # Asks the job's OIDC endpoint for federated tokens of the connection the job may use
+        # already: no build permission.
+        ("templates/aml-job.yml", "SYSTEM_ACCESSTOKEN"),
         # The shared stack's preview reads the Azure DevOps project through the provider.
         ("templates/pulumi.yml", "AZDO_PERSONAL_ACCESS_TOKEN"),
     }

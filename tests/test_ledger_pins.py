@@ -44,6 +44,14 @@ def test_the_teardown_delay_fits_delays_documented_limits():
     assert int(job["timeoutInMinutes"]) > delay
 
 
+def test_the_hosted_job_limits_are_the_ones_their_ledger_row_gives():
+    from tests.test_pipelines import HOSTED_FREE_MAX_MINUTES, HOSTED_PAID_MAX_MINUTES
+
+    fact = row("Azure Pipelines: triggers, tokens, hosted agents", "Microsoft-hosted jobs of a private project").fact
+    assert number(r"run for up to (\d+) minutes each time", fact) == HOSTED_FREE_MAX_MINUTES
+    assert number(r"each job for up to (\d+) minutes", fact) == HOSTED_PAID_MAX_MINUTES
+
+
 def test_the_key_vault_link_probe_outlasts_the_documented_key_vault_rbac_latency():
     fact = row("Azure RBAC and identities", "A Key Vault role assignment can take").fact
     latency = number(r"\((\d+) s\)", fact)

@@ -22,7 +22,7 @@ import yaml
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
 from tests.azure_pipelines_schema import _validator, load_as_azure, schema_errors
-from tests.pipeline_jobs import jobs_of, load, run_script, script_of
+from tests.pipeline_jobs import Job, jobs_of, load, run_script, script_of
 
 PIPELINES_DIR = ROOT / "pipelines"
 # Microsoft Learn, task reference "Delay@1": maximum 86400 minutes (60 days); agentless jobs
@@ -125,9 +125,36 @@ def test_queued_pipelines_in_code_match_the_yaml():
                 if step.get("__template__") == "queue-pipeline.yml":
                     given = step["__parameters__"]
                     queued = by_source[given["pipeline"]].name
-                    found[queued] = spec.QueuedBy(pipeline.name, given["branch"], given["definitionIdVariable"])
+                    # Only this repository's runs from `branch` may queue, besides the trigger's.
+                    assert given["ownRepository"] == spec.PLATFORM_REPOSITORY
+                    found[queued] = spec.QueuedBy(
+                        pipeline.name,
+                        given["branch"],
+                        given["definitionIdVariable"],
+                        given["triggeringRepository"],
+                        given["triggeringBranch"],
+                        given["carryRepository"],
+                        given["carryRef"],
+                    )
+                    # The queuing pipeline's own repository trigger is the one the step names.
+                    assert pipeline.repository_trigger is not None
+                    assert pipeline.repository_trigger.repository == given["triggeringRepository"]
+                    assert given["triggeringBranch"] in {
+                        f"refs/heads/{b}" for b in pipeline.repository_trigger.branches
+                    }
     assert found == {p.name: p.queued_by for p in spec.PIPELINES if p.queued_by}
     assert found, "Extract-Prepare queues Train-Evaluate-Register"
+
+
+def test_the_carried_repository_is_the_one_both_pipelines_check_out_on_that_ref():
+    for pipeline in spec.PIPELINES:
+        if not pipeline.queued_by:
+            continue
+        queuing = next(p for p in spec.PIPELINES if p.name == pipeline.queued_by.pipeline)
+        for each in (queuing, pipeline):
+            resources = {r["repository"]: r for r in document(each)["resources"]["repositories"]}
+            carried = resources[pipeline.queued_by.carry_repository]
+            assert carried["ref"] == pipeline.queued_by.carry_ref, each.key
 
 
 def test_completion_triggers_name_declared_pipelines():
@@ -438,7 +465,9 @@ def test_kubelogin_install_refuses_an_archive_with_another_checksum(tmp_path):
 
 def test_pulumi_authenticates_through_the_renewed_azure_cli_session():
     # The federated token behind the task's az login lives ~10 minutes; the task renews the
-    # session when keepAzSessionActive is set. A token exported once could not be renewed.
+    # session when keepAzSessionActive is set (an experimental input). A token exported once
+    # could not be renewed; azure-native's own OIDC exchange is GitHub's (a GET answering
+    # `value`), not Azure DevOps' (a POST answering `oidcToken`), so it cannot renew one either.
     (step,) = load(PIPELINES_DIR / "templates" / "pulumi.yml")["steps"][1:]
     assert step["task"] == "AzureCLI@2"
     assert step["inputs"]["keepAzSessionActive"] == "true"
@@ -458,21 +487,29 @@ def azure_cli_steps(node: object):
             yield from azure_cli_steps(value)
 
 
-def test_every_azure_cli_step_keeps_its_workload_identity_session_alive():
+def test_every_azure_cli_step_stays_signed_in_as_long_as_it_runs():
     # Every connection here signs in by workload identity federation, whose federated token
-    # outlives no access token: a step that runs past the first token (an Azure ML job streamed
-    # for hours, an image build, a prod update) fails unless the task signs in again
-    # (AzureCLI@2's keepAzSessionActive, which it refuses for other schemes).
-    steps = [(path.name, step) for path in ALL_YAML for step in azure_cli_steps(load(path))]
+    # outlives no access token: a step that runs past the first token (an image build, a prod
+    # update) fails unless it signs in again. The Azure ML wait, hours long, signs in again
+    # itself before each call (tests/test_pipeline_scripts.py runs it); every other step has
+    # the task renew its session (keepAzSessionActive, which it refuses for other schemes).
+    steps = [
+        (path.relative_to(PIPELINES_DIR).as_posix(), step) for path in ALL_YAML for step in azure_cli_steps(load(path))
+    ]
     assert len(steps) >= 5
+    self_renewing = {name for name, step in steps if "keepAzSessionActive" not in step["inputs"]}
+    assert self_renewing == {"templates/aml-job.yml"}
     for name, step in steps:
-        assert step["inputs"].get("keepAzSessionActive") == "true", name
+        if name not in self_renewing:
+            assert step["inputs"]["keepAzSessionActive"] == "true", name
         assert step["inputs"]["azureSubscription"] in (
             spec.SERVICE_CONNECTION,
             spec.ML_SERVICE_CONNECTION,
             spec.PREVIEW_SERVICE_CONNECTION,
             "${{ parameters.serviceConnection }}",
         ), name
+    (aml,) = [step for name, step in steps if name in self_renewing]
+    assert "az ml job stream" not in aml["inputs"]["inlineScript"]
 
 
 # The flags each `az` command of ours takes, from its source: az ml (Azure/azure-cli-extensions,
@@ -480,10 +517,12 @@ def test_every_azure_cli_step_keeps_its_workload_identity_session_alive():
 # custom/model.py: --set is "params_override", --output-name "The name of the user-defined output
 # to download"), az acr (Microsoft Learn "Lock a container image in an Azure container registry"
 # and the ACR Tasks quickstart: build --registry --image --file, repository show/update --name
-# --image --write-enabled). --query and --output are global to every az command.
+# --image --write-enabled), az login and az account (azure-cli 2.91.0 from PyPI,
+# azure/cli/command_modules/profile/__init__.py `load_arguments`: login --service-principal,
+# --username, --tenant, --federated-token, --allow-no-subscriptions; account set --subscription).
+# --query and --output are global to every az command.
 AZ_COMMAND_FLAGS = {
     "ml job create": {"--file", "--resource-group", "--workspace-name", "--set"},
-    "ml job stream": {"--name", "--resource-group", "--workspace-name"},
     "ml job show": {"--name", "--resource-group", "--workspace-name"},
     "ml job download": {"--name", "--output-name", "--download-path", "--resource-group", "--workspace-name"},
     "ml model download": {"--name", "--version", "--download-path", "--resource-group", "--workspace-name"},
@@ -491,6 +530,9 @@ AZ_COMMAND_FLAGS = {
     "acr repository show": {"--name", "--image"},
     "acr repository update": {"--name", "--image", "--write-enabled"},
     "extension add": {"--name", "--upgrade", "--only-show-errors"},
+    "login": {"--service-principal", "--username", "--tenant", "--federated-token", "--allow-no-subscriptions"},
+    "account show": set(),
+    "account set": {"--subscription"},
 }
 AZ_GLOBAL_FLAGS = {"--query", "--output"}
 
@@ -583,3 +625,66 @@ def test_a_run_tags_itself_only_where_the_build_service_may_add_tags():
     assert tagging == {spec.TRAIN_EVALUATE_REGISTER.key}
     for key in tagging:
         assert "EditBuildQuality" in spec.BUILD_SERVICE_PERMISSIONS.get(key, ()), key
+
+
+# Microsoft Learn, "Configure and pay for parallel jobs" and "Microsoft-hosted agents"
+# (docs/assumptions.md): a private project's free Microsoft-hosted job runs at most 60 minutes;
+# a paid parallel job lifts that to 360. tests/test_ledger_pins.py pins both to their row.
+HOSTED_FREE_MAX_MINUTES = 60
+HOSTED_PAID_MAX_MINUTES = 360
+
+
+def hosted_jobs() -> list[tuple[str, Job]]:
+    return [(path.stem, job) for path in ALL_PIPELINES for job in jobs_of(path) if not job.agentless]
+
+
+@pytest.mark.parametrize("path", ALL_PIPELINES, ids=lambda p: p.stem)
+def test_every_hosted_job_sets_a_timeout_the_hosted_agents_allow(path):
+    # Unset, a job gets 60 minutes (and 0 means the hosted maximum): say it, and stay within
+    # what a paid Microsoft-hosted parallel job may run.
+    for job in jobs_of(path):
+        if job.agentless:
+            continue
+        assert job.timeout_minutes is not None, f"{path.name} job {job.name} sets no timeoutInMinutes"
+        assert 0 < job.timeout_minutes <= HOSTED_PAID_MAX_MINUTES, f"{path.name} job {job.name}"
+
+
+def test_the_first_deploy_asks_for_a_paid_parallel_job_before_anything_else():
+    longest = max(job.timeout_minutes or 0 for _, job in hosted_jobs())
+    # Not vacuous: the ML jobs need more than the free tier's hour.
+    assert longest > HOSTED_FREE_MAX_MINUTES
+    readme = (ROOT / "README.md").read_text()
+    step0 = readme[readme.index("**0. What must exist first.**") : readme.index("**1. ")]
+    assert "paid Microsoft-hosted parallel jobs" in step0
+    assert f"{HOSTED_FREE_MAX_MINUTES} minutes" in step0 and f"{longest} minutes" in step0
+    # Why two: how long a dev deploy holds one while it waits for a teardown's destroy.
+    (cancel,) = [j for j in jobs_of(ROOT / spec.DEV_BUILD_AND_DEPLOY.yml_path) if j.name == "cancel_teardown"]
+    (wait,) = [s["env"]["TEARDOWN_WAIT_MINUTES"] for s in cancel.steps if "TEARDOWN_WAIT_MINUTES" in s.get("env", {})]
+    assert f"its {wait}\n  minutes" in step0 or f"its {wait} minutes" in step0
+
+
+def test_a_run_by_hand_of_each_triggered_pipeline_picks_what_its_trigger_would():
+    # Definitions created through the API may not fire their triggers before each has run once
+    # (docs/assumptions.md): the first-deploy runbook then starts a link by hand, which is right
+    # only if a manual run resolves its pipeline resource to the run its trigger would have
+    # given it: the newest run on the trigger's branch, carrying the trigger's tags.
+    checked = 0
+    for pipeline in spec.PIPELINES:
+        for resource in (document(pipeline).get("resources") or {}).get("pipelines", []):
+            if "trigger" not in resource:
+                continue
+            trigger = resource["trigger"]
+            assert resource["branch"] in trigger["branches"]["include"], pipeline.key
+            assert resource.get("tags", []) == trigger.get("tags", []), pipeline.key
+            checked += 1
+    assert checked == 3
+
+
+def test_the_first_deploy_runbook_starts_every_triggered_pipeline_by_hand_if_its_trigger_does_not():
+    readme = (ROOT / "README.md").read_text()
+    step6 = readme[readme.index("**6. The pipelines.**") : readme.index("### Moving state to Azure Blob storage")]
+    assert "#999" in step6 and "#953" in step6
+    triggered = [p for p in spec.PIPELINES if p.repository_trigger or p.completion_trigger or p.queued_by]
+    assert len(triggered) == 5
+    for pipeline in triggered:
+        assert f"`{pipeline.name}`" in step6, pipeline.name

@@ -194,7 +194,9 @@ def test_the_old_completion_trigger_ran_training_on_a_branch_only_the_engine_has
 def test_training_has_no_completion_trigger_left_to_race_the_queue():
     # Both at once would train twice per engine commit.
     assert load_definitions()[TER].completion_triggers == ()
-    assert load_definitions()[EP].queues == (QueueStep(spec.TRAIN_EVALUATE_REGISTER.source, MAIN),)
+    assert load_definitions()[EP].queues == (
+        QueueStep(spec.TRAIN_EVALUATE_REGISTER.source, MAIN, ENGINE, DEVELOP, PLATFORM),
+    )
 
 
 # The rules, each on a small definition of its own.
@@ -317,7 +319,7 @@ def test_rule_completion_the_two_readings_differ_only_for_a_run_of_another_repos
 
 
 def test_rule_queue_after_a_repository_trigger_or_a_run_from_the_named_branch_only():
-    p = definition("p", queues=(QueueStep("\\ML\\t", MAIN),))
+    p = definition("p", queues=(QueueStep("\\ML\\t", MAIN, ENGINE, DEVELOP, PLATFORM),))
     t = definition("t", folder="\\ML")
     definitions = {"p": p, "t": t}
     pushed = Run("p", DEVELOP, ENGINE, "ResourceTrigger")
@@ -326,6 +328,18 @@ def test_rule_queue_after_a_repository_trigger_or_a_run_from_the_named_branch_on
     assert queued.triggered_by is pushed
     assert queue_runs(definitions, Run("p", MAIN, PLATFORM, "Manual"))
     assert not queue_runs(definitions, Run("p", "refs/heads/feature/x", PLATFORM, "Manual"))
+    # Another engine branch, or main of the engine, is no trigger of the chain.
+    assert not queue_runs(definitions, Run("p", MAIN, ENGINE, "ResourceTrigger"))
+
+
+@pytest.mark.parametrize("reason", ["ResourceTrigger", "IndividualCI", "BatchedCI"])
+def test_rule_queue_an_engine_commit_queues_training_whatever_build_reason_azure_reports(reason):
+    # MicrosoftDocs/azure-devops-docs #9003 shows runs a repository resource started as
+    # "Individual CI": the chain must not hang on which reason Azure reports.
+    runs = simulate(Push(ENGINE, DEVELOP))
+    extract = replace(runs[0], reason=reason)
+    (queued,) = queue_runs(load_definitions(), extract)
+    assert (queued.pipeline, queued.source_branch) == (TER, MAIN)
 
 
 def test_rule_queue_a_failed_extract_prepare_queues_nothing():

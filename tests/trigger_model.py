@@ -38,8 +38,10 @@ HEADS = "refs/heads/"
 QUEUE_TEMPLATE = "templates/queue-pipeline.yml"
 # The condition of the queue step that rule QUEUE implements; any other fails loudly.
 QUEUE_CONDITION = (
-    "and(succeeded(), or(eq(variables['Build.Reason'], 'ResourceTrigger'), "
-    "eq(variables['Build.SourceBranch'], '${{ parameters.branch }}')))"
+    "and(succeeded(), or(and(eq(variables['Build.Repository.Name'], '${{ parameters.triggeringRepository }}'), "
+    "eq(variables['Build.SourceBranch'], '${{ parameters.triggeringBranch }}')), "
+    "and(eq(variables['Build.Repository.Name'], '${{ parameters.ownRepository }}'), "
+    "eq(variables['Build.SourceBranch'], '${{ parameters.branch }}'))))"
 )
 
 
@@ -125,10 +127,15 @@ class CompletionTrigger:
 
 @dataclass(frozen=True)
 class QueueStep:
-    """A step that queues the pipeline named `source` on `branch` of the platform repository."""
+    """A step that queues the pipeline named `source` on `branch` of the platform repository,
+    for a run started by a commit to `triggering_branch` of `triggering_repository` or one of
+    `own_repository` run from `branch`."""
 
     source: str
     branch: str
+    triggering_repository: str
+    triggering_branch: str
+    own_repository: str
 
 
 @dataclass(frozen=True)
@@ -244,7 +251,15 @@ def _queue_steps(node: Any, base: Path) -> list[QueueStep]:
             if conditions != [QUEUE_CONDITION]:
                 raise NotModelledError(f"{QUEUE_TEMPLATE} queues under {conditions!r}")
             parameters = node["parameters"]
-            found.append(QueueStep(parameters["pipeline"], _full(parameters["branch"])))
+            found.append(
+                QueueStep(
+                    parameters["pipeline"],
+                    _full(parameters["branch"]),
+                    parameters["triggeringRepository"],
+                    _full(parameters["triggeringBranch"]),
+                    parameters["ownRepository"],
+                )
+            )
         else:
             for value in node.values():
                 found += _queue_steps(value, base)
@@ -389,17 +404,28 @@ def completion_runs(
 def queue_runs(definitions: dict[str, Definition], completed: Run) -> list[Run]:
     """Rule QUEUE: the last step of a successful run queues the pipeline it names on the branch
     it names, of the platform repository (Runs REST API 7.1, `resources.repositories.self.refName`),
-    when the run was started by its repository trigger (Build.Reason `ResourceTrigger`) or ran
-    from that branch itself (`templates/queue-pipeline.yml`, whose condition `QUEUE_CONDITION`
-    pins). The queued run's Build.SourceBranch is that branch; its reason is labelled `Queued`
-    here (the model claims nothing about the Build.Reason Azure gives it: no YAML reads it).
-    Sources: MicrosoftDocs/vsts-rest-api-specs specification/pipelines/7.1/pipelines.json
-    (Runs - Run Pipeline, RunPipelineParameters, RepositoryResourceParameters.refName);
-    Microsoft Learn, BuildReason enum (azure-devops-extension-api: `ResourceTrigger`, "The build
-    was started when resources in pipeline triggered it")."""
+    when the run's Build.Repository.Name and Build.SourceBranch are the triggering repository
+    and branch the step names (a commit there started it: both variables follow the triggering
+    repository) or this repository and the queued branch (a run from that branch itself), as
+    the condition `QUEUE_CONDITION` of `templates/queue-pipeline.yml` says. Build.Reason is not
+    read: which value a repository resource trigger gives it is in doubt (runs shown as
+    "Individual CI", MicrosoftDocs/azure-devops-docs #9003). The queued run's
+    Build.SourceBranch is that branch; its reason is labelled `Queued` here (the model claims
+    nothing about the Build.Reason Azure gives it: no YAML reads it). Sources:
+    MicrosoftDocs/vsts-rest-api-specs specification/pipelines/7.1/pipelines.json (Runs - Run
+    Pipeline, RunPipelineParameters, RepositoryResourceParameters.refName); Microsoft Learn,
+    "Check out multiple repositories in your pipeline", section "Triggers"
+    (https://learn.microsoft.com/azure/devops/pipelines/repos/multi-repo-checkout: "the following
+    variables are set based on triggering repository: ... Build.Repository.Name ...
+    Build.SourceBranch")."""
     runs = []
     for queue in definitions[completed.pipeline].queues:
-        if completed.reason != "ResourceTrigger" and completed.source_branch != queue.branch:
+        by_trigger = (completed.repository, completed.source_branch) == (
+            queue.triggering_repository,
+            queue.triggering_branch,
+        )
+        by_hand = (completed.repository, completed.source_branch) == (queue.own_repository, queue.branch)
+        if not (by_trigger or by_hand):
             continue
         (target,) = [d for d in definitions.values() if names_pipeline(queue.source, d, definitions)]
         runs.append(Run(target.name, queue.branch, target.repository, "Queued", triggered_by=completed))

@@ -29,6 +29,9 @@ NOTIFICATION_SECRETS_GROUP = "digitre-mlops-notification-secrets"
 MAIN_BRANCH = "refs/heads/main"
 # The engine branch whose commits start the ML chain.
 ENGINE_BRANCH = "refs/heads/develop"
+# The alias the pipelines give the engine's repository resource (checked out at
+# $(Pipeline.Workspace)/engine).
+ENGINE_ALIAS = "engine"
 
 
 def short_branch(ref: str) -> str:
@@ -72,7 +75,10 @@ class ScheduleTrigger:
 class QueuedBy:
     """Queued on `branch` by the last step of the pipeline named `pipeline` (through the Runs
     REST API with the job's token, `pipelines/templates/queue-pipeline.yml`) when that run
-    succeeded and was started by its repository trigger or ran from `branch` itself.
+    succeeded and was started by a commit to `triggering_branch` of `triggering_repository`
+    (its repository trigger) or ran from `branch` of this repository. The queued run checks
+    the repository resource `carry_repository` out at the commit the queuing run had, on
+    `carry_ref`: the model is trained, and its image built, from the code that prepared its data.
 
     Why not a completion trigger: a run started by another repository's push carries that
     repository's branch (`refs/heads/develop` of the engine), and Microsoft Learn says a
@@ -85,6 +91,10 @@ class QueuedBy:
     branch: str
     # The platform variable holding the queued definition's id (the Runs API takes the id).
     definition_id_variable: str
+    triggering_repository: str = ENGINE_REPOSITORY
+    triggering_branch: str = ENGINE_BRANCH
+    carry_repository: str = ENGINE_ALIAS
+    carry_ref: str = ENGINE_BRANCH
 
 
 @dataclass(frozen=True)
@@ -156,7 +166,7 @@ DEV_BUILD_AND_DEPLOY = Pipeline(
     key="dev-build-and-deploy",
     name="[DEV]-Build_and_Deploy",
     folder="\\Dev",
-    summary="builds the serving image in ACR, cancels pending teardowns, serves the model in dev",
+    summary="builds the serving image in ACR, cancels teardowns still waiting, serves the model in dev",
     completion_trigger=CompletionTrigger(
         TRAIN_EVALUATE_REGISTER.name, (short_branch(MAIN_BRANCH),), (MODEL_REGISTERED_TAG,)
     ),
@@ -247,9 +257,9 @@ PIPELINES: tuple[Pipeline, ...] = (
 # definitions, because a pipeline's script calls the REST API with that token. Declared per
 # definition (components/devops/build_service.py) rather than taken on trust from defaults.
 BUILD_SERVICE_PERMISSIONS: dict[str, tuple[str, ...]] = {
-    # Build_and_Deploy lists the pending teardowns and cancels them.
+    # Build_and_Deploy lists the pending teardowns, reads their timelines, cancels those still waiting.
     DEV_DELETE_AFTER_24_HOURS.key: ("ViewBuilds", "StopBuilds"),
-    # A teardown reads which Build_and_Deploy run is the newest.
+    # A teardown reads which Build_and_Deploy run is the newest, and which ones run now.
     DEV_BUILD_AND_DEPLOY.key: ("ViewBuilds",),
     # Extract-Prepare queues Train-Evaluate-Register on main; a Train-Evaluate-Register run
     # tags itself `model-registered` (`##vso[build.addbuildtag]`, which the agent sends with
