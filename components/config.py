@@ -490,7 +490,7 @@ class DevOpsConfig(_Section):
             "`pulumi config set --path --secret digitre-mlops:devops.sendgridApiKey`",
         ),
     ]
-    # The people who run the README's `az keyvault key create` (and later `pulumi` with the
+    # The people who run the first deploy's `az keyvault key create` (and later `pulumi` with the
     # Key Vault secrets provider): object id -> principal type, granted Key Vault Crypto
     # Officer on the shared vault (RBAC mode: owning the subscription is not enough).
     key_vault_crypto_officers: _Principals = {}

@@ -1,7 +1,7 @@
 """The offline plan: what a stack will create, for a person to read, without Azure credentials.
 
     python -m offline.plan <stack> [--model-version V] [--diagram FILE]
-    python -m offline.plan --docs        # regenerate docs/architecture.md
+    python -m offline.plan --docs        # regenerate docs/architecture.md and docs/configuration.md
 
 Evaluates the stack under Pulumi mocks with its real `Pulumi.<stack>.yaml` (an environment
 reads the outputs of the shared stack, evaluated once in the same process), then prints the
@@ -28,6 +28,7 @@ import yaml
 from components import roles
 from components.config import PROJECT, ConfigError
 from components.devops import pipelines
+from offline.configuration import CONFIG_DOCS, render_configuration
 from offline.evaluate import (
     ROOT,
     SHARED,
@@ -666,7 +667,11 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("stack", nargs="?", help=f"one of {', '.join(known_stacks())}")
     parser.add_argument("--model-version", help="evaluate an environment as a deploy of this model version")
     parser.add_argument("--diagram", type=Path, help="where to write the Mermaid diagram (default: print it)")
-    parser.add_argument("--docs", action="store_true", help=f"regenerate {DOCS.relative_to(ROOT)}")
+    parser.add_argument(
+        "--docs",
+        action="store_true",
+        help=f"regenerate {DOCS.relative_to(ROOT)} and {CONFIG_DOCS.relative_to(ROOT)}",
+    )
     args = parser.parse_args(argv)
     if not args.docs and args.stack is None:
         parser.error("give a stack, or --docs")
@@ -674,7 +679,8 @@ def main(argv: Sequence[str]) -> int:
         if args.docs:
             DOCS.parent.mkdir(exist_ok=True)
             DOCS.write_text(render_docs())
-            print(f"wrote {DOCS.relative_to(ROOT)}")
+            CONFIG_DOCS.write_text(render_configuration())
+            print(f"wrote {DOCS.relative_to(ROOT)} and {CONFIG_DOCS.relative_to(ROOT)}")
             return 0
         run = run_stack(args.stack, args.model_version)
     except PlanError as error:

@@ -120,7 +120,7 @@ def aci_secured(props: Props) -> list[str]:
 
 def aci_plain_http(props: Props) -> list[str]:
     """ACI has no TLS of its own: a public container group answers plain HTTP. Dev and qa
-    accept that (README: how each environment is reached), so this only warns."""
+    accept that (docs/operations.md: how each environment is reached), so this only warns."""
     if _get(props, "ipAddress", "type") != "Public":
         return []
     return [

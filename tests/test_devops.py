@@ -396,7 +396,7 @@ def test_whoever_deploys_shared_may_delete_the_secret_it_creates(shared):
     # vault takes Key Vault Secrets Officer (or Administrator): an Owner alone cannot.
     secret = shared.one("azure-native:keyvault:Secret")
     deleters = [a for a in shared.of_type("azure-native:authorization:RoleAssignment") if a.urn in secret.depends_on]
-    assert deleters == []  # the committed stack file names nobody: README step 0 asks for your id
+    assert deleters == []  # the committed stack file names nobody: docs/operations.md step 0 asks for your id
     people = {"11111111-2222-3333-4444-555555555555": "User", "66666666-7777-8888-9999-000000000000": "Group"}
     run = evaluate(
         "shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "keyVaultSecretsOfficers": people})}
@@ -779,8 +779,8 @@ def test_the_azure_devops_token_never_reaches_the_program_or_state(shared):
 
 
 def test_the_readme_asks_for_the_pat_scope_the_declared_resources_need(shared):
-    readme = (ROOT / "README.md").read_text()
-    bootstrap = readme[readme.index("### First deploy, in order") :]
+    readme = (ROOT / "docs" / "operations.md").read_text()
+    bootstrap = readme[readme.index("## First deploy, in order") :]
     # The provider documents Full access for azuredevops_project_pipeline_settings.
     assert of(shared, "ProjectPipelineSettings")
     assert "**Full access**" in bootstrap
@@ -790,8 +790,8 @@ def test_the_readme_asks_for_the_pat_scope_the_declared_resources_need(shared):
 
 
 # The Azure namespace each azure-native module the stacks use deploys into. Microsoft.Resources
-# and Microsoft.Authorization are left out: every subscription has them (the README registers
-# the rest).
+# and Microsoft.Authorization are left out: every subscription has them (docs/operations.md
+# registers the rest).
 NAMESPACES = {
     "applicationinsights": "Microsoft.Insights",
     "authorization": None,
@@ -809,14 +809,14 @@ NAMESPACES = {
 
 
 def test_the_readme_registers_the_resource_provider_of_every_declared_type(every_run):
-    readme = (ROOT / "README.md").read_text()
-    bootstrap = readme[readme.index("### First deploy, in order") :]
+    readme = (ROOT / "docs" / "operations.md").read_text()
+    bootstrap = readme[readme.index("## First deploy, in order") :]
     block = re.search(r"for ns in (.*?); do az provider register --namespace \$ns --wait; done", bootstrap, re.S)
     assert block, "the bootstrap registers no resource providers"
     registered = set(block.group(1).replace("\\", " ").split())
     modules = {r.type.split(":")[1] for run in every_run for r in run.azure_resources}
     unknown = modules - set(NAMESPACES)
-    assert not unknown, f"add the Azure namespace of {sorted(unknown)} to NAMESPACES and to the README"
+    assert not unknown, f"add the Azure namespace of {sorted(unknown)} to NAMESPACES and to docs/operations.md"
     assert registered == {NAMESPACES[m] for m in modules} - {None}
 
 

@@ -653,7 +653,7 @@ def test_the_first_deploy_asks_for_a_paid_parallel_job_before_anything_else():
     longest = max(job.timeout_minutes or 0 for _, job in hosted_jobs())
     # Not vacuous: the ML jobs need more than the free tier's hour.
     assert longest > HOSTED_FREE_MAX_MINUTES
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "operations.md").read_text()
     step0 = readme[readme.index("**0. What must exist first.**") : readme.index("**1. ")]
     assert "paid Microsoft-hosted parallel jobs" in step0
     assert f"{HOSTED_FREE_MAX_MINUTES} minutes" in step0 and f"{longest} minutes" in step0
@@ -681,8 +681,8 @@ def test_a_run_by_hand_of_each_triggered_pipeline_picks_what_its_trigger_would()
 
 
 def test_the_first_deploy_runbook_starts_every_triggered_pipeline_by_hand_if_its_trigger_does_not():
-    readme = (ROOT / "README.md").read_text()
-    step6 = readme[readme.index("**6. The pipelines.**") : readme.index("### Moving state to Azure Blob storage")]
+    readme = (ROOT / "docs" / "operations.md").read_text()
+    step6 = readme[readme.index("**6. The pipelines.**") : readme.index("## Moving state to Azure Blob storage")]
     assert "#999" in step6 and "#953" in step6
     triggered = [p for p in spec.PIPELINES if p.repository_trigger or p.completion_trigger or p.queued_by]
     assert len(triggered) == 5

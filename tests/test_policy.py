@@ -184,7 +184,7 @@ def stack_resources(run) -> list[v.StackResource]:
     ]
 
 
-# Advisory rules that warn on purpose, and the stacks they warn on (README: how each
+# Advisory rules that warn on purpose, and the stacks they warn on (docs/operations.md: how each
 # environment is reached and secured).
 ACCEPTED_WARNINGS = {"aci-public-plain-http": {"dev", "qa"}}
 

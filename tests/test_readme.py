@@ -1,28 +1,30 @@
-"""The README against the code it describes: its config table, its pipeline picture and
-table, its stack picture, and the modules and paths it names."""
+"""The README and the hand-written docs against the code they describe: the README's
+pipeline picture and table, its stack picture and its length; CONTRIBUTING's layout; the
+modules, paths and links every page names. The config reference is generated
+(tests/test_config_docs.py)."""
 
 from __future__ import annotations
 
 import re
-import types
-import typing
-from collections.abc import Iterator
 
 import pytest
 import yaml
-from pydantic import BaseModel
 
-from components.config import PROJECT, StackConfig
+from components.config import PROJECT
 from components.devops.pipelines import ML_SERVICE_CONNECTION, PIPELINES, Pipeline, short_branch
 from offline.evaluate import ROOT
 
 README = (ROOT / "README.md").read_text()
+CONTRIBUTING = (ROOT / "CONTRIBUTING.md").read_text()
+# The hand-written pages: each names paths, modules and links that must exist.
+PAGES = ("README.md", "CONTRIBUTING.md", "docs/operations.md")
+README_MAX_LINES = 200
 
 
-def _section(heading: str) -> str:
+def _section(heading: str, text: str = README) -> str:
     """The text under a `## heading`, up to the next heading of that level."""
-    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", README, re.M | re.S)
-    assert match, f"README has no '## {heading}' section"
+    match = re.search(rf"^## {re.escape(heading)}\n(.*?)(?=^## |\Z)", text, re.M | re.S)
+    assert match, f"no '## {heading}' section"
     return match.group(1)
 
 
@@ -30,61 +32,6 @@ def _mermaid(text: str) -> str:
     match = re.search(r"```mermaid\n(.*?)```", text, re.S)
     assert match, "no mermaid block"
     return match.group(1)
-
-
-def _expand(key: str) -> list[str]:
-    """`a.{b,c}` -> `a.b`, `a.c`; `x, y` -> `x`, `y`."""
-    found = re.fullmatch(r"([\w.]*)\{([^}]*)\}", key)
-    if found:
-        return [found.group(1) + part.strip() for part in found.group(2).split(",")]
-    return [key]
-
-
-def _table_keys() -> list[str]:
-    keys = []
-    for line in _section("Configuration").splitlines():
-        cells = [c.strip() for c in line.strip().strip("|").split("|")]
-        if not line.startswith("|") or cells[0] in ("key", "") or set(cells[0]) <= {"-"}:
-            continue
-        for named in re.findall(r"`([^`]+)`", cells[0]):
-            keys += _expand(named)
-    return keys
-
-
-def _section_model(annotation: object) -> type[BaseModel] | None:
-    """The config section an annotation names (itself or optional), not a list's items."""
-    candidates = typing.get_args(annotation) if isinstance(annotation, types.UnionType) else (annotation,)
-    models = [c for c in candidates if isinstance(c, type) and issubclass(c, BaseModel)]
-    return models[0] if models else None
-
-
-def _model_keys(model: type[BaseModel], prefix: str = "") -> Iterator[str]:
-    for name, field in model.model_fields.items():
-        if name == "stack":  # the stack's name, not a config key
-            continue
-        key = prefix + (field.alias or name)
-        section = _section_model(field.annotation)
-        if section is None:
-            yield key
-        else:
-            yield from _model_keys(section, key + ".")
-
-
-def test_config_table_lists_every_key_the_config_model_accepts() -> None:
-    listed = _table_keys()
-    accepted = set(_model_keys(StackConfig))
-    assert len(accepted) > 50  # the walk reached the sections
-    assert sorted(accepted - set(listed)) == [], "config keys missing from the README's table"
-    assert sorted(set(listed) - accepted) == [], "README table keys the config model does not accept"
-    assert sorted(k for k in listed if listed.count(k) > 1) == [], "README table lists a key twice"
-
-
-def test_config_table_parser_expands_brace_groups() -> None:
-    assert _expand("aks.accessWait.{attempts, intervalSeconds}") == [
-        "aks.accessWait.attempts",
-        "aks.accessWait.intervalSeconds",
-    ]
-    assert _expand("role") == ["role"]
 
 
 _NODE = re.compile(r"^\s*(\w+)\[\"([^\"<]+)")
@@ -210,24 +157,69 @@ def test_stack_picture_has_each_stack_with_its_role_and_platform(stack: str) -> 
     )
 
 
-def test_modules_the_readme_runs_exist() -> None:
-    modules = set(re.findall(r"python3? -m ([\w.]+)", README))
+@pytest.mark.parametrize("page", PAGES)
+def test_modules_a_page_runs_exist(page: str) -> None:
+    modules = set(re.findall(r"python3? -m ([\w.]+)", (ROOT / page).read_text()))
     assert modules
     missing = [m for m in modules if not (ROOT / (m.replace(".", "/") + ".py")).exists()]
     assert missing == []
 
 
-def test_paths_the_readme_names_exist() -> None:
+@pytest.mark.parametrize("page", PAGES)
+def test_paths_a_page_names_exist(page: str) -> None:
     tops: tuple[str, ...] = ("components/", "commands/", "offline/", "tests/", "pipelines/", "charts/", "serving/")
     tops += ("docs/", "policy/", "scripts/", "benchmarks/", ".ci/")
-    named = {tok for tok in re.findall(r"`([\w./-]+)`", README) if tok.startswith(tops)}
-    assert len(named) > 10
+    named = {tok for tok in re.findall(r"`([\w./-]+)`", (ROOT / page).read_text()) if tok.startswith(tops)}
+    assert len(named) > 3
     assert sorted(p for p in named if not (ROOT / p).exists()) == []
+
+
+def _anchor(heading: str) -> str:
+    """GitHub's anchor for a heading: lowercase, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+@pytest.mark.parametrize("page", (*PAGES, "docs/configuration.md", "docs/architecture.md"))
+def test_every_link_of_a_page_resolves(page: str) -> None:
+    source = ROOT / page
+    broken = []
+    for target in re.findall(r"\]\(([^)\s]+)\)", source.read_text()):
+        if re.match(r"https?://", target):
+            continue
+        path, _, anchor = target.partition("#")
+        linked = (source.parent / path).resolve() if path else source
+        if not linked.exists():
+            broken.append(target)
+        elif anchor:
+            headings = re.findall(r"^#+ (.+)$", linked.read_text(), re.M)
+            if anchor not in {_anchor(h) for h in headings}:
+                broken.append(target)
+    assert broken == [], f"{page} links to what does not exist"
+
+
+def test_anchors_are_made_as_github_makes_them() -> None:
+    assert _anchor("First deploy, in order") == "first-deploy-in-order"
+    assert _anchor("Serve, promote, roll back") == "serve-promote-roll-back"
+
+
+def test_the_readme_stays_an_entry_page() -> None:
+    lines = README.count("\n")
+    assert lines <= README_MAX_LINES, f"README.md has {lines} lines; move detail to docs/ (at most {README_MAX_LINES})"
+    for page in ("docs/operations.md", "docs/configuration.md", "CONTRIBUTING.md"):
+        assert f"]({page}" in README, f"the README does not link {page}"
+
+
+def test_no_page_carries_dated_benchmark_figures() -> None:
+    # The figures are what benchmarks/bench.py prints; prose about them goes stale.
+    for page in PAGES:
+        text = (ROOT / page).read_text()
+        assert not re.search(r"\b20\d\d-\d\d-\d\d\b.{0,80}\b\d+(\.\d+)? ?s\b", text, re.S), page
+        assert not re.search(r"\b\d{3,4} tests\b", text), page
 
 
 def test_layout_table_names_every_module_of_the_deploying_folders() -> None:
     rows: dict[str, str] = {}
-    for line in _section("Layout").splitlines():
+    for line in _section("Layout", CONTRIBUTING).splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if line.startswith("| `") and len(cells) == 2:
             for folder in re.findall(r"`([\w./-]+/)`", cells[0]):

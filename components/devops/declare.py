@@ -258,7 +258,7 @@ def declare_devops(cfg: DevOpsConfig, facts: PlatformFacts) -> dict[str, pulumi.
     if not cfg.key_vault_secrets_officers:
         pulumi.log.warn(
             "digitre-mlops:devops.keyVaultSecretsOfficers is empty: nobody may delete the SendGrid secret "
-            "this stack writes to the Key Vault, so destroying or renaming it fails (README, step 0)"
+            "this stack writes to the Key Vault, so destroying or renaming it fails (docs/operations.md, step 0)"
         )
     environments = DeploymentEnvironments(
         "environments",

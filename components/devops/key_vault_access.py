@@ -25,7 +25,7 @@ class KeyVaultOfficersArgs:
 class KeyVaultOfficers(pulumi.ComponentResource):
     """Owns one Key Vault Crypto Officer assignment on the shared vault per configured
     principal: the vault authorizes its data plane by Azure RBAC only, so even a
-    subscription Owner cannot create the Pulumi secrets key (README) without it. And one Key
+    subscription Owner cannot create the Pulumi secrets key (docs/operations.md, step 4) without it. And one Key
     Vault Secrets Officer assignment per principal that deploys `shared`: azure-native deletes
     a `keyvault.Secret` through the data plane, so that whoever destroys or renames the
     stack's secret may delete it. The secret depends on these (`secrets_officer_grants`), so
