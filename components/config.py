@@ -166,43 +166,9 @@ class ServingConfig(_Section):
     memory_gb: Annotated[Float, Field(ge=0.5, le=16, description="a number of GB 0.5..16")] = 1.5
 
 
-# The probe's own limit (commands/health_probe.py); far below Linux's limit on one
-# environment variable, which is how the sample reaches the probe.
-SAMPLE_REQUEST_MAX_BYTES = 16 << 10
-
-
-def _compact_json(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), sort_keys=True)
-
-
-def _json_document(value: Any) -> Any:
-    if value is not None and not isinstance(value, dict | list):
-        raise ValueError("not a JSON object or array")
-    if value is not None and len(_compact_json(value).encode()) > SAMPLE_REQUEST_MAX_BYTES:
-        raise ValueError("too large")
-    return value
-
-
 class HealthCheckConfig(_Section):
     attempts: Annotated[Int, Field(ge=1, le=60, description="an integer 1..60")] = 20
     interval_seconds: Annotated[Int, Field(ge=1, le=60, description="an integer 1..60 (seconds)")] = 15
-    # Posted to the scoring route after each deploy (the engine repo's sample request): an
-    # update whose model cannot score it fails. It reaches the probe in plain text, so it
-    # holds no secret, and load_config rejects it as a Pulumi secret.
-    sample_request: Annotated[
-        Any,
-        BeforeValidator(_json_document),
-        Field(
-            description=f"a JSON object or array of at most {SAMPLE_REQUEST_MAX_BYTES} bytes "
-            "(the scoring route's sample request)"
-        ),
-    ] = None
-
-    @property
-    def sample_request_json(self) -> str | None:
-        """The sample as the probe receives it: compact and key-sorted, so an unchanged
-        sample never shows as a diff."""
-        return None if self.sample_request is None else _compact_json(self.sample_request)
 
 
 class AciConfig(_Section):

@@ -265,8 +265,6 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
             interval_seconds=cfg.health_check.interval_seconds,
             triggers=[image],
             depends_on=check_after,
-            score_url=scoring_url,
-            sample_request=cfg.health_check.sample_request_json,
         ),
     )
     outputs.update(image=image, healthUrl=health_url, scoringUrl=scoring_url)

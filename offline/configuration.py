@@ -38,9 +38,6 @@ NOTES: Mapping[str, str] = {
     "a pipeline deploys to, each once, never `shared` or the shared stack's own name",
     "registry.sku": "Premium is what Microsoft documents as the prerequisite for ACI's managed-identity "
     "pull: keep it while any environment serves on ACI",
-    "healthCheck.sampleRequest": "the engine repo's sample request, posted to the scoring route after each "
-    "deploy; plain JSON, a Pulumi secret is refused (it reaches the check in plain text); unset, the check "
-    "probes health only and the update warns so",
     "aci.dnsNameLabelReuse": "never `Unsecure` (it leaves the label open to subdomain takeover)",
     "aks.kubernetesVersion": "unset: Azure's default version",
     "aks.existingCluster.name": "an AKS cluster to look up instead of creating one; it must run Kubernetes "

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import http.server
 import json
-import logging
 import os
 import ssl
 import subprocess
@@ -18,8 +17,8 @@ from typing import ClassVar
 
 import pytest
 
-from commands.health_probe import MAX_SAMPLE_BYTES, smoke_score, wait_healthy
-from components.config import PROJECT, SAMPLE_REQUEST_MAX_BYTES, ConfigError
+from commands.health_probe import smoke_score, wait_healthy
+from components.config import PROJECT, ConfigError
 from offline.evaluate import stack_config
 from tests.conftest import ENVIRONMENTS, WORKLOAD, deploy
 from tests.loopback import serve
@@ -111,79 +110,24 @@ def test_the_command_the_stack_runs_exits_by_health():
     assert run_probe("file:///etc/passwd").returncode == 2
 
 
-# --- The smoke score: settings, wiring, and the probe against loopback servers ---
-
-SAMPLE = {"data": [{"surface_m2": 80, "rooms": 3}]}
-
-
-def with_sample(stack: str, sample: object) -> dict[str, str]:
-    config, _ = stack_config(stack)
-    section = json.loads(config.get(key("healthCheck"), "{}"))
-    return {key("healthCheck"): json.dumps({**section, "sampleRequest": sample})}
+# --- The smoke score: the probe against loopback servers. The deploy pipeline runs it after
+# `pulumi up` with the served version's sample (pipelines/templates/score-sample.yml). ---
 
 
 def key(name: str) -> str:
     return f"{PROJECT}:{name}"
 
 
-@pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_the_sample_request_is_posted_to_the_scoring_route(shared, stack):
-    run = deploy(stack, shared, overrides=with_sample(stack, SAMPLE))
-    assert run.error is None, run.error
-    environment = run.named("health-check-probe").inputs["environment"]
-    assert environment["SCORE_URL"] == run.outputs["scoringUrl"]
-    assert environment["HEALTH_URL"] == run.outputs["healthUrl"]
-    # Compact and key-sorted: the same sample written differently is no change.
-    assert environment["SCORE_REQUEST"] == '{"data":[{"rooms":3,"surface_m2":80}]}'
-    assert run.named("health-check-probe").inputs["triggers"] == [run.outputs["image"]]
-
-
-def test_a_changed_sample_re_runs_the_check(served, shared):
-    # pulumi-command runs `create` again when an input changes (no `update` command).
-    before = deploy("qa", shared, overrides=with_sample("qa", SAMPLE)).named("health-check-probe")
-    after = deploy("qa", shared, overrides=with_sample("qa", {"data": []})).named("health-check-probe")
-    assert before.inputs["environment"] != after.inputs["environment"]
-    assert "update" not in after.inputs
-
-
-def test_without_a_sample_the_check_warns_that_it_proves_health_only(shared, caplog):
-    with caplog.at_level(logging.WARNING):
-        run = deploy("dev", shared)
-    assert "SCORE_URL" not in run.named("health-check-probe").inputs["environment"]
-    assert any("no healthCheck.sampleRequest" in r.getMessage() for r in caplog.records)
-    caplog.clear()
-    with caplog.at_level(logging.WARNING):
-        deploy("dev", shared, overrides=with_sample("dev", SAMPLE))
-    assert not any("no healthCheck.sampleRequest" in r.getMessage() for r in caplog.records)
-
-
-@pytest.mark.parametrize(
-    ("sample", "message"),
-    [
-        ("price me", "healthCheck.sampleRequest must be a JSON object or array of at most 16384 bytes"),
-        (42, "healthCheck.sampleRequest must be a JSON object or array of at most 16384 bytes"),
-        ({"data": "x" * 20_000}, "healthCheck.sampleRequest must be a JSON object or array of at most 16384 bytes"),
-    ],
-)
-def test_a_bad_sample_is_rejected_before_any_resource(shared, sample, message):
-    run = deploy("dev", shared, overrides=with_sample("dev", sample))
-    assert isinstance(run.error, ConfigError), run.error
-    assert f"{PROJECT}:{message}" in str(run.error)
-    assert run.resources == []
-
-
-def test_a_secret_sample_is_rejected_before_any_resource(shared):
-    # It would reach the probe's environment, and the state, decrypted.
-    run = deploy("qa", shared, overrides=with_sample("qa", SAMPLE), secrets=[key("healthCheck")])
+def test_a_secret_health_check_section_is_rejected_before_any_resource(shared):
+    # Its settings reach the probe's environment, and the state, decrypted.
+    config, _ = stack_config("qa")
+    section = config.get(key("healthCheck"), '{"attempts": 20}')
+    run = deploy("qa", shared, overrides={key("healthCheck"): section}, secrets=[key("healthCheck")])
     assert isinstance(run.error, ConfigError), run.error
     assert f"{PROJECT}:healthCheck must not be a secret: it reaches the post-deploy check in plain text" in str(
         run.error
     )
     assert run.resources == []
-
-
-def test_config_and_probe_agree_on_the_largest_sample():
-    assert SAMPLE_REQUEST_MAX_BYTES == MAX_SAMPLE_BYTES
 
 
 class _Scoring(http.server.BaseHTTPRequestHandler):

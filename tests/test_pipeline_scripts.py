@@ -410,6 +410,7 @@ done
 mkdir -p "$path/named-outputs/registration"
 echo '{"registered": true, "name": "estimation-model", "version": "7", "metrics": {"rmse": 1.0}}' \\
   > "$path/named-outputs/registration/registration.json"
+echo '{"data": [{"surface_m2": 80, "rooms": 3}]}' > "$path/named-outputs/registration/sample-request.json"
 """
 
 
@@ -639,6 +640,7 @@ def test_the_model_artifact_names_the_engine_commit(tmp_path):
         'mkdir -p "$out/named-outputs/registration"\n'
         'echo \'{"registered": true, "name": "estimation-model", "version": "8", "metrics": {"mae": 1}}\' '
         '> "$out/named-outputs/registration/registration.json"\n'
+        'echo \'{"data": []}\' > "$out/named-outputs/registration/sample-request.json"\n'
     )
     (bin_dir / "az").chmod(0o755)
     # The job's engine checkout, whose scoring files the artifact carries.
@@ -658,6 +660,7 @@ def test_the_model_artifact_names_the_engine_commit(tmp_path):
     model = json.loads((staging / "model" / "model.json").read_text())
     assert model == {"name": "estimation-model", "version": "8", "metrics": {"mae": 1}, "engineCommit": "a" * 40}
     assert sorted(p.name for p in (staging / "model" / "engine").iterdir()) == ["requirements.txt", "score.py"]
+    assert json.loads((staging / "model" / "sample-request.json").read_text()) == {"data": []}
 
 
 @pytest.mark.parametrize(
@@ -694,6 +697,7 @@ def test_the_model_artifact_is_checked_before_its_values_become_variables(tmp_pa
     if commit is not None:
         model["engineCommit"] = commit
     (artifact / "model.json").write_text(json.dumps(model))
+    (artifact / "sample-request.json").write_text('{"data": []}')
     result = run_script(step["bash"], {"Pipeline.Workspace": str(tmp_path)}, {}, tmp_path)
     assert (result.returncode == 0) is accepted
     commands = [line for line in result.stdout.splitlines() if line.startswith("##vso[")]
@@ -702,6 +706,7 @@ def test_the_model_artifact_is_checked_before_its_values_become_variables(tmp_pa
             f"##vso[task.setvariable variable=MODEL_NAME]{name}",
             f"##vso[task.setvariable variable=MODEL_VERSION]{version}",
             f"##vso[task.setvariable variable=ENGINE_COMMIT]{commit or ''}",
+            f"##vso[task.setvariable variable=MODEL_SAMPLE]{artifact / 'sample-request.json'}",
         ]
     else:
         assert commands == []

@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 
 from components.config import PROJECT, ServingConfig
+from components.devops import pipelines as spec
 from components.serving.contract import ServingContract
-from offline.evaluate import stack_config
+from offline.evaluate import ROOT, stack_config
 from tests.conftest import ENVIRONMENTS, WORKLOAD
 from tests.inference_server import (
     LAUNCHER,
@@ -36,6 +37,19 @@ from tests.inference_server import (
     lay_out,
     read_dockerfile,
     running,
+)
+from tests.pipeline_jobs import run_script, script_of
+from tests.test_model_sample import (
+    DEPLOYS,
+    ENGINE_SAMPLE,
+    READ,
+    artifact_dir,
+    deploy_job,
+    macro_env,
+    run_training,
+    score_step,
+    set_variables,
+    step_named,
 )
 
 SAMPLE = (SERVING / "sample_request.json").read_bytes()
@@ -259,3 +273,64 @@ def test_the_post_deploy_check_fails_when_the_model_cannot_score(broken_engine):
     assert result.stderr.strip() == f"the model does not score the sample request: {broken_engine.url}/score"
     # A model error is the model's answer, not a gateway's: no retries.
     assert result.stdout.count("cannot score:") == 1
+
+
+# --- The deploy pipelines' own scripts, end to end: training writes the artifact with the
+# engine's sample, the deploy reads it, and its scoring step posts it to the real server. ---
+
+
+def deploy_scoring(tmp_path: Path, pipeline: spec.Pipeline, server: RunningServer) -> subprocess.CompletedProcess[str]:
+    trained, artifact = run_training(tmp_path / "train", sample=ENGINE_SAMPLE.read_bytes())
+    assert trained.returncode == 0, trained.stderr
+    job = deploy_job(pipeline)
+    workspace = tmp_path / "deploy"
+    target = artifact_dir(job, workspace)
+    target.parent.mkdir(parents=True)
+    artifact.rename(target)
+    read_step = step_named(job, READ)
+    macros = {"Pipeline.Workspace": str(workspace), "MODEL_VERSION": "7"}
+    read = run_script(read_step["bash"], macros, macro_env(read_step, macros), tmp_path)
+    assert read.returncode == 0, read.stderr
+    # `pulumi up` has run; `pulumi stack output` answers the stack's endpoint outputs.
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "pulumi").write_text(
+        "#!/bin/bash\n"
+        'echo "$*" >> "$PULUMI_LOG"\n'
+        'case "$1 $2 $3" in\n'
+        f'  "stack output healthUrl") echo "{server.url}/" ;;\n'
+        f'  "stack output scoringUrl") echo "{server.url}/score" ;;\n'
+        "esac\n"
+    )
+    (bin_dir / "pulumi").chmod(0o755)
+    step = score_step(job)
+    variables = {**set_variables(read.stdout), "PULUMI_BACKEND_URL": "azblob://pulumi-state"}
+    env = {
+        **macro_env(step, variables),
+        "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PULUMI_LOG": str(tmp_path / "pulumi.log"),
+    }
+    result = run_script(script_of(step), variables, env, ROOT, timeout=120)
+    stack = step["__parameters__"]["stack"]
+    assert (tmp_path / "pulumi.log").read_text().splitlines() == [
+        "login azblob://pulumi-state",
+        f"stack output healthUrl --stack {stack}",
+        f"stack output scoringUrl --stack {stack}",
+    ]
+    return result
+
+
+@pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
+def test_every_deploy_passes_when_the_engine_scores_the_models_own_sample(engine, tmp_path, pipeline):
+    result = deploy_scoring(tmp_path, pipeline, engine)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "posting the sample request of model estimation-model version 7" in result.stdout
+    assert "scored:" in result.stdout
+
+
+@pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
+def test_every_deploy_fails_when_the_engines_run_raises_on_its_own_sample(broken_engine, tmp_path, pipeline):
+    result = deploy_scoring(tmp_path, pipeline, broken_engine)
+    assert result.returncode == 1
+    assert "healthy:" in result.stdout and "HTTP 500" in result.stdout
+    assert f"the model does not score the sample request: {broken_engine.url}/score" in result.stderr

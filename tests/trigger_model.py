@@ -232,7 +232,8 @@ def _completion_trigger(resource: dict[str, Any]) -> CompletionTrigger:
 
 def _build_tags(path: Path) -> set[str]:
     """The tags a pipeline's scripts (its templates included) can add to its run."""
-    tags = set(re.findall(r"##vso\[build\.addbuildtag\]([A-Za-z0-9._-]+)", path.read_text()))
+    # A tag made from a variable (`model-version-$(REGISTERED_VERSION)`) triggers nothing here.
+    tags = set(re.findall(r"##vso\[build\.addbuildtag\]([A-Za-z0-9._-]+)(?![A-Za-z0-9._$(-])", path.read_text()))
     for template in re.findall(r"template:\s*(\S+\.yml)", path.read_text()):
         tags |= _build_tags(path.parent / template)
     return tags

@@ -1,0 +1,263 @@
+"""The smoke request travels with the model (issue 17, item 1): training puts the engine's
+sample request in the `model` artifact and tags its run with the version; every deploy reads
+the deployed version's artifact, refuses one without a usable sample, and posts the sample to
+the scoring route after `pulumi up`. The pipelines' own scripts run for real with bash; the
+real inference server judges the scoring step in tests/test_serving_contract.py."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.devops import pipelines as spec
+from offline.evaluate import ROOT
+from tests.inference_server import SERVING
+from tests.pipeline_jobs import Job, jobs_of, run_script, script_of
+
+# Every pipeline that deploys a model, and the environment its deploy job serves.
+DEPLOYS = {
+    spec.DEV_BUILD_AND_DEPLOY: "dev",
+    spec.QA_DEPLOY: "qa",
+    spec.CUSTOM_QA_DEPLOY: "qa",
+    spec.PROD_DEPLOYMENT: "prod",
+}
+READ = "Read model name and version"
+COMMIT = "0123456789abcdef0123456789abcdef01234567"
+ENGINE_SAMPLE = SERVING / "sample_request.json"
+
+
+def deploy_job(pipeline: spec.Pipeline) -> Job:
+    (job,) = [j for j in jobs_of(ROOT / pipeline.yml_path) if j.name == f"deploy_{DEPLOYS[pipeline]}"]
+    return job
+
+
+def step_named(job: Job, display_name: str) -> dict[str, Any]:
+    (step,) = [s for s in job.steps if s.get("displayName") == display_name]
+    return step
+
+
+def pulumi_up(job: Job) -> int:
+    (index,) = [i for i, s in enumerate(job.steps) if s.get("__template__") == "pulumi.yml"]
+    return index
+
+
+def score_step(job: Job) -> dict[str, Any]:
+    (step,) = [s for s in job.steps if s.get("__template__") == "score-sample.yml"]
+    return step
+
+
+def artifact_dir(job: Job, workspace: Path) -> Path:
+    """Where the job's download step puts the `model` artifact."""
+    (download,) = [s for s in job.steps if "download" in s or s.get("task") == "DownloadPipelineArtifact@2"]
+    if "download" in download:
+        return workspace / download["download"] / download["artifact"]
+    return Path(download["inputs"]["targetPath"].replace("$(Pipeline.Workspace)", str(workspace)))
+
+
+def macro_env(step: dict[str, Any], macros: dict[str, str]) -> dict[str, str]:
+    """A step's `env:` mapping as the agent sets it: macros replaced."""
+    return {
+        name: re.sub(r"\$\(([\w.]+)\)", lambda m: macros.get(m.group(1), m.group(0)), value)
+        for name, value in (step.get("env") or {}).items()
+    }
+
+
+def set_variables(stdout: str) -> dict[str, str]:
+    return dict(re.findall(r"^##vso\[task\.setvariable variable=(\w+)\](.*)$", stdout, re.MULTILINE))
+
+
+# --- Training: the sample goes into the artifact, the run is tagged with the version ---
+
+
+def train_step() -> tuple[Job, dict[str, Any]]:
+    (job,) = jobs_of(ROOT / spec.TRAIN_EVALUATE_REGISTER.yml_path)
+    (step,) = [s for s in job.steps if "registration.json" in script_of(s)]
+    return job, step
+
+
+def run_training(tmp_path: Path, registered: bool = True, sample: bytes | None = None, version: str = "7"):
+    """Training's result step, with `az ml job download` writing the engine job's registration
+    output (registration.json and, unless None, sample-request.json)."""
+    output = tmp_path / "job-output" / "named-outputs" / "registration"
+    output.mkdir(parents=True)
+    result = {"registered": registered, "name": "estimation-model", "version": version, "metrics": {"mae": 1.5}}
+    (output / "registration.json").write_text(json.dumps(result))
+    if sample is not None:
+        (output / "sample-request.json").write_bytes(sample)
+    bin_dir = tmp_path / "fake-bin"
+    bin_dir.mkdir()
+    (bin_dir / "az").write_text(
+        f'#!/bin/bash\nwhile [ $# -gt 0 ]; do [ "$1" = --download-path ] && out=$2; shift; done\n'
+        f'mkdir -p "$out" && cp -r "{tmp_path / "job-output"}/." "$out/"\n'
+    )
+    (bin_dir / "az").chmod(0o755)
+    engine = tmp_path / "engine" / "src"
+    engine.mkdir(parents=True)
+    (engine / "score.py").write_text((SERVING / "context" / "score.py").read_text())
+    (engine / "requirements.txt").write_text("numpy\n")
+    staging = tmp_path / "staging"
+    macros = {
+        "Build.ArtifactStagingDirectory": str(staging),
+        "AML_JOB_NAME": "job-1",
+        "Pipeline.Workspace": str(tmp_path),
+    }
+    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "ENGINE_COMMIT": COMMIT}
+    _, step = train_step()
+    return run_script(script_of(step), macros, env, tmp_path), staging / "model"
+
+
+def build_tags(stdout_by_variables: dict[str, str]) -> list[str]:
+    """The tags training's tag step adds, run with the variables earlier steps set."""
+    job, _ = train_step()
+    (step,) = [s for s in job.steps if "##vso[build.addbuildtag]" in script_of(s)]
+    result = run_script(script_of(step), stdout_by_variables, {}, ROOT)
+    assert result.returncode == 0, result.stderr
+    return re.findall(r"^##vso\[build\.addbuildtag\](.*)$", result.stdout, re.MULTILINE)
+
+
+def test_training_puts_the_engines_sample_in_the_model_artifact_and_tags_the_version(tmp_path):
+    result, artifact = run_training(tmp_path, sample=ENGINE_SAMPLE.read_bytes())
+    assert result.returncode == 0, result.stderr
+    assert (artifact / "sample-request.json").read_bytes() == ENGINE_SAMPLE.read_bytes()
+    model = json.loads((artifact / "model.json").read_text())
+    assert (model["name"], model["version"], model["metrics"]) == ("estimation-model", "7", {"mae": 1.5})
+    variables = set_variables(result.stdout)
+    assert variables["MODEL_REGISTERED"] == "true"
+    assert build_tags(variables) == ["model-registered", "model-version-7"]
+
+
+@pytest.mark.parametrize(("sample", "problem"), [(None, "No such file"), (b"{oops", "Expecting")])
+def test_a_registered_model_without_a_usable_sample_fails_training_and_publishes_nothing(tmp_path, sample, problem):
+    result, artifact = run_training(tmp_path, sample=sample)
+    assert result.returncode != 0
+    assert "the engine's job wrote no usable sample-request.json beside registration.json" in result.stderr
+    assert problem in result.stderr and "docs/engine-contract.md" in result.stderr
+    assert "MODEL_REGISTERED" not in set_variables(result.stdout)
+    assert not (artifact / "model.json").exists()
+
+
+def test_a_model_that_lost_the_evaluation_needs_no_sample(tmp_path):
+    result, _ = run_training(tmp_path, registered=False)
+    assert result.returncode == 0, result.stderr
+    assert set_variables(result.stdout) == {}
+
+
+def test_a_version_that_cannot_be_a_tag_fails_training(tmp_path):
+    result, _ = run_training(tmp_path, sample=b"{}", version="7\n##vso[build.addbuildtag]evil")
+    assert result.returncode != 0
+    assert "##vso[" not in result.stdout
+
+
+# --- Every deploy reads the version's artifact, then scores its sample after `pulumi up` ---
+
+
+@pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
+def test_every_deploy_reads_the_versions_artifact_and_scores_its_sample_after_pulumi_up(pipeline):
+    job = deploy_job(pipeline)
+    names = [s.get("displayName", "") for s in job.steps]
+    read, up = names.index(READ), pulumi_up(job)
+    score = job.steps.index(score_step(job))
+    assert read < up < score == len(job.steps) - 1
+    # A failed read stops the deploy; the score runs only when `pulumi up` succeeded.
+    assert all("condition" not in s for s in job.steps[read:])
+    assert score_step(job)["__parameters__"]["stack"] == DEPLOYS[pipeline]
+    # The sample reaches the check at run time, never `pulumi up`: nothing a preview compares.
+    up_step = job.steps[up]
+    assert "MODEL_SAMPLE" not in json.dumps(up_step)
+    assert score_step(job)["env"]["MODEL_SAMPLE"] == "$(MODEL_SAMPLE)"
+
+
+@pytest.mark.parametrize("pipeline", [spec.CUSTOM_QA_DEPLOY, spec.PROD_DEPLOYMENT], ids=lambda p: p.key)
+def test_a_deploy_by_version_number_takes_the_artifact_of_the_run_that_registered_it(tmp_path, pipeline):
+    job = deploy_job(pipeline)
+    (download,) = [s for s in job.steps if s.get("task") == "DownloadPipelineArtifact@2"]
+    inputs = download["inputs"]
+    # The training definition's id, from the platform variable group the shared stack writes.
+    queued_by = spec.TRAIN_EVALUATE_REGISTER.queued_by
+    assert queued_by is not None
+    assert inputs["definition"] == f"$({queued_by.definition_id_variable})"
+    assert (inputs["buildType"], inputs["buildVersionToDownload"]) == ("specific", "latestFromBranch")
+    assert inputs["branchName"] == spec.MAIN_BRANCH
+    assert inputs["artifactName"] == "model"
+    # The tag asked for is the one training adds to the run that registered that version.
+    result, _ = run_training(tmp_path, sample=b"{}", version="12")
+    (tag,) = [t for t in build_tags(set_variables(result.stdout)) if t != spec.MODEL_REGISTERED_TAG]
+    assert inputs["tags"].replace("$(MODEL_VERSION)", "12") == tag
+    # The version is known before the download: requested, or the one qa serves.
+    names = [s.get("displayName", "") for s in job.steps]
+    version_step = next(
+        i for i, n in enumerate(names) if n in ("Use the requested model version", "Read the model version qa serves")
+    )
+    assert version_step < job.steps.index(download) < names.index(READ)
+
+
+def write_artifact(directory: Path, sample: bytes | None, version: str = "7") -> None:
+    directory.mkdir(parents=True)
+    model = {"name": "estimation-model", "version": version, "metrics": {}, "engineCommit": COMMIT}
+    (directory / "model.json").write_text(json.dumps(model))
+    if sample is not None:
+        (directory / "sample-request.json").write_bytes(sample)
+
+
+def run_read(tmp_path: Path, pipeline: spec.Pipeline, sample: bytes | None, version: str = "7", requested: str = "7"):
+    job = deploy_job(pipeline)
+    write_artifact(artifact_dir(job, tmp_path), sample, version)
+    step = step_named(job, READ)
+    macros = {"Pipeline.Workspace": str(tmp_path), "MODEL_VERSION": requested}
+    return run_script(step["bash"], macros, macro_env(step, macros), tmp_path)
+
+
+LARGEST = json.dumps({"data": "x" * (16384 - len('{"data": ""}'))}).encode()
+
+
+@pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
+@pytest.mark.parametrize(
+    ("sample", "problem"),
+    [
+        (None, "No such file"),
+        (b"price me", "Expecting value"),
+        (b'"a string"', "it is not a JSON object or array"),
+        (LARGEST + b" ", "it has 16385 bytes, more than 16384"),
+    ],
+)
+def test_every_deploy_refuses_an_artifact_without_a_usable_sample(tmp_path, pipeline, sample, problem):
+    result = run_read(tmp_path, pipeline, sample)
+    assert result.returncode == 1
+    assert "setvariable" not in result.stdout
+    assert "model estimation-model version 7: the model artifact carries no usable sample-request.json" in result.stderr
+    assert problem in result.stderr
+    # What the engine repo must write, and where to read about it.
+    assert "The engine's training job must write sample-request.json" in result.stderr
+    assert "beside registration.json in its registration output (docs/engine-contract.md)" in result.stderr
+
+
+@pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
+def test_every_deploy_hands_the_sample_on_as_a_file(tmp_path, pipeline):
+    assert len(LARGEST) == 16384
+    result = run_read(tmp_path, pipeline, LARGEST)
+    assert result.returncode == 0, result.stderr
+    sample = Path(set_variables(result.stdout)["MODEL_SAMPLE"])
+    assert sample == artifact_dir(deploy_job(pipeline), tmp_path) / "sample-request.json"
+    assert sample.read_bytes() == LARGEST
+
+
+@pytest.mark.parametrize("pipeline", [spec.CUSTOM_QA_DEPLOY, spec.PROD_DEPLOYMENT], ids=lambda p: p.key)
+def test_an_artifact_of_another_version_is_refused(tmp_path, pipeline):
+    result = run_read(tmp_path, pipeline, b"{}", version="6", requested="7")
+    assert result.returncode == 1
+    assert "the run tagged model-version-7 published model version 6" in result.stderr
+
+
+def test_the_reads_size_limit_is_the_probes(tmp_path):
+    # The probe refuses what the read refuses, by the same limit (commands/health_probe.py).
+    env = {**os.environ, "HEALTH_URL": "http://e/", "SCORE_URL": "http://e/s"}
+    run = [sys.executable, "-m", "commands.health_probe"]
+    over = subprocess.run(run, env={**env, "SCORE_REQUEST": (LARGEST + b" ").decode()}, capture_output=True, text=True)
+    assert over.returncode == 2 and "at most 16384 bytes" in over.stderr
