@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from offline.evaluate import ROOT
-from tests import ledger
-from tests.python_source import parse
+from tests.support import ledger
+from tests.support.python_source import parse
 
 TEST_REF = re.compile(r"tests/([\w/]+\.py)::(\w+)")
 # A web address, or a repository path (owner/repo/path...), that a reviewer can open.

@@ -17,7 +17,7 @@ from components.config import PROJECT, ConfigError
 from components.devops import pipelines as spec
 from components.devops.variable_groups import SENDGRID_SECRET
 from offline.evaluate import ROOT, SUBSCRIPTION_ID, Evaluation, Registration, _guid, evaluate
-from tests.conftest import MODEL_VERSION, deploy, prod_aks
+from tests.support.evaluations import MODEL_VERSION, deploy, prod_aks, shared_devops
 
 ADO = "azuredevops:index/"
 
@@ -33,12 +33,6 @@ def test_project_and_repositories_are_looked_up_not_created(shared):
     (project,) = of(run, "Project")
     assert project.inputs["name"] == "DigitRE"
     assert project.protect is True
-
-
-def shared_devops() -> dict:
-    import yaml
-
-    return yaml.safe_load((ROOT / "Pulumi.shared.yaml").read_text())["config"][f"{PROJECT}:devops"]
 
 
 def test_service_connections_use_workload_identity_federation_and_store_no_secret(shared):

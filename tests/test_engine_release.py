@@ -14,8 +14,7 @@ import yaml
 from components.serving.contract import ServingContract
 from components.serving.engine_release import CHART_PATH, chart_values
 from offline.evaluate import ROOT
-from tests.conftest import deploy, prod_aks
-from tests.test_chart import EXPECTED_KINDS
+from tests.support.evaluations import deploy, prod_aks
 
 CHART = ROOT / CHART_PATH
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
@@ -178,12 +177,6 @@ def test_every_value_a_template_reads_is_in_the_schema():
     assert {"image.repository", "healthPath", "autoscaling.minReplicas"} <= used
     missing = sorted(dotted for dotted in used if not schema_has(dotted))
     assert missing == [], f"read by templates, absent from values.schema.json: {missing}"
-
-
-def test_chart_has_the_workload_objects():
-    kinds = {kind for text in templates().values() for kind in re.findall(r"^kind: (\w+)", text, re.M)}
-    # The add-on's ExternalDNS only with a DNS zone (tests/test_chart.py renders it).
-    assert kinds == EXPECTED_KINDS | {"ExternalDNS"}
 
 
 def test_deployment_runs_non_root_read_only_with_probes_and_resources():

@@ -7,7 +7,7 @@ import uuid
 from components import roles
 from components.config import PROJECT
 from offline.evaluate import SUBSCRIPTION_ID, TENANT_ID, evaluate
-from tests import ledger
+from tests.support import ledger
 
 
 def test_key_vault_follows_the_baseline(shared):

@@ -21,8 +21,9 @@ import yaml
 
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
-from tests.azure_pipelines_schema import _validator, load_as_azure, schema_errors
-from tests.pipeline_jobs import Job, jobs_of, load, run_script, script_of
+from tests.support.azure_pipelines_schema import _validator, load_as_azure, schema_errors
+from tests.support.hosted_agent import HOSTED_FREE_MAX_MINUTES, HOSTED_PAID_MAX_MINUTES, HOSTED_UBUNTU_2404_TOOLS
+from tests.support.pipeline_jobs import Job, jobs_of, load, run_script, script_of
 
 PIPELINES_DIR = ROOT / "pipelines"
 # Microsoft Learn, task reference "Delay@1": maximum 86400 minutes (60 days); agentless jobs
@@ -320,11 +321,6 @@ def test_previews_and_deploys_run_with_the_policy_pack(pipeline):
         assert (ROOT / "policy" / "PulumiPolicy.yaml").is_file()
 
 
-# What the Microsoft-hosted ubuntu-24.04 image provides, of the tools these pipelines call
-# (actions/runner-images, images/ubuntu/Ubuntu2404-Readme.md, image 20250907.24.1: Azure CLI
-# 2.77.0, Kubectl 1.34.0, Helm 3.18.6, Python 3.12.3, curl, jq, unzip, coreutils). kubelogin is
-# not in that list.
-HOSTED_UBUNTU_2404_TOOLS = frozenset({"az", "kubectl", "helm", "python3", "curl", "jq", "unzip", "sha256sum"})
 # The tools a step of ours installs, by the template that installs them.
 INSTALLED_BY = {"setup.yml": {"uv", "pulumi"}, "kubelogin.yml": {"kubelogin"}}
 CHECKED_TOOLS = HOSTED_UBUNTU_2404_TOOLS | {"uv", "pulumi", "kubelogin"}
@@ -625,13 +621,6 @@ def test_a_run_tags_itself_only_where_the_build_service_may_add_tags():
     assert tagging == {spec.TRAIN_EVALUATE_REGISTER.key}
     for key in tagging:
         assert "EditBuildQuality" in spec.BUILD_SERVICE_PERMISSIONS.get(key, ()), key
-
-
-# Microsoft Learn, "Configure and pay for parallel jobs" and "Microsoft-hosted agents"
-# (docs/assumptions.md): a private project's free Microsoft-hosted job runs at most 60 minutes;
-# a paid parallel job lifts that to 360. tests/test_ledger_pins.py pins both to their row.
-HOSTED_FREE_MAX_MINUTES = 60
-HOSTED_PAID_MAX_MINUTES = 360
 
 
 def hosted_jobs() -> list[tuple[str, Job]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from components import roles
 from components.config import PROJECT
 from offline.evaluate import SUBSCRIPTION_ID, evaluate
-from tests import ledger
+from tests.support import ledger
 
 
 def test_registry_admin_user_and_anonymous_pull_are_off(shared):

@@ -8,7 +8,7 @@ from collections import Counter
 
 from components import roles
 from components.serving import aks
-from tests import ledger
+from tests.support import ledger
 
 SECTION = "Azure RBAC and identities"
 GUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

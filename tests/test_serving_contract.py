@@ -25,8 +25,8 @@ import pytest
 from components.config import PROJECT, ServingConfig
 from components.serving.contract import ServingContract
 from offline.evaluate import stack_config
-from tests.conftest import ENVIRONMENTS, WORKLOAD
-from tests.inference_server import (
+from tests.support.evaluations import ENVIRONMENTS, WORKLOAD
+from tests.support.inference_server import (
     LAUNCHER,
     SERVING,
     Image,
