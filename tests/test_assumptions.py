@@ -5,6 +5,7 @@ reads the whole ledger and reports every bad row at once."""
 from __future__ import annotations
 
 import ast
+import functools
 import re
 from pathlib import Path
 
@@ -17,6 +18,7 @@ TEST_REF = re.compile(r"tests/([\w/]+\.py)::(\w+)")
 SOURCE = re.compile(r"https://\S+|\b[\w.-]+/[\w.-]+(/[\w./-]+)+")
 
 
+@functools.cache
 def defined_tests(path: Path) -> set[str]:
     tree = parse(path)
     return {node.name for node in ast.walk(tree) if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)}

@@ -86,7 +86,7 @@ def test_every_pipeline_file_is_declared_and_every_declared_file_exists():
 
 
 def document(pipeline: spec.Pipeline) -> dict:
-    return yaml.load((ROOT / pipeline.yml_path).read_text(), Loader=yaml.BaseLoader)
+    return load(ROOT / pipeline.yml_path)
 
 
 @pytest.mark.parametrize("pipeline", spec.PIPELINES, ids=lambda p: p.key)
@@ -197,7 +197,7 @@ def usage_of(path: Path, parameters: dict[str, Any] | None = None, usage: Usage 
     """What a YAML file and the templates it includes use, template parameters (given, else
     their defaults) substituted and `${{ each }}` loops over parameters expanded."""
     usage = usage or Usage()
-    document = yaml.load(path.read_text(), Loader=yaml.BaseLoader)
+    document = load(path)
     declared = {p["name"]: p.get("default") for p in document.get("parameters") or [] if isinstance(p, dict)}
     scope: dict[str, Any] = {**{k: v for k, v in declared.items() if v is not None}, **(parameters or {})}
 
@@ -310,7 +310,7 @@ def test_previews_and_deploys_run_with_the_policy_pack(pipeline):
                 for value in node.values():
                     walk(value)
 
-        walk(yaml.load(path.read_text(), Loader=yaml.BaseLoader))
+        walk(load(path))
         return found
 
     pulumi_calls = calls(ROOT / pipeline.yml_path, {})

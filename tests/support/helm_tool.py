@@ -105,7 +105,7 @@ class Helm:
         """Every manifest `helm template` renders; fails the test when Helm refuses."""
         result = self.template(release, namespace, values, kube_version, **kwargs)
         assert result.returncode == 0, f"helm template failed:\n{result.stderr}"
-        return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        return [doc for doc in yaml.load_all(result.stdout, Loader=yaml.CSafeLoader) if doc]
 
 
 def kube_versions(run: Evaluation) -> tuple[str, ...]:
