@@ -2,22 +2,10 @@
 
 from __future__ import annotations
 
-import json
-from typing import Any
-
 import pytest
 
-from components.config import PROJECT
-from offline.evaluate import STACKS, Evaluation, evaluate, evaluate_all, shared_stack_name, stack_config
-
-MODEL_VERSION = "7"
-ENVIRONMENTS = STACKS[1:]
-# The resource that serves the model in each environment.
-WORKLOAD = {
-    "dev": "azure-native:containerinstance:ContainerGroup",
-    "qa": "azure-native:containerinstance:ContainerGroup",
-    "prod": "kubernetes:helm.sh/v3:Release",
-}
+from offline.evaluate import Evaluation, evaluate_all
+from tests.support.evaluations import ENVIRONMENTS, deploy
 
 
 @pytest.fixture(scope="session")
@@ -32,25 +20,6 @@ def runs() -> dict[str, Evaluation]:
 @pytest.fixture(scope="session")
 def shared(runs: dict[str, Evaluation]) -> Evaluation:
     return runs["shared"]
-
-
-def deploy(stack: str, shared: Evaluation, version: str | None = MODEL_VERSION, **kwargs) -> Evaluation:
-    """An environment evaluated as a deploy pipeline runs it: with `modelVersion` set."""
-    overrides = dict(kwargs.pop("overrides", {}))
-    if version is not None:
-        overrides[f"{PROJECT}:modelVersion"] = version
-    references = {shared_stack_name(stack): shared, **kwargs.pop("references", {})}
-    run = evaluate(stack, overrides=overrides, references=references, **kwargs)
-    return run
-
-
-def prod_aks(*, keep_file: bool = True, **changes: Any) -> dict[str, str]:
-    """An override of prod's `aks` section: `changes` on top of Pulumi.prod.yaml's section, or
-    with `keep_file=False` on top of its required `ingress` alone (every other key defaults)."""
-    config, _ = stack_config("prod")
-    section = json.loads(config[f"{PROJECT}:aks"])
-    base = section if keep_file else {"ingress": section["ingress"]}
-    return {f"{PROJECT}:aks": json.dumps({**base, **changes})}
 
 
 @pytest.fixture(scope="session")

@@ -18,7 +18,7 @@ from components.serving.aks import (
 )
 from offline import evaluate as offline
 from offline.evaluate import SUBSCRIPTION_ID, TENANT_ID, mock_kubeconfig
-from tests.conftest import deploy, prod_aks
+from tests.support.evaluations import deploy, prod_aks
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 PROVIDER = "pulumi:providers:kubernetes"

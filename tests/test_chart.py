@@ -1,7 +1,7 @@
 """The engine chart judged by the real things: Helm 3 (`lint --strict`, `template`) fed exactly
 the values the prod stack hands its Release, every rendered manifest checked against the
 Kubernetes API's own schemas (`kubernetes-validate --strict`) for the cluster's version, and the
-Gateway and HTTPRoute against the Gateway API's own (tests/gateway_api_judge.py)."""
+Gateway and HTTPRoute against the Gateway API's own (tests/support/gateway_api_judge.py)."""
 
 from __future__ import annotations
 
@@ -17,16 +17,10 @@ from kubernetes_validate.utils import all_versions, major_minor
 
 from components.serving import https_entry
 from offline.evaluate import ROOT, Evaluation
-from tests import gateway_api_judge
-from tests.conftest import deploy, prod_aks
-from tests.helm_tool import CHART, Helm, require_helm
+from tests.support import gateway_api_judge
+from tests.support.evaluations import deploy, prod_aks
+from tests.support.helm_tool import AKS_SUPPORTED_MINORS, CHART, CLUSTER, RELEASE, Helm, kube_versions, require_helm
 
-RELEASE = "kubernetes:helm.sh/v3:Release"
-CLUSTER = "azure-native:containerservice:ManagedCluster"
-# With `aks.kubernetesVersion` unset, AKS picks the cluster's version from the minors it supports
-# (a window that moves on); the chart must then hold on every one of them (AKS's release calendar
-# on 2026-11-29, docs/assumptions.md).
-AKS_SUPPORTED_MINORS = ("1.34", "1.35", "1.36", "1.37")
 EXPECTED_KINDS = {
     "Deployment",
     "Service",
@@ -73,15 +67,6 @@ def prod(served: dict[str, Evaluation]) -> Evaluation:
 @pytest.fixture(scope="module")
 def release(prod: Evaluation) -> dict[str, Any]:
     return prod.one(RELEASE).inputs
-
-
-def kube_versions(run: Evaluation) -> tuple[str, ...]:
-    """The Kubernetes minors the release must render for: the cluster's configured version, or
-    with none configured (or an existing cluster), every minor AKS supports."""
-    configured = {r.inputs.get("kubernetesVersion") for r in run.of_type(CLUSTER)} - {None}
-    if configured:
-        return tuple(sorted(major_minor(str(v)) for v in configured))
-    return AKS_SUPPORTED_MINORS
 
 
 @pytest.fixture(scope="module")

@@ -3,7 +3,7 @@ engine chart as Helm renders it with the prod stack's values, and every pipeline
 finding fails the test unless it is skipped inline with the reason a reviewer needs; the skips
 are the ones listed here, each with the fact it rests on checked.
 
-One checkov run (tests/checkov_tool.py) also scans canaries, files built to fail, so the test
+One checkov run (tests/support/checkov_tool.py) also scans canaries, files built to fail, so the test
 proves the scanner sees what it is pointed at, the skip syntax is the one checkov reads, and
 its Azure Pipelines runner reads only the file names the copies are given.
 """
@@ -19,11 +19,10 @@ import pytest
 
 from components.serving.contract import ServingContract
 from offline.evaluate import ROOT, Evaluation
-from tests import checkov_tool
-from tests.checkov_tool import NO_REASON, PIPELINE_SUFFIX, Report
-from tests.helm_tool import Helm, require_helm
-from tests.inference_server import install_server
-from tests.test_chart import RELEASE, kube_versions
+from tests.support import checkov_tool
+from tests.support.checkov_tool import NO_REASON, PIPELINE_SUFFIX, Report
+from tests.support.helm_tool import RELEASE, Helm, kube_versions, require_helm
+from tests.support.inference_server import install_server
 
 DOCKERFILE = ROOT / "serving" / "Dockerfile"
 PIPELINES = ROOT / "pipelines"

@@ -12,9 +12,9 @@ import pytest
 
 from commands.cluster_access import KUBECTL, Check, kubectl_runner, release_checks, wait_for_access
 from components.config import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
-from tests.fake_kubectl import calls
-from tests.fake_kubectl import fake_kubectl as kubectl_stand_in
-from tests.local_command import run_module
+from tests.support.fake_kubectl import calls
+from tests.support.fake_kubectl import fake_kubectl as kubectl_stand_in
+from tests.support.local_command import run_module
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
 

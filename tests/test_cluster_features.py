@@ -16,7 +16,7 @@ import pytest
 
 from commands.cluster_features import Feature, missing, version
 from components.serving import https_entry
-from tests.local_command import run_module
+from tests.support.local_command import run_module
 
 CLUSTER_ID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.ContainerService/managedClusters/aks-digitre-prod"
 FEATURES = [

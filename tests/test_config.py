@@ -10,7 +10,7 @@ import yaml
 from components.config import PROJECT, ConfigError
 from components.regions import AZURE_REGIONS, REGION_DISPLAY_NAMES, programmatic_name
 from offline.evaluate import ROOT, STACKS, evaluate, stack_config
-from tests.conftest import deploy, prod_aks
+from tests.support.evaluations import deploy, prod_aks
 
 
 def key(name: str) -> str:

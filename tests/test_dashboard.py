@@ -11,7 +11,7 @@ from typing import ClassVar
 
 from commands.dashboard_widgets import BUILD_HISTORY, MARKDOWN, WIDGET_PREFIX, DashboardClient, widgets
 from components.devops import pipelines as spec
-from tests.loopback import serve
+from tests.support.loopback import serve
 
 
 def built() -> list[dict]:

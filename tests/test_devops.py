@@ -17,7 +17,8 @@ from components.config import PROJECT, ConfigError
 from components.devops import pipelines as spec
 from components.devops.variable_groups import SENDGRID_SECRET
 from offline.evaluate import ROOT, SUBSCRIPTION_ID, Evaluation, Registration, _guid, evaluate
-from tests.conftest import MODEL_VERSION, deploy, prod_aks
+from tests.support.evaluations import MODEL_VERSION, deploy, prod_aks, shared_devops
+from tests.support.pipeline_jobs import load
 
 ADO = "azuredevops:index/"
 
@@ -33,12 +34,6 @@ def test_project_and_repositories_are_looked_up_not_created(shared):
     (project,) = of(run, "Project")
     assert project.inputs["name"] == "DigitRE"
     assert project.protect is True
-
-
-def shared_devops() -> dict:
-    import yaml
-
-    return yaml.safe_load((ROOT / "Pulumi.shared.yaml").read_text())["config"][f"{PROJECT}:devops"]
 
 
 def test_service_connections_use_workload_identity_federation_and_store_no_secret(shared):
@@ -732,7 +727,7 @@ def test_environment_stacks_declare_nothing_in_azure_devops(runs, stack):
 
 
 def test_pr_preview_iterates_one_job_template_over_the_stacks():
-    document = yaml.load((ROOT / spec.PR_PREVIEW.yml_path).read_text(), Loader=yaml.BaseLoader)
+    document = load(ROOT / spec.PR_PREVIEW.yml_path)
     (stacks,) = [p for p in document["parameters"] if p["name"] == "stacks"]
     assert tuple(stacks["default"]) == spec.PR_PREVIEW.stacks
     (preview,) = [s for s in document["stages"] if s["stage"] == "preview"]
@@ -744,10 +739,10 @@ def test_pr_preview_iterates_one_job_template_over_the_stacks():
 
 
 def test_only_the_shared_preview_references_the_engine_repository_and_nothing_checks_it_out():
-    document = yaml.load((ROOT / spec.PR_PREVIEW.yml_path).read_text(), Loader=yaml.BaseLoader)
+    document = load(ROOT / spec.PR_PREVIEW.yml_path)
     (engine,) = document["resources"]["repositories"]
     assert engine == {"repository": "engine", "type": "git", "name": spec.ENGINE_REPOSITORY}  # no trigger
-    template = yaml.load((ROOT / "pipelines/templates/preview.yml").read_text(), Loader=yaml.BaseLoader)
+    template = load(ROOT / "pipelines/templates/preview.yml")
     (job,) = template["jobs"]
     assert job[r"${{ if eq(parameters.stack, 'shared') }}"] == {"uses": {"repositories": ["engine"]}}
     assert "uses" not in job
@@ -755,7 +750,7 @@ def test_only_the_shared_preview_references_the_engine_repository_and_nothing_ch
 
 
 def test_preview_pulumi_step_signs_in_with_the_preview_connection():
-    template = yaml.load((ROOT / "pipelines/templates/preview.yml").read_text(), Loader=yaml.BaseLoader)
+    template = load(ROOT / "pipelines/templates/preview.yml")
     (job,) = template["jobs"]
     (pulumi_call,) = [s for s in job["steps"] if s.get("template") == "pulumi.yml"]
     assert pulumi_call["parameters"]["serviceConnection"] == spec.PREVIEW_SERVICE_CONNECTION

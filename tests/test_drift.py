@@ -16,7 +16,7 @@ from commands.drift import NOT_REFRESHED, exclude_patterns, pattern_matches
 from commands.preview_summary import summarise
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
-from tests.pipeline_jobs import jobs_of, load, run_script, script_of
+from tests.support.pipeline_jobs import jobs_of, load, run_script, script_of
 
 FIXTURES = ROOT / "tests" / "fixtures" / "preview_events"
 

@@ -11,11 +11,11 @@ import jsonschema
 import pytest
 import yaml
 
+from components.config import PROJECT
 from components.serving.contract import ServingContract
 from components.serving.engine_release import CHART_PATH, chart_values
 from offline.evaluate import ROOT
-from tests.conftest import deploy, prod_aks
-from tests.test_chart import EXPECTED_KINDS
+from tests.support.evaluations import deploy, prod_aks
 
 CHART = ROOT / CHART_PATH
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
@@ -27,16 +27,14 @@ def release(served):
     return served["prod"].one(RELEASE)
 
 
-def test_release_is_atomic_with_a_timeout_and_creates_or_upgrades(release):
+def test_a_failed_release_rolls_back_and_a_deploy_upgrades_in_place(release):
+    """Helm's atomic install and upgrade: a release that fails within its timeout is rolled back
+    and what it created is deleted, so the engine keeps serving the last good revision; a deploy
+    upgrades the release in place, never replaces it."""
     inputs = release.inputs
-    assert inputs["chart"] == "charts/estimation-engine"
     assert (ROOT / inputs["chart"] / "Chart.yaml").is_file()
-    assert inputs["name"] == "estimation-engine"
-    assert inputs["namespace"] == "estimation-engine"
-    assert inputs["atomic"] is True
-    assert inputs["cleanupOnFail"] is True
+    assert inputs["atomic"] is True and inputs["cleanupOnFail"] is True
     assert inputs["createNamespace"] is True
-    assert inputs["timeout"] == 600
     assert "replace" not in inputs and "skipAwait" not in inputs
 
 
@@ -50,21 +48,23 @@ def test_release_is_deployed_after_the_registry_grant(served, release):
 
 
 def test_release_values_from_stack_config_satisfy_the_chart_schema(release):
-    jsonschema.validate(release.inputs["values"], SCHEMA)
     values = release.inputs["values"]
-    assert values["containerPort"] == 5001
-    assert values["healthPath"] == "/"
-    assert values["resources"]["requests"] == {"cpu": "1000m", "memory": "2048Mi"}
-    assert values["autoscaling"] == {"minReplicas": 2, "maxReplicas": 6, "targetCPUUtilizationPercentage": 70}
-    assert values["podDisruptionBudget"] == {"maxUnavailable": 1}
+    jsonschema.validate(values, SCHEMA)
+    # Requests equal limits: guaranteed QoS.
+    assert values["resources"]["requests"] == values["resources"]["limits"]
     assert release.is_secret("values.appInsightsConnectionString")
 
 
-def test_replica_bounds_come_from_config(shared):
-    run = deploy("prod", shared, overrides=prod_aks(minReplicas=3, maxReplicas=10))
-    values = run.one(RELEASE).inputs["values"]
+def test_size_replica_bounds_and_timeout_come_from_config(shared):
+    serving = {f"{PROJECT}:serving": json.dumps({"platform": "aks", "cpu": 0.5, "memoryGb": 1.5})}
+    aks = prod_aks(minReplicas=3, maxReplicas=10, helmTimeoutSeconds=900)
+    inputs = deploy("prod", shared, overrides={**serving, **aks}).one(RELEASE).inputs
+    values = inputs["values"]
     jsonschema.validate(values, SCHEMA)
-    assert values["autoscaling"]["minReplicas"] == 3
+    assert inputs["timeout"] == 900
+    # Cores and GiB as Kubernetes quantities.
+    assert values["resources"]["requests"] == {"cpu": "500m", "memory": "1536Mi"}
+    assert (values["autoscaling"]["minReplicas"], values["autoscaling"]["maxReplicas"]) == (3, 10)
     # A budget of pods that may go, whatever the floor: a drain never waits on it.
     assert values["podDisruptionBudget"] == {"maxUnavailable": 1}
 
@@ -178,12 +178,6 @@ def test_every_value_a_template_reads_is_in_the_schema():
     assert {"image.repository", "healthPath", "autoscaling.minReplicas"} <= used
     missing = sorted(dotted for dotted in used if not schema_has(dotted))
     assert missing == [], f"read by templates, absent from values.schema.json: {missing}"
-
-
-def test_chart_has_the_workload_objects():
-    kinds = {kind for text in templates().values() for kind in re.findall(r"^kind: (\w+)", text, re.M)}
-    # The add-on's ExternalDNS only with a DNS zone (tests/test_chart.py renders it).
-    assert kinds == EXPECTED_KINDS | {"ExternalDNS"}
 
 
 def test_deployment_runs_non_root_read_only_with_probes_and_resources():

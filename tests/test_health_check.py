@@ -20,8 +20,8 @@ import pytest
 from commands.health_probe import smoke_score, wait_healthy
 from components.config import PROJECT, ConfigError
 from offline.evaluate import stack_config
-from tests.conftest import ENVIRONMENTS, WORKLOAD, deploy
-from tests.loopback import serve
+from tests.support.evaluations import ENVIRONMENTS, WORKLOAD, deploy
+from tests.support.loopback import serve
 
 COMMAND = "command:local:Command"
 

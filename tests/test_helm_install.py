@@ -15,8 +15,8 @@ import yaml
 from kubernetes_validate.utils import all_versions, major_minor
 
 from offline.evaluate import ROOT
-from tests import helm_tool
-from tests.helm_tool import HELM, INSTALL_SCRIPT, UNAVAILABLE_ENV, require_helm, script_pin
+from tests.support import helm_tool
+from tests.support.helm_tool import HELM, INSTALL_SCRIPT, UNAVAILABLE_ENV, require_helm, script_pin
 
 PR_PREVIEW = ROOT / "pipelines" / "pr-preview.yml"
 CI_RUN = ROOT / ".ci" / "run"

@@ -17,8 +17,8 @@ from components.serving import https_entry
 from components.serving.aks import _oidc_issuer_url
 from components.serving.engine_release import CHART_PATH
 from offline.evaluate import ROOT, mock_issuer, stack_config
-from tests import ledger
-from tests.conftest import deploy, prod_aks
+from tests.support import ledger
+from tests.support.evaluations import deploy, prod_aks
 
 CHART = ROOT / CHART_PATH
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())

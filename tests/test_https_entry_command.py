@@ -12,9 +12,9 @@ import pytest
 
 from commands.https_entry import https_only, question, wait_until
 from components.serving import https_entry as component
-from tests.fake_kubectl import calls as recorded
-from tests.fake_kubectl import fake_kubectl as kubectl_stand_in
-from tests.local_command import run_module
+from tests.support.fake_kubectl import calls as recorded
+from tests.support.fake_kubectl import fake_kubectl as kubectl_stand_in
+from tests.support.local_command import run_module
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
 NO_CRD = 'error: the server doesn\'t have a resource type "gatewayclasses"'

@@ -14,8 +14,8 @@ import pytest
 
 from commands import image_digest
 from components.serving.image_digest import COMMAND
-from tests.conftest import deploy
-from tests.local_command import run_module
+from tests.support.evaluations import deploy
+from tests.support.local_command import run_module
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 DIGEST = "sha256:" + hashlib.sha256(b"the image").hexdigest()

@@ -19,8 +19,8 @@ from commands.image_tag import ImageNameError, image_tag, main, promoted_image
 from components.config import PROJECT
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
-from tests.conftest import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
-from tests.pipeline_jobs import jobs_of, script_of
+from tests.support.evaluations import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
+from tests.support.pipeline_jobs import jobs_of, script_of
 
 BUILD_AND_DEPLOY = ROOT / spec.DEV_BUILD_AND_DEPLOY.yml_path
 CUSTOM = {"repository": "pricing/valuation-engine", "modelName": "Valuation_Model"}

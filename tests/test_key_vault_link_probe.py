@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 import pytest
 
 from commands import key_vault_link_probe as probe
-from tests.loopback import serve
+from tests.support.loopback import serve
 
 VAULT = "kvdigitreshared42fe68"
 

@@ -12,8 +12,8 @@ from components.config import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
 from components.devops import variable_groups
 from components.devops.build_definitions import BUILD_EXPIRES_WHEN_MAIN_MOVES
 from offline.evaluate import ROOT
-from tests import ledger
-from tests.test_pipelines import HOSTED_UBUNTU_2404_TOOLS
+from tests.support import ledger
+from tests.support.hosted_agent import HOSTED_FREE_MAX_MINUTES, HOSTED_PAID_MAX_MINUTES, HOSTED_UBUNTU_2404_TOOLS
 
 PIPELINES = ROOT / "pipelines"
 WORDS = {"five": 5, "ten": 10}
@@ -45,8 +45,6 @@ def test_the_teardown_delay_fits_delays_documented_limits():
 
 
 def test_the_hosted_job_limits_are_the_ones_their_ledger_row_gives():
-    from tests.test_pipelines import HOSTED_FREE_MAX_MINUTES, HOSTED_PAID_MAX_MINUTES
-
     fact = row("Azure Pipelines: triggers, tokens, hosted agents", "Microsoft-hosted jobs of a private project").fact
     assert number(r"run for up to (\d+) minutes each time", fact) == HOSTED_FREE_MAX_MINUTES
     assert number(r"each job for up to (\d+) minutes", fact) == HOSTED_PAID_MAX_MINUTES

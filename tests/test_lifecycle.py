@@ -20,10 +20,9 @@ import pytest
 from components.config import PROJECT
 from components.lifecycle import MAY_GO, PROTECTED
 from offline.evaluate import Evaluation, Registration, evaluate, stack_config
-from tests import ledger
-from tests.conftest import MODEL_VERSION, deploy, prod_aks
-from tests.test_devops import shared_devops
-from tests.test_provider_inputs import _module, _properties, _referenced
+from tests.support import ledger
+from tests.support.evaluations import MODEL_VERSION, deploy, prod_aks, shared_devops
+from tests.support.provider_sdk import referenced, sdk_args, wire_properties
 
 SECTION = "Changes Azure cannot apply in place"
 COMPUTE = "azure-native:machinelearningservices:Compute"
@@ -221,15 +220,15 @@ def test_the_engine_pool_is_replaced_by_the_provider_and_deletes_first(served):
 
 
 def _names_a_provider_input(token: str, path: str) -> bool:
-    mod, args = _module(token)
-    annotations = [_properties(args).get(str(parse(path)[0]))]
+    mod, args = sdk_args(token)
+    annotations = [wire_properties(args).get(str(parse(path)[0]))]
     for element in parse(path)[1:]:
         if element == "*" or isinstance(element, int):
             continue  # an array's items: the annotation names their class already
         found = []
         for annotation in annotations:
-            classes, _ = _referenced(annotation, mod)
-            found += [_properties(c)[element] for c in classes if element in _properties(c)]
+            classes, _ = referenced(annotation, mod)
+            found += [wire_properties(c)[element] for c in classes if element in wire_properties(c)]
         annotations = found
     return bool(annotations) and annotations[0] is not None
 

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from components.config import PROJECT
-from tests.conftest import deploy
+from tests.support.evaluations import deploy
 
 ACI = "azure-native:containerinstance:ContainerGroup"
 

@@ -9,7 +9,7 @@ import pytest
 from components.config import PROJECT
 from offline import evaluate as offline
 from offline.evaluate import SHARED, STACKS, environments, evaluate, shared_stack_name
-from tests.conftest import MODEL_VERSION
+from tests.support.evaluations import MODEL_VERSION
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 

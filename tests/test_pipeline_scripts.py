@@ -22,8 +22,8 @@ import pytest
 
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
-from tests.loopback import serve
-from tests.pipeline_jobs import expand, jobs_of, load, run_script, runtime_condition, script_of
+from tests.support.loopback import serve
+from tests.support.pipeline_jobs import expand, jobs_of, load, run_script, runtime_condition, script_of
 
 # BuildStatus, the values statusFilter takes (vsts-rest-api-specs, specification/build/7.1/build.json).
 BUILD_STATUS = {"none", "inProgress", "completed", "cancelling", "postponed", "notStarted", "all"}

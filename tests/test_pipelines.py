@@ -21,8 +21,9 @@ import yaml
 
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
-from tests.azure_pipelines_schema import _validator, load_as_azure, schema_errors
-from tests.pipeline_jobs import Job, jobs_of, load, run_script, script_of
+from tests.support.azure_pipelines_schema import _validator, load_as_azure, schema_errors
+from tests.support.hosted_agent import HOSTED_FREE_MAX_MINUTES, HOSTED_PAID_MAX_MINUTES, HOSTED_UBUNTU_2404_TOOLS
+from tests.support.pipeline_jobs import Job, jobs_of, load, run_script, script_of
 
 PIPELINES_DIR = ROOT / "pipelines"
 # Microsoft Learn, task reference "Delay@1": maximum 86400 minutes (60 days); agentless jobs
@@ -85,7 +86,7 @@ def test_every_pipeline_file_is_declared_and_every_declared_file_exists():
 
 
 def document(pipeline: spec.Pipeline) -> dict:
-    return yaml.load((ROOT / pipeline.yml_path).read_text(), Loader=yaml.BaseLoader)
+    return load(ROOT / pipeline.yml_path)
 
 
 @pytest.mark.parametrize("pipeline", spec.PIPELINES, ids=lambda p: p.key)
@@ -196,7 +197,7 @@ def usage_of(path: Path, parameters: dict[str, Any] | None = None, usage: Usage 
     """What a YAML file and the templates it includes use, template parameters (given, else
     their defaults) substituted and `${{ each }}` loops over parameters expanded."""
     usage = usage or Usage()
-    document = yaml.load(path.read_text(), Loader=yaml.BaseLoader)
+    document = load(path)
     declared = {p["name"]: p.get("default") for p in document.get("parameters") or [] if isinstance(p, dict)}
     scope: dict[str, Any] = {**{k: v for k, v in declared.items() if v is not None}, **(parameters or {})}
 
@@ -309,7 +310,7 @@ def test_previews_and_deploys_run_with_the_policy_pack(pipeline):
                 for value in node.values():
                     walk(value)
 
-        walk(yaml.load(path.read_text(), Loader=yaml.BaseLoader))
+        walk(load(path))
         return found
 
     pulumi_calls = calls(ROOT / pipeline.yml_path, {})
@@ -320,11 +321,6 @@ def test_previews_and_deploys_run_with_the_policy_pack(pipeline):
         assert (ROOT / "policy" / "PulumiPolicy.yaml").is_file()
 
 
-# What the Microsoft-hosted ubuntu-24.04 image provides, of the tools these pipelines call
-# (actions/runner-images, images/ubuntu/Ubuntu2404-Readme.md, image 20250907.24.1: Azure CLI
-# 2.77.0, Kubectl 1.34.0, Helm 3.18.6, Python 3.12.3, curl, jq, unzip, coreutils). kubelogin is
-# not in that list.
-HOSTED_UBUNTU_2404_TOOLS = frozenset({"az", "kubectl", "helm", "python3", "curl", "jq", "unzip", "sha256sum"})
 # The tools a step of ours installs, by the template that installs them.
 INSTALLED_BY = {"setup.yml": {"uv", "pulumi"}, "kubelogin.yml": {"kubelogin"}}
 CHECKED_TOOLS = HOSTED_UBUNTU_2404_TOOLS | {"uv", "pulumi", "kubelogin"}
@@ -625,13 +621,6 @@ def test_a_run_tags_itself_only_where_the_build_service_may_add_tags():
     assert tagging == {spec.TRAIN_EVALUATE_REGISTER.key}
     for key in tagging:
         assert "EditBuildQuality" in spec.BUILD_SERVICE_PERMISSIONS.get(key, ()), key
-
-
-# Microsoft Learn, "Configure and pay for parallel jobs" and "Microsoft-hosted agents"
-# (docs/assumptions.md): a private project's free Microsoft-hosted job runs at most 60 minutes;
-# a paid parallel job lifts that to 360. tests/test_ledger_pins.py pins both to their row.
-HOSTED_FREE_MAX_MINUTES = 60
-HOSTED_PAID_MAX_MINUTES = 360
 
 
 def hosted_jobs() -> list[tuple[str, Job]]:

@@ -29,7 +29,7 @@ from offline.plan import (
     run_stack,
     show,
 )
-from tests.conftest import MODEL_VERSION
+from tests.support.evaluations import MODEL_VERSION
 
 # Values the mocks give the secrets of the stacks: none may reach a plan.
 SECRET_MARKERS = ("InstrumentationKey=", "offline-key-", "offline-placeholder", "kubelogin")

@@ -23,9 +23,9 @@ from commands.pr_comment import API_VERSION, MARKER, MAX_COMMENT, Threads, marke
 from commands.preview_summary import Change, StackSummary, summarise
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
-from tests import ledger
-from tests.loopback import serve
-from tests.pipeline_jobs import jobs_of, load, run_script, script_of
+from tests.support import ledger
+from tests.support.loopback import serve
+from tests.support.pipeline_jobs import jobs_of, load, run_script, script_of
 
 FIXTURES = ROOT / "tests" / "fixtures" / "preview_events"
 TOKEN = "job-token"

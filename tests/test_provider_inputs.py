@@ -9,11 +9,6 @@ properties and its enums list the values the API takes.
 
 from __future__ import annotations
 
-import collections.abc
-import importlib
-import inspect
-import typing
-from enum import Enum
 from types import ModuleType
 from typing import Any, get_args, get_origin, get_type_hints
 
@@ -21,66 +16,13 @@ from pulumi_azure_native import containerinstance, containerregistry, storage
 
 from components.config import AciConfig, RegistryConfig, StorageConfig
 from components.serving.model_service import provider_value
+from tests.support.provider_sdk import mapping_values, referenced, sdk_args, wire_properties
 
 Problems = list[str]
 
 
-def _module(token: str) -> tuple[ModuleType, type]:
-    _, module, name = token.split(":")
-    mod = importlib.import_module(f"pulumi_azure_native.{module}")
-    return mod, getattr(mod, f"{name}Args")
-
-
-def _referenced(annotation: Any, mod: ModuleType) -> tuple[list[type], list[type[Enum]]]:
-    """The input classes and enums an SDK annotation names (through Union, Sequence, Input)."""
-    names: set[str] = set()
-
-    def walk(node: Any) -> None:
-        if isinstance(node, typing.ForwardRef):
-            names.add(node.__forward_arg__)
-        elif isinstance(node, str):
-            names.add(node)
-        elif isinstance(node, type) and (issubclass(node, Enum) or node.__name__.endswith("Args")):
-            names.add(node.__name__)
-        for arg in get_args(node):
-            walk(arg)
-        if get_origin(node) is None and hasattr(node, "__args__"):
-            for arg in node.__args__ or ():
-                walk(arg)
-
-    walk(annotation)
-    found = [getattr(mod, name, None) for name in sorted(names)]
-    classes = [c for c in found if isinstance(c, type) and c.__name__.endswith("Args")]
-    # A `Known...` enum lists the values the REST spec knows of, not all it takes (data
-    # collection rule streams, e.g., also take Container insights' `Microsoft-ContainerLogV2`).
-    enums = [c for c in found if isinstance(c, type) and issubclass(c, Enum) and not c.__name__.startswith("Known")]
-    return classes, enums
-
-
-def _mapping_values(annotation: Any) -> Any:
-    """The value annotation of a Mapping input (tags, addon profiles), else None."""
-    if get_origin(annotation) is collections.abc.Mapping:
-        return get_args(annotation)[1]
-    for arg in get_args(annotation):
-        found = _mapping_values(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _properties(cls: type) -> dict[str, Any]:
-    """The class's inputs by their wire (camelCase) name, with their annotations."""
-    parameters = inspect.signature(cls.__init__).parameters  # type: ignore[misc]
-    wire: dict[str, Any] = {}
-    for attribute, member in vars(cls).items():
-        name = getattr(getattr(member, "fget", None), "_pulumi_name", None)
-        if name is not None and attribute in parameters:
-            wire[name] = parameters[attribute].annotation
-    return wire
-
-
 def _check(value: Any, annotation: Any, mod: ModuleType, path: str, problems: Problems) -> None:
-    classes, enums = _referenced(annotation, mod)
+    classes, enums = referenced(annotation, mod)
     if isinstance(value, list):
         for i, item in enumerate(value):
             _check(item, annotation, mod, f"{path}.{i}", problems)
@@ -90,13 +32,13 @@ def _check(value: Any, annotation: Any, mod: ModuleType, path: str, problems: Pr
         if value not in allowed:
             problems.append(f"{path} = {value!r} is not one of {sorted(allowed)}")
         return
-    mapping = _mapping_values(annotation)
+    mapping = mapping_values(annotation)
     if mapping is not None and isinstance(value, dict):
         for key, item in value.items():
             _check(item, mapping, mod, f"{path}.{key}", problems)
         return
     if classes and isinstance(value, dict):
-        fitting = [c for c in classes if set(value) <= set(_properties(c))]
+        fitting = [c for c in classes if set(value) <= set(wire_properties(c))]
         if not fitting:
             problems.append(f"{path} has keys {sorted(value)} no {'/'.join(c.__name__ for c in classes)} takes")
             return
@@ -104,7 +46,7 @@ def _check(value: Any, annotation: Any, mod: ModuleType, path: str, problems: Pr
         outcomes: list[Problems] = []
         for cls in fitting:
             found: Problems = []
-            properties = _properties(cls)
+            properties = wire_properties(cls)
             for key, item in value.items():
                 _check(item, properties[key], mod, f"{path}.{key}", found)
             outcomes.append(found)
@@ -113,8 +55,8 @@ def _check(value: Any, annotation: Any, mod: ModuleType, path: str, problems: Pr
 
 
 def check_registration(token: str, inputs: dict[str, Any]) -> Problems:
-    mod, args = _module(token)
-    properties = _properties(args)
+    mod, args = sdk_args(token)
+    properties = wire_properties(args)
     problems: Problems = []
     for key, value in inputs.items():
         if key not in properties:

@@ -1,18 +1,12 @@
-"""Registry: ACR with admin user and anonymous pull off, protected; a pull identity with AcrPull."""
+"""Registry: ACR that ACI can pull from by managed identity; a pull identity with AcrPull. (Admin
+user and anonymous pull off: the policy pack's acr rule, run on every stack by tests/test_policy.py.)"""
 
 from __future__ import annotations
 
 from components import roles
 from components.config import PROJECT
 from offline.evaluate import SUBSCRIPTION_ID, evaluate
-from tests import ledger
-
-
-def test_registry_admin_user_and_anonymous_pull_are_off(shared):
-    acr = shared.one("azure-native:containerregistry:Registry")
-    assert acr.inputs["adminUserEnabled"] is False
-    assert acr.inputs["anonymousPullEnabled"] is False
-    assert acr.protect is True
+from tests.support import ledger
 
 
 def test_shared_registry_meets_acis_managed_identity_pull_prerequisites(shared):

@@ -17,7 +17,7 @@ import pytest
 
 from components.config import PROJECT
 from offline.evaluate import ROOT, SHARED, Evaluation, Registration, evaluate
-from tests.pipeline_jobs import load
+from tests.support.pipeline_jobs import load
 
 PIPELINE_FILES = sorted((ROOT / "pipelines").rglob("*.yml"))
 

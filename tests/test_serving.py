@@ -10,7 +10,7 @@ import pytest
 from commands.image_tag import image_tag
 from components.config import PROJECT
 from offline.evaluate import LOCAL_ORGANIZATION
-from tests.conftest import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
+from tests.support.evaluations import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
 
 
 def self_reference(stack: str) -> str:

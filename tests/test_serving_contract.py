@@ -26,8 +26,8 @@ from components.config import PROJECT, ServingConfig
 from components.devops import pipelines as spec
 from components.serving.contract import ServingContract
 from offline.evaluate import ROOT, stack_config
-from tests.conftest import ENVIRONMENTS, WORKLOAD
-from tests.inference_server import (
+from tests.support.evaluations import ENVIRONMENTS, WORKLOAD
+from tests.support.inference_server import (
     LAUNCHER,
     SERVING,
     Image,
@@ -38,8 +38,7 @@ from tests.inference_server import (
     read_dockerfile,
     running,
 )
-from tests.pipeline_jobs import run_script, script_of
-from tests.test_model_sample import (
+from tests.support.model_sample import (
     DEPLOYS,
     ENGINE_SAMPLE,
     READ,
@@ -51,6 +50,7 @@ from tests.test_model_sample import (
     set_variables,
     step_named,
 )
+from tests.support.pipeline_jobs import run_script, script_of
 
 SAMPLE = (SERVING / "sample_request.json").read_bytes()
 MODEL = json.loads((SERVING / "context" / "model" / "model.json").read_text())

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import fields
 
 import pytest
@@ -10,33 +9,6 @@ from pydantic.alias_generators import to_camel
 
 from components.shared_platform import SharedPlatform
 from offline.evaluate import evaluate
-
-SHARED_PLATFORM = Counter(
-    {
-        "azure-native:resources:ResourceGroup": 4,
-        "azure-native:operationalinsights:Workspace": 1,
-        "azure-native:applicationinsights:Component": 1,
-        "azure-native:keyvault:Vault": 1,
-        "azure-native:storage:StorageAccount": 1,
-        "azure-native:containerregistry:Registry": 1,
-        "azure-native:machinelearningservices:Workspace": 1,
-        "azure-native:machinelearningservices:Compute": 1,
-        # The pull identity, the AML workspace's, the deploying pipelines', the ML pipelines'
-        # and the preview's.
-        "azure-native:managedidentity:UserAssignedIdentity": 5,
-        "azure-native:managedidentity:FederatedIdentityCredential": 3,
-        # AcrPull, seven for the AML workspace's identity, ten for the deploying pipelines'
-        # identity (tests/test_devops.py), one for the ML pipelines', nine for the preview's.
-        "azure-native:authorization:RoleAssignment": 28,
-        # The preview's workspace-keys role; the SendGrid key the linked variable group reads.
-        "azure-native:authorization:RoleDefinition": 1,
-        "azure-native:keyvault:Secret": 1,
-    }
-)
-
-
-def test_shared_stack_declares_the_ml_platform(shared):
-    assert Counter(r.type for r in shared.azure_resources) == SHARED_PLATFORM
 
 
 def test_shared_stack_protects_exactly_its_stateful_resources(shared):
@@ -56,16 +28,6 @@ def test_shared_stack_protects_exactly_its_stateful_resources(shared):
         "azuredevops:index/buildDefinition:BuildDefinition",
         "azuredevops:index/environment:Environment",
     }
-
-
-def test_every_resource_but_the_top_level_ones_is_parented_to_a_component(runs):
-    for run in runs.values():
-        for resource in run.resources:
-            top_level = resource.type == "azure-native:resources:ResourceGroup" or resource.type.startswith(
-                "pulumi:providers:"
-            )
-            if resource.custom and not top_level:
-                assert "$digitre:" in resource.parent, f"{resource.name} is not parented to a component"
 
 
 def test_shared_exports_the_whole_contract(shared):
@@ -128,7 +90,7 @@ def test_environment_reads_the_configured_shared_stack(shared):
     assert run.outputs["sharedStack"] == name
 
 
-def test_stacks_evaluate_in_preview_too():
+def test_stacks_evaluate_in_preview_too(shared):
     run = evaluate("shared", preview=True)
     assert run.error is None
-    assert len(run.azure_resources) == sum(SHARED_PLATFORM.values())
+    assert sorted(r.urn for r in run.resources) == sorted(r.urn for r in shared.resources)

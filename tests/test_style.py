@@ -14,8 +14,8 @@ import pytest
 
 from components.config import PROJECT
 from offline.evaluate import ROOT, SHARED, Evaluation, evaluate, stack_config
-from tests.conftest import deploy
-from tests.python_source import parse
+from tests.support.evaluations import deploy
+from tests.support.python_source import parse
 
 # Custom resources that deliberately sit at the top of a stack, not in a component: the
 # shared stack's resource groups (protected; the program and every environment address them)

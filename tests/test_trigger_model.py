@@ -1,4 +1,4 @@
-"""The pipeline chain, proven on the real YAML with the trigger model in tests/trigger_model.py:
+"""The pipeline chain, proven on the real YAML with the trigger model in tests/support/trigger_model.py:
 which pipelines an event runs, in which order, on which branch, and what stops the chain."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from dataclasses import replace
 import pytest
 
 from components.devops import pipelines as spec
-from tests.trigger_model import (
+from tests.support.trigger_model import (
     PIPELINES_DIR,
     CompletionTrigger,
     Definition,

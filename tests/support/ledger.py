@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-LEDGER = Path(__file__).resolve().parent.parent / "docs" / "assumptions.md"
+LEDGER = Path(__file__).resolve().parents[2] / "docs" / "assumptions.md"
 
 
 @dataclass(frozen=True)

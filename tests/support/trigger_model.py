@@ -28,10 +28,9 @@ from enum import Enum
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
+from tests.support.pipeline_jobs import load
 
 PIPELINES_DIR = ROOT / "pipelines"
 HEADS = "refs/heads/"
@@ -172,7 +171,7 @@ def load_definitions(directory: Path = PIPELINES_DIR) -> dict[str, Definition]:
 
 
 def _definition(pipeline: spec.Pipeline, path: Path) -> Definition:
-    document = yaml.load(path.read_text(), Loader=yaml.BaseLoader)
+    document = load(path)
     resources = document.get("resources") or {}
     return Definition(
         name=pipeline.name,
@@ -247,7 +246,7 @@ def _queue_steps(node: Any, base: Path) -> list[QueueStep]:
             found += _queue_steps(item, base)
     elif isinstance(node, dict):
         if node.get("template") == QUEUE_TEMPLATE:
-            template = yaml.load((base / QUEUE_TEMPLATE).read_text(), Loader=yaml.BaseLoader)
+            template = load(base / QUEUE_TEMPLATE)
             conditions = [step.get("condition") for step in template["steps"]]
             if conditions != [QUEUE_CONDITION]:
                 raise NotModelledError(f"{QUEUE_TEMPLATE} queues under {conditions!r}")

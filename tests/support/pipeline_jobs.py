@@ -10,6 +10,8 @@ parameters.x, quoted strings, `each` over a parameter); anything else raises, so
 
 from __future__ import annotations
 
+import copy
+import functools
 import os
 import re
 import subprocess
@@ -39,7 +41,14 @@ class Job:
 
 
 def load(path: Path) -> Any:
-    return yaml.load(path.read_text(), Loader=yaml.BaseLoader)
+    """The YAML file as Azure reads it, every scalar a string. Parsed once per content (libyaml's
+    parser; the suite reads these files hundreds of times), a fresh copy each call."""
+    return copy.deepcopy(_parsed(path.read_text()))
+
+
+@functools.lru_cache(maxsize=256)
+def _parsed(text: str) -> Any:
+    return yaml.load(text, Loader=yaml.CBaseLoader)
 
 
 def jobs_of(path: Path) -> list[Job]:

@@ -18,16 +18,17 @@ from pathlib import Path
 from typing import Any
 
 import jsonschema
-import yaml
 from check_jsonschema.formats import FormatOptions
 from check_jsonschema.regex_variants import RegexImplementation, RegexVariantName
 from check_jsonschema.schema_loader import BuiltinSchemaLoader
 from check_jsonschema.transforms import TRANSFORM_LIBRARY
 
+from tests.support.pipeline_jobs import load
+
 
 def load_as_azure(path: Path) -> Any:
     """The document with every scalar a string and `${{ }}` expressions unnested."""
-    document = yaml.load(path.read_text(), Loader=yaml.BaseLoader)
+    document = load(path)
     document = _parameters_expanded(document)
     return _task_inputs_as_the_agent_reads_them(TRANSFORM_LIBRARY["azure-pipelines"](document))
 

@@ -17,14 +17,21 @@ from typing import Any
 
 import pytest
 import yaml
+from kubernetes_validate.utils import major_minor
 
 from components.serving.engine_release import CHART_PATH
-from offline.evaluate import ROOT
+from offline.evaluate import ROOT, Evaluation
 
 INSTALL_SCRIPT = ROOT / "scripts" / "install-helm.sh"
 HELM = ROOT / ".tools" / "bin" / "helm"
 CHART = ROOT / CHART_PATH
 UNAVAILABLE_ENV = "DIGITRE_HELM_UNAVAILABLE"
+RELEASE = "kubernetes:helm.sh/v3:Release"
+CLUSTER = "azure-native:containerservice:ManagedCluster"
+# With `aks.kubernetesVersion` unset, AKS picks the cluster's version from the minors it supports
+# (a window that moves on); the chart must then hold on every one of them (AKS's release calendar
+# on 2026-11-29, docs/assumptions.md).
+AKS_SUPPORTED_MINORS = ("1.34", "1.35", "1.36", "1.37")
 
 
 def script_pin(name: str) -> str:
@@ -98,4 +105,13 @@ class Helm:
         """Every manifest `helm template` renders; fails the test when Helm refuses."""
         result = self.template(release, namespace, values, kube_version, **kwargs)
         assert result.returncode == 0, f"helm template failed:\n{result.stderr}"
-        return [doc for doc in yaml.safe_load_all(result.stdout) if doc]
+        return [doc for doc in yaml.load_all(result.stdout, Loader=yaml.CSafeLoader) if doc]
+
+
+def kube_versions(run: Evaluation) -> tuple[str, ...]:
+    """The Kubernetes minors the release must render for: the cluster's configured version, or
+    with none configured (or an existing cluster), every minor AKS supports."""
+    configured = {r.inputs.get("kubernetesVersion") for r in run.of_type(CLUSTER)} - {None}
+    if configured:
+        return tuple(sorted(major_minor(str(v)) for v in configured))
+    return AKS_SUPPORTED_MINORS

@@ -1,0 +1,1 @@
+"""Code the tests share: tool runners, judges, simulators and the stacks as the tests evaluate them."""
