@@ -737,7 +737,7 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
 def _zone_outside_own_group(cfg: StackConfig) -> list[str]:
     """The stack grants the public entry's identity DNS Zone Contributor on its zone, and the
     pipelines' identity that deploys it may assign roles in the environment's own resource group only
-    (components/devops/declare.py): a zone elsewhere fails the deploy at the grant."""
+    (components/devops/platform.py): a zone elsewhere fails the deploy at the grant."""
     zone = cfg.aks.ingress.dns_zone_id if cfg.serving.platform == "aks" and cfg.aks.ingress else None
     if zone is None:
         return []

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import authorization, resources
 
-from commands.image_tag import serving_image
 from components.config import StackConfig
-from components.devops.declare import PlatformFacts, declare_devops
+from components.devops.platform import DevOpsPlatform, DevOpsPlatformArgs
 from components.ml_platform.compute import MlCompute, MlComputeArgs
 from components.ml_platform.monitoring import Monitoring, MonitoringArgs
 from components.ml_platform.registry import Registry, RegistryArgs
@@ -28,6 +27,7 @@ from components.serving.https_entry import (
     cluster_addons,
     cluster_ingress_profile,
 )
+from components.serving.image import serving_image
 from components.serving.image_digest import ImageDigest, ImageDigestArgs
 from components.serving.model_service import LogAnalyticsTarget, ModelService, ModelServiceArgs
 from components.shared_platform import SharedPlatform
@@ -113,9 +113,10 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
     )
     if cfg.devops is None:  # load_config requires it for this role; kept for the type checker
         raise ValueError("digitre-mlops:devops is required for role shared")
-    devops = declare_devops(
-        cfg.devops,
-        PlatformFacts(
+    devops = DevOpsPlatform(
+        "devops",
+        DevOpsPlatformArgs(
+            devops=cfg.devops,
             location=cfg.location,
             resource_group_name=group.name,
             resource_group_id=group.id,
@@ -123,12 +124,12 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
             pipeline_identity_name=names.pipeline_identity,
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
-            key_vault_id=ml.key_vault.id,
-            key_vault_name=ml.key_vault.name,
+            key_vault_id=ml.key_vault_id,
+            key_vault_name=ml.key_vault_name,
             ml_workspace_name=ml.workspace_name,
-            ml_workspace_id=ml.workspace.id,
+            ml_workspace_id=ml.workspace_id,
             ml_compute_name=compute.compute_name,
-            registry_name=registry.registry.name,
+            registry_name=registry.registry_name,
             registry_id=registry.registry_id,
             log_analytics_workspace_id=monitoring.workspace_id,
             tags=cfg.tags,
@@ -138,25 +139,32 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
         location=cfg.location,
         resource_group_name=group.name,
         environment_resource_groups=pulumi.Output.all(**{env: g.name for env, g in environment_groups.items()}),
-        registry_name=registry.registry.name,
+        registry_name=registry.registry_name,
         registry_id=registry.registry_id,
         registry_login_server=registry.login_server,
-        pull_identity_id=registry.pull_identity.id,
-        pull_identity_client_id=registry.pull_identity.client_id,
-        pull_identity_principal_id=registry.pull_identity.principal_id,
+        pull_identity_id=registry.pull_identity_id,
+        pull_identity_client_id=registry.pull_identity_client_id,
+        pull_identity_principal_id=registry.pull_identity_principal_id,
         ml_workspace_name=ml.workspace_name,
         ml_compute_name=compute.compute_name,
-        key_vault_name=ml.key_vault.name,
-        key_vault_id=ml.key_vault.id,
-        storage_account_name=ml.storage_account.name,
+        key_vault_name=ml.key_vault_name,
+        key_vault_id=ml.key_vault_id,
+        storage_account_name=ml.storage_account_name,
         log_analytics_workspace_id=monitoring.workspace_id,
         log_analytics_workspace_name=monitoring.workspace_name,
         log_analytics_customer_id=monitoring.customer_id,
         app_insights_id=monitoring.app_insights_id,
         app_insights_connection_string=monitoring.connection_string,
-        pipeline_identity_principal_id=cast(pulumi.Output[str], devops["pipelineIdentityPrincipalId"]),
+        pipeline_identity_principal_id=devops.pipeline_identity_principal_id,
     )
-    return {**platform.exports(), **devops}
+    return {
+        **platform.exports(),
+        "devopsProjectId": devops.project_id,
+        "serviceConnectionId": devops.service_connection_id,
+        "pipelineIdentityClientId": devops.pipeline_identity_client_id,
+        "pipelineIdentityPrincipalId": devops.pipeline_identity_principal_id,
+        "dashboardId": devops.dashboard_id,
+    }
 
 
 async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[object]]:
@@ -187,8 +195,8 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         return outputs
 
     contract = ServingContract.from_config(cfg.serving)
-    # The same function names the image the build pipeline pushes (commands/image_tag.py).
-    pulled = serving_image(cfg.serving, served.version)
+    # The same function names the image the build pipeline pushes (components/serving/image.py).
+    pulled = serving_image(cfg.serving.repository, cfg.serving.model_name, served.version)
     repository = pulumi.Output.concat(shared.registry_login_server, "/", pulled.repository)
     image = image_reference(shared.registry_login_server, pulled)
     base_url: pulumi.Input[str]
@@ -230,7 +238,6 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
             release = EngineRelease(
                 "engine",
                 EngineReleaseArgs(
-                    provider=aks_cluster.provider,
                     namespace=cfg.aks.namespace,
                     values=chart_values(
                         image_repository=repository,
@@ -246,10 +253,10 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                         entry=entry_values,
                     ),
                     timeout_seconds=cfg.aks.helm_timeout_seconds,
-                    # The cluster-admin grants must have taken effect, and the entry be ready to
-                    # publish (its implementation on, its identity granted): both first.
-                    depends_on=[*aks_cluster.ready, *before],
                 ),
+                # The cluster-admin grants must have taken effect, and the entry be ready to
+                # publish (its implementation on, its identity granted): both first.
+                opts=pulumi.ResourceOptions(providers=[aks_cluster.provider], depends_on=[*aks_cluster.ready, *before]),
             )
             return Published(resources=[release.release], revision=release.revision)
 
@@ -264,10 +271,10 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
             attempts=cfg.health_check.attempts,
             interval_seconds=cfg.health_check.interval_seconds,
             triggers=[image],
-            depends_on=check_after,
             score_url=scoring_url,
             sample_request=cfg.health_check.sample_request_json,
         ),
+        opts=pulumi.ResourceOptions(depends_on=check_after),
     )
     outputs.update(image=image, healthUrl=health_url, scoringUrl=scoring_url)
     return outputs
@@ -293,7 +300,7 @@ def _https_entry(
             cluster_etag=cluster.e_tag,
             oidc_issuer_url=cluster.oidc_issuer_url,
             kubeconfig=cluster.kubeconfig,
-            cluster_created_here=cluster.cluster is not None,
+            cluster_created_here=cluster.created_here,
             resource_group_name=group,
             location=cfg.location,
             identity_name=names.https_entry_identity,
@@ -305,10 +312,11 @@ def _https_entry(
             subscription_id=authorization.get_client_config_output().subscription_id,
             wait=cfg.aks.access_wait,
             tags=cfg.tags,
-            depends_on=cluster.ready,
             dns_zone_id=cfg.aks.ingress.dns_zone_id,
             publish=publish,
         ),
+        # Nothing asks the cluster before the caller's access to it holds.
+        opts=pulumi.ResourceOptions(depends_on=cluster.ready),
     )
 
 

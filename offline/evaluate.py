@@ -85,6 +85,9 @@ class Registration:
     replace_on_changes: tuple[str, ...] = ()
     # The resource whose deletion takes this one along (`deleted_with`), by URN.
     deleted_with: str = ""
+    # The provider the resource is managed through, as the engine receives it (`<urn>::<id>`);
+    # empty for a component and for a resource on its package's default provider.
+    provider: str = ""
     # What the mocks answered: the resource id and its output properties (for a component, the
     # outputs it registered, which is what stack policies see of it).
     id: str = ""
@@ -129,6 +132,18 @@ class Evaluation:
         if len(found) != 1:
             raise AssertionError(f"expected one resource named {name}, found {len(found)}")
         return found[0]
+
+    def waits_for(self, resource: Registration, urn: str) -> bool:
+        """Whether `resource` is created only after `urn`: it depends on it, or one of its
+        ancestors does (the SDK registers a child once its parent's URN resolves, which waits
+        for the parent's own dependencies: how a component's `depends_on` reaches its children)."""
+        by_urn = {r.urn: r for r in self.resources}
+        current: Registration | None = resource
+        while current is not None:
+            if urn in current.depends_on:
+                return True
+            current = by_urn.get(current.parent)
+        return False
 
     def one(self, type_: str) -> Registration:
         found = self.of_type(type_)
@@ -458,6 +473,7 @@ class RecordingMonitor(MockMonitor):
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
                     replace_on_changes=tuple(request.replaceOnChanges),
                     deleted_with=request.deletedWith,
+                    provider=request.provider,
                     id=answered.id or "",
                     outputs=_unwrap_secrets(answered.state, "", set()),
                 )

@@ -99,7 +99,7 @@ class AksCluster(pulumi.ComponentResource):
     its eTag, which changes with every update of the cluster."""
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("digitre:aks:AksCluster", name, None, opts)
+        super().__init__("digitre:serving:AksCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.cluster: aks.ManagedCluster | None = None
         self.user_pool: aks.AgentPool | None = None
@@ -157,6 +157,8 @@ class AksCluster(pulumi.ComponentResource):
         )
         self.grants = grants
         self.cluster_name = cluster_name
+        # Whether this stack owns the cluster (and so may change its settings).
+        self.created_here = self.cluster is not None
         self.register_outputs({"clusterId": self.cluster_id, "clusterName": self.cluster_name})
 
     def _deployer_grants(

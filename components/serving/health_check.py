@@ -17,7 +17,6 @@ class HealthCheckArgs:
     interval_seconds: int
     # What re-runs the check: the served image (so a new model version is checked).
     triggers: Sequence[pulumi.Input[str]]
-    depends_on: Sequence[pulumi.Resource]
     # The scoring route and the sample request (JSON text) to post once healthy; without a
     # sample the check proves health only.
     score_url: pulumi.Input[str] | None = None
@@ -52,6 +51,6 @@ class HealthCheck(pulumi.ComponentResource):
             create="python3 -m commands.health_probe",
             environment=environment,
             triggers=list(args.triggers),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"stdout": self.command.stdout})
