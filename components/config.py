@@ -544,6 +544,22 @@ class DevOpsConfig(_Section):
         return named[0] if named else self.pulumi_state_storage_account
 
 
+class EnvironmentConfig(_Section):
+    """One serving environment as the shared stack knows it: what sets it apart from the others.
+    Its Azure DevOps environment's checks, the rights its deploys get, its preview's reads and
+    the policy pack all follow from this entry, never from its name."""
+
+    # What serves it: ACI answers plain HTTP on a public IP (fit for test traffic only); AKS
+    # answers HTTPS only, through the HTTPS entry, and its deploys assign cluster-admin and,
+    # with a DNS zone, DNS Zone Contributor in its group (components/devops/platform.py).
+    serving_platform: Annotated[Literal["aci", "aks"], Field(description="one of aci, aks")] = "aci"
+    # Branch control on its Azure DevOps environment: main only, branch protection verified.
+    main_only: Annotated[Bool, Field(description="true or false (deploys from main only, protection verified)")] = False
+    # An approval by devops.prodApproverGroups (the requester cannot approve) and an exclusive
+    # lock, so one deploy at a time.
+    approval: Annotated[Bool, Field(description="true or false (an approval and one deploy at a time)")] = False
+
+
 # Keys that only one role reads; setting one on a stack of the other role is a mistake
 # (it would be silently ignored), so it is rejected.
 SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring", "environments", "devops")
@@ -612,13 +628,14 @@ class StackConfig(_Section):
     aci: AciConfig = AciConfig()
     aks: AksConfig = AksConfig()
     environments: Annotated[
-        tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,7}$")], ...],
+        dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,7}$")], EnvironmentConfig],
         Field(
             min_length=1,
             max_length=10,
-            description="a list of 1-10 environment stack names (2-8 lowercase letters or digits each)",
+            description="a map of 1-10 environment stack names (2-8 lowercase letters or digits each) to objects "
+            "with keys servingPlatform, mainOnly, approval",
         ),
-    ] = ("dev", "qa", "prod")
+    ] = {}
     devops: DevOpsConfig | None = None
     registry: RegistryConfig = RegistryConfig()
     aml_compute: AmlComputeConfig = AmlComputeConfig()
@@ -716,6 +733,9 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
             f"{PROJECT}:environments must include every environment a pipeline deploys to "
             f"({', '.join(sorted(_PIPELINE_ENVIRONMENTS))}), got {_show(list(cfg.environments))}: missing {', '.join(missing)}"
         )
+    if cfg.role is Role.SHARED and "environments" not in cfg.model_fields_set:
+        # No default: which environments exist, and what guards them, is the platform's own choice.
+        problems.append(f"{PROJECT}:environments is required for role shared: set it to {_rule(('environments',))}")
     if cfg.role is Role.SHARED and cfg.devops is None:
         problems.append(f"{PROJECT}:devops is required for role shared: set it to {_rule(('devops',))}")
     if cfg.role is Role.ENVIRONMENT:
@@ -755,25 +775,20 @@ def _zone_outside_own_group(cfg: StackConfig) -> list[str]:
 
 
 def _environment_problems(cfg: StackConfig) -> list[str]:
-    """Names that would declare one resource group (and its grants) twice."""
-    given = _show(list(cfg.environments))
-    problems = []
-    repeated = sorted({env for env in cfg.environments if cfg.environments.count(env) > 1})
-    if repeated:
-        problems.append(
-            f"{PROJECT}:environments must name each environment once, got {given}: {', '.join(repeated)} repeated"
-        )
+    """Names that would declare the shared platform's own resource group twice."""
     reserved = sorted({env for env in cfg.environments if env in (Role.SHARED.value, cfg.stack)})
-    if reserved:
-        problems.append(
-            f"{PROJECT}:environments must not name the shared platform itself "
-            f"({Role.SHARED.value!r} or this stack, {cfg.stack!r}), got {given}: remove {', '.join(reserved)}"
-        )
-    return problems
+    if not reserved:
+        return []
+    return [
+        f"{PROJECT}:environments must not name the shared platform itself "
+        f"({Role.SHARED.value!r} or this stack, {cfg.stack!r}), got {_show(list(cfg.environments))}: "
+        f"remove {', '.join(reserved)}"
+    ]
 
 
 def _describe(error: Any) -> str:
-    loc = tuple(str(part) for part in error["loc"])
+    # A map's bad key is reported at the key itself.
+    loc = tuple(str(part) for part in error["loc"] if part != "[key]")
     key = "stack name" if loc == ("stack",) else f"{PROJECT}:{'.'.join(loc)}"
     kind = error["type"]
     if kind == "missing":
@@ -796,15 +811,18 @@ def _is_secret(field: Any) -> bool:
 def _field_at(loc: tuple[str, ...]) -> Any:
     model: Any = StackConfig
     field = None
+    keyed = False
     for part in loc:
-        if part.isdigit() and field is not None:
-            continue  # an item of a list: its rule is the list's
+        if (part.isdigit() or keyed or part == "[key]") and field is not None:
+            keyed = False
+            continue  # an item of a list or a map: its rule is the list's or the map's
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return None
         field = next((f for n, f in model.model_fields.items() if part in (n, _alias(n))), None)
         if field is None:
             return None
         model = _model_of(field.annotation)
+        keyed = get_origin(field.annotation) is dict
     return field
 
 
@@ -827,7 +845,7 @@ def _rule(loc: tuple[str, ...]) -> str:
 
 def _is_structured(field: Any) -> bool:
     """Objects and lists arrive as JSON text."""
-    return _is_section(field) or get_origin(field.annotation) in (tuple, list)
+    return _is_section(field) or get_origin(field.annotation) in (tuple, list, dict)
 
 
 def _is_section(field: Any) -> bool:

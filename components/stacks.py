@@ -9,6 +9,7 @@ import pulumi
 from pulumi_azure_native import authorization, resources
 
 from components.config import StackConfig
+from components.devops.deployment_environments import EnvironmentGuard
 from components.devops.platform import DevOpsPlatform, DevOpsPlatformArgs
 from components.ml_platform.compute import MlCompute, MlComputeArgs
 from components.ml_platform.monitoring import Monitoring, MonitoringArgs
@@ -121,6 +122,11 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
             resource_group_name=group.name,
             resource_group_id=group.id,
             environment_group_ids={env: g.id for env, g in environment_groups.items()},
+            serving_platforms={env: spec.serving_platform for env, spec in cfg.environments.items()},
+            guards={
+                env: EnvironmentGuard(main_only=spec.main_only, approval=spec.approval)
+                for env, spec in cfg.environments.items()
+            },
             pipeline_identity_name=names.pipeline_identity,
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,

@@ -25,8 +25,9 @@ import yaml
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
+from pydantic import TypeAdapter
 
-from components.config import PROJECT, DevOpsConfig, StackConfig
+from components.config import PROJECT, DevOpsConfig, EnvironmentConfig, StackConfig
 from components.serving.image_digest import COMMAND as IMAGE_DIGEST_COMMAND
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -592,24 +593,49 @@ def shared_stack_name(stack: str) -> str:
 
 
 def environments() -> tuple[str, ...]:
-    """The environment stacks, as the shared stack's `environments` config lists them. A
-    value that is not a list of names falls back to the default here; evaluating the shared
-    stack then reports it (a missing or broken stack file, likewise)."""
+    """The environment stacks, as the shared stack's `environments` table names them. A value
+    that is not a map falls back to the default here; evaluating the shared stack then reports
+    it (a missing or broken stack file, likewise)."""
     default = tuple(StackConfig.model_fields["environments"].default)
     try:
         config, _ = stack_config(SHARED)
-    except (FileNotFoundError, yaml.YAMLError):
+    except FileNotFoundError:
+        return _environment_files()
+    except yaml.YAMLError:
         return default
     raw = config.get(f"{PROJECT}:environments")
     if raw is None:
         return default
     try:
-        listed = json.loads(raw)
+        table = json.loads(raw)
     except ValueError:
         return default
-    if not isinstance(listed, list) or not all(isinstance(env, str) for env in listed):
-        return default
-    return tuple(listed)
+    return tuple(table) if isinstance(table, dict) else default
+
+
+def _environment_files() -> tuple[str, ...]:
+    """Without a shared stack file: the stack files of role environment."""
+    found = []
+    for path in sorted(ROOT.glob("Pulumi.*.yaml")):
+        try:
+            document = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue
+        if (document.get("config") or {}).get(f"{PROJECT}:role") == "environment":
+            found.append(path.name.removeprefix("Pulumi.").removesuffix(".yaml"))
+    return tuple(found)
+
+
+def environment_table() -> dict[str, EnvironmentConfig]:
+    """The shared stack's `environments` table, validated as the shared stack validates it
+    (the default table when the file sets none)."""
+    config, _ = stack_config(SHARED)
+    raw = config.get(f"{PROJECT}:environments")
+    field = StackConfig.model_fields["environments"]
+    if raw is None:
+        return dict(field.default)
+    table: dict[str, EnvironmentConfig] = TypeAdapter(dict[str, EnvironmentConfig]).validate_python(json.loads(raw))
+    return table
 
 
 # Every stack of this repo: the shared one first, then the environments.

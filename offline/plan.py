@@ -198,7 +198,7 @@ def _run_stack(stack: str, model_version: str | None, shared: Evaluation | None)
     if stack not in known_stacks():
         raise PlanError(
             f"no stack {stack!r}: the stacks are {', '.join(known_stacks())} "
-            f"({PROJECT}:environments in Pulumi.{SHARED}.yaml lists the environments)"
+            f"({PROJECT}:environments in Pulumi.{SHARED}.yaml names the environments)"
         )
     if not stack_file(stack).exists():
         raise PlanError(f"stack {stack}: no {stack_file(stack).name} in {ROOT}")

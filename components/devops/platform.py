@@ -14,7 +14,11 @@ from components import roles
 from components.config import DevOpsConfig
 from components.devops.build_definitions import DevOpsPipelines, DevOpsPipelinesArgs
 from components.devops.build_service import BuildServicePermissions, BuildServicePermissionsArgs
-from components.devops.deployment_environments import DeploymentEnvironments, DeploymentEnvironmentsArgs
+from components.devops.deployment_environments import (
+    DeploymentEnvironments,
+    DeploymentEnvironmentsArgs,
+    EnvironmentGuard,
+)
 from components.devops.key_vault_access import KeyVaultOfficers, KeyVaultOfficersArgs
 from components.devops.pipeline_permissions import PipelinePermissions, PipelinePermissionsArgs
 from components.devops.pipelines import (
@@ -45,6 +49,10 @@ class DevOpsPlatformArgs:
     resource_group_name: pulumi.Input[str]
     resource_group_id: pulumi.Input[str]
     environment_group_ids: Mapping[str, pulumi.Input[str]]
+    # Each environment's serving platform (aci, aks) and the guard on its deploys, from the
+    # shared stack's `environments` table.
+    serving_platforms: Mapping[str, str]
+    guards: Mapping[str, EnvironmentGuard]
     pipeline_identity_name: str
     subscription_id: pulumi.Input[str]
     tenant_id: pulumi.Input[str]
@@ -60,21 +68,21 @@ class DevOpsPlatformArgs:
 
 
 # What the environment stacks the deploying pipelines run assign, and where
-# (components/serving/aks.py): prod's kubelet gets AcrPull on the shared registry, and prod's
-# deployers AKS RBAC Cluster Admin on the cluster in prod's group. The pipelines'
-# role-assignment rights are these roles at these scopes, and nothing else.
+# (components/serving/aks.py): an AKS environment's kubelet gets AcrPull on the shared
+# registry, and its deployers AKS RBAC Cluster Admin on the cluster in its group. The
+# pipelines' role-assignment rights are these roles at these scopes, and nothing else.
 ASSIGNED_ON_REGISTRY = (roles.ACR_PULL,)
-# Prod's public entry reads its TLS certificate's secret in the shared vault
+# An AKS environment's public entry reads its TLS certificate's secret in the shared vault
 # (components/serving/https_entry.py).
 ASSIGNED_ON_KEY_VAULT = (roles.KEY_VAULT_SECRETS_USER,)
-# With `aks.ingress.dnsZoneId`, the entry also gets DNS Zone Contributor on that zone, which
-# config only accepts inside prod's own group (components/config.py): the pipelines already
-# hold Contributor there, so this right hands out nothing they could not do themselves.
+# What the deploys of an environment assign in its own group, by its serving platform. With
+# `aks.ingress.dnsZoneId`, the entry also gets DNS Zone Contributor on that zone, which config
+# only accepts inside the environment's own group (components/config.py): the pipelines
+# already hold Contributor there, so this right hands out nothing they could not do themselves.
 ASSIGNED_IN_ENVIRONMENT: Mapping[str, tuple[str, ...]] = {
-    "prod": (roles.AKS_RBAC_CLUSTER_ADMIN, roles.DNS_ZONE_CONTRIBUTOR)
+    "aci": (),
+    "aks": (roles.AKS_RBAC_CLUSTER_ADMIN, roles.DNS_ZONE_CONTRIBUTOR),
 }
-# Environments served from AKS: their preview lists the cluster's user kubeconfig.
-ENVIRONMENTS_ON_AKS = ("prod",)
 # What a preview of an ACI environment invokes beyond reads: the Log Analytics key that
 # the container group's diagnostics carry (components/serving/model_service.py).
 PREVIEW_WORKSPACE_ACTIONS = ("Microsoft.OperationalInsights/workspaces/sharedKeys/action",)
@@ -102,9 +110,9 @@ def deploy_grants(cfg: DevOpsConfig, facts: DevOpsPlatformArgs) -> list[Grant]:
         Grant("registry-rbac", roles.RBAC_ADMINISTRATOR, facts.registry_id, ASSIGNED_ON_REGISTRY),
         Grant("kv-rbac", roles.RBAC_ADMINISTRATOR, facts.key_vault_id, ASSIGNED_ON_KEY_VAULT),
         *(
-            Grant(f"{env}-rbac", roles.RBAC_ADMINISTRATOR, gid, ASSIGNED_IN_ENVIRONMENT[env])
+            Grant(f"{env}-rbac", roles.RBAC_ADMINISTRATOR, gid, ASSIGNED_IN_ENVIRONMENT[facts.serving_platforms[env]])
             for env, gid in facts.environment_group_ids.items()
-            if env in ASSIGNED_IN_ENVIRONMENT
+            if ASSIGNED_IN_ENVIRONMENT[facts.serving_platforms[env]]
         ),
         Grant("kv-secrets", roles.KEY_VAULT_SECRETS_USER, facts.key_vault_id),
         Grant("kv-crypto", roles.KEY_VAULT_CRYPTO_USER, facts.key_vault_id),
@@ -136,10 +144,11 @@ def preview_grants(cfg: DevOpsConfig, facts: DevOpsPlatformArgs) -> list[Grant]:
         Grant("platform-reader", roles.READER, facts.resource_group_id),
         *(Grant(f"{env}-reader", roles.READER, gid) for env, gid in facts.environment_group_ids.items()),
         Grant("kv-crypto", roles.KEY_VAULT_CRYPTO_USER, facts.key_vault_id),
+        # An AKS environment's preview lists the cluster's user kubeconfig.
         *(
             Grant(f"{env}-cluster-user", roles.AKS_CLUSTER_USER, gid)
             for env, gid in facts.environment_group_ids.items()
-            if env in ENVIRONMENTS_ON_AKS
+            if facts.serving_platforms[env] == "aks"
         ),
     ]
     state = state_container_id(cfg, facts.subscription_id)
@@ -280,8 +289,8 @@ class DevOpsPlatform(pulumi.ComponentResource):
             "environments",
             DeploymentEnvironmentsArgs(
                 project_id=project_id,
-                environments=list(facts.environment_group_ids),
-                prod_approvers=approvers,
+                environments=facts.guards,
+                approvers=approvers,
                 approval_timeout_minutes=cfg.approval_timeout_minutes,
             ),
             opts=on_devops,
