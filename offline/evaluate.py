@@ -27,7 +27,7 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 from pydantic import TypeAdapter
 
-from components.config import PROJECT, DevOpsConfig, EnvironmentConfig, StackConfig
+from components.config import PROJECT, ConfigError, DevOpsConfig, EnvironmentConfig, StackConfig, load_config
 from components.serving.image_digest import COMMAND as IMAGE_DIGEST_COMMAND
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -495,6 +495,36 @@ def _unwrap_secrets(value: Any, path: str, secrets: set[str]) -> Any:
     return value
 
 
+def _config_for(
+    stack: str, overrides: Mapping[str, str | None] | None, secrets: Iterable[str], bootstrap_secrets: bool
+) -> tuple[dict[str, str], set[str]]:
+    """The config the engine would hand the program of `stack`, with `overrides` applied."""
+    config, secret_keys = stack_config(stack)
+    secret_keys |= set(secrets)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    if bootstrap_secrets:
+        _with_bootstrap_secrets(config, secret_keys)
+    return config, secret_keys
+
+
+def validate(
+    stack: str, *, overrides: Mapping[str, str | None] | None = None, secrets: Iterable[str] = ()
+) -> StackConfig | ConfigError:
+    """Only the program's first step: `load_config` on the config `evaluate` would pass, without
+    running the program (fast). Returns the validated config, or the error it raised."""
+    config, secret_keys = _config_for(stack, overrides, secrets, bootstrap_secrets=True)
+    pulumi.runtime.reset_options(project=PROJECT, stack=stack)
+    pulumi.runtime.set_all_config(config, sorted(secret_keys))
+    try:
+        return load_config(stack)
+    except ConfigError as error:
+        return error
+
+
 def evaluate(
     stack: str,
     *,
@@ -510,15 +540,7 @@ def evaluate(
     outputs of other stacks, by stack reference name; `bootstrap_secrets=False` leaves out
     the secrets a person sets at bootstrap. An exception the program raises is returned in
     `Evaluation.error`, not raised."""
-    config, secret_keys = stack_config(stack)
-    secret_keys |= set(secrets)
-    for key, value in (overrides or {}).items():
-        if value is None:
-            config.pop(key, None)
-        else:
-            config[key] = value
-    if bootstrap_secrets:
-        _with_bootstrap_secrets(config, secret_keys)
+    config, secret_keys = _config_for(stack, overrides, secrets, bootstrap_secrets)
     mocks = AzureMocks(references or {})
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.reset_options(project=PROJECT, stack=stack)
