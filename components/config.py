@@ -9,6 +9,7 @@ declares nothing. Every message names the key, the value and the rule.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 from urllib.parse import parse_qs, urlsplit
@@ -27,19 +28,26 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.devops.pipelines import PIPELINES
+from components.naming import resource_group_name
 from components.regions import AZURE_REGIONS
+from components.types import (
+    GUID,
+    MANAGED_BY,
+    PROJECT,
+    RESOURCE_GROUP,
+    STACK_NAME,
+    Bool,
+    ConfigError,
+    Float,
+    Guid,
+    Int,
+    Principals,
+    PrincipalType,
+    VmSize,
+)
 
-PROJECT = "digitre-mlops"
-MANAGED_BY = "pulumi"
-
-
-class ConfigError(pulumi.RunError):
-    """Stack configuration that breaks a rule; raised before any resource is declared."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid stack configuration:\n  " + "\n  ".join(problems))
+# Read from here by the rest of the program.
+__all__ = ["MANAGED_BY", "PROJECT", "ConfigError"]
 
 
 class Role(StrEnum):
@@ -47,23 +55,6 @@ class Role(StrEnum):
 
     SHARED = "shared"
     ENVIRONMENT = "environment"
-
-
-def _reject_bool(value: Any) -> Any:
-    # pydantic's lax mode reads true as 1; a boolean where a count belongs is a mistake.
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not an integer")
-    return value
-
-
-def _strict_bool(value: Any) -> Any:
-    # pydantic's lax mode reads "yes", "on", "1" and 1 as true; a flag is a YAML boolean.
-    # Pulumi passes a nested `true` as a JSON boolean and a top-level one as the text "true".
-    if isinstance(value, bool):
-        return value
-    if value in ("true", "false"):
-        return value == "true"
-    raise ValueError("not true or false")
 
 
 def _has_letter_or_digit(value: str) -> str:
@@ -77,12 +68,6 @@ def _azure_region(value: str) -> str:
     if value not in AZURE_REGIONS:
         raise ValueError("not an Azure region")
     return value
-
-
-Int = Annotated[int, BeforeValidator(_reject_bool)]
-Float = Annotated[float, BeforeValidator(_reject_bool)]
-Bool = Annotated[bool, BeforeValidator(_strict_bool)]
-_GUID = r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$"
 
 
 class _Section(BaseModel):
@@ -106,13 +91,7 @@ class AmlComputeConfig(_Section):
             description="3-16 letters, digits or hyphens, starting with a letter and not ending with a hyphen",
         ),
     ] = "cpu-cluster"
-    vm_size: Annotated[
-        str,
-        Field(
-            pattern=r"^Standard_[A-Za-z0-9_]{2,40}$",
-            description="an Azure VM size such as Standard_DS3_v2",
-        ),
-    ] = "Standard_DS3_v2"
+    vm_size: Annotated[VmSize, Field(description="an Azure VM size such as Standard_DS3_v2")] = "Standard_DS3_v2"
     max_nodes: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 4
     idle_seconds_before_scale_down: Annotated[
         Int, Field(ge=60, le=86400, description="an integer 60..86400 (seconds)")
@@ -218,9 +197,7 @@ class AciConfig(_Section):
 class NodePoolConfig(_Section):
     """An autoscaling node pool. Subclasses set the defaults of each pool."""
 
-    vm_size: Annotated[
-        str, Field(pattern=r"^Standard_[A-Za-z0-9_]{2,40}$", description="an Azure VM size such as Standard_D4ds_v5")
-    ]
+    vm_size: Annotated[VmSize, Field(description="an Azure VM size such as Standard_D4ds_v5")]
     min_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")]
     max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")]
 
@@ -247,9 +224,7 @@ class SystemPoolConfig(NodePoolConfig):
 
 
 class UserPoolConfig(NodePoolConfig):
-    vm_size: Annotated[
-        str, Field(pattern=r"^Standard_[A-Za-z0-9_]{2,40}$", description="an Azure VM size such as Standard_D4ds_v5")
-    ] = "Standard_D4ds_v5"
+    vm_size: Annotated[VmSize, Field(description="an Azure VM size such as Standard_D4ds_v5")] = "Standard_D4ds_v5"
     min_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 1
     max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 5
 
@@ -305,10 +280,8 @@ class DeployerConfig(_Section):
     """An Entra ID principal that runs `pulumi up --stack prod` besides the pipelines' identity
     (e.g. the team's group for a first deploy by hand) and so gets cluster-admin."""
 
-    object_id: Annotated[str, Field(pattern=_GUID, description="an Entra ID object id (a lowercase GUID)")]
-    principal_type: Annotated[
-        Literal["User", "Group", "ServicePrincipal"], Field(description="one of User, Group, ServicePrincipal")
-    ]
+    object_id: Annotated[str, Field(pattern=GUID, description="an Entra ID object id (a lowercase GUID)")]
+    principal_type: Annotated[PrincipalType, Field(description="one of User, Group, ServicePrincipal")]
 
 
 # Microsoft Learn ("Use Azure RBAC for Kubernetes Authorization"): a new role assignment can
@@ -368,7 +341,7 @@ class AksConfig(_Section):
     system_pool: SystemPoolConfig = SystemPoolConfig()
     user_pool: UserPoolConfig = UserPoolConfig()
     admin_group_object_ids: Annotated[
-        tuple[Annotated[str, Field(pattern=_GUID)], ...],
+        tuple[Guid, ...],
         Field(max_length=10, description="a list of up to 10 Entra ID group object ids (lowercase GUIDs)"),
     ] = ()
     namespace: Annotated[
@@ -406,19 +379,6 @@ def _no_whitespace(value: Any) -> Any:
     if isinstance(value, str) and any(c.isspace() for c in value):
         raise ValueError("contains whitespace")
     return value
-
-
-# Entra ID object id -> principal type, for role assignments to people and groups.
-_Principals = Annotated[
-    dict[
-        Annotated[str, Field(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")],
-        Literal["User", "Group", "ServicePrincipal"],
-    ],
-    Field(
-        max_length=20,
-        description="a map of up to 20 Entra ID object ids (lowercase GUIDs) to User, Group or ServicePrincipal",
-    ),
-]
 
 
 class DevOpsConfig(_Section):
@@ -473,7 +433,7 @@ class DevOpsConfig(_Section):
     pulumi_state_resource_group: Annotated[
         str | None,
         Field(
-            pattern=r"^[-\w._()]{0,89}[-\w_()]$",
+            pattern=RESOURCE_GROUP,
             description="the resource group of the state storage account (1-90 characters, not ending with a period)",
         ),
     ] = None
@@ -493,11 +453,11 @@ class DevOpsConfig(_Section):
     # The people who run the README's `az keyvault key create` (and later `pulumi` with the
     # Key Vault secrets provider): object id -> principal type, granted Key Vault Crypto
     # Officer on the shared vault (RBAC mode: owning the subscription is not enough).
-    key_vault_crypto_officers: _Principals = {}
+    key_vault_crypto_officers: Principals = {}
     # The people who deploy `shared`: granted Key Vault Secrets Officer on the shared vault.
     # The stack writes its secret through Azure Resource Manager, but azure-native deletes it
     # through the vault's data plane, so without this no one could destroy or rename it.
-    key_vault_secrets_officers: _Principals = {}
+    key_vault_secrets_officers: Principals = {}
 
     # Secrets a person sets at bootstrap with `pulumi config set --path --secret`; a
     # committed stack file carries them only encrypted.
@@ -566,7 +526,6 @@ SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring", 
 _ENVIRONMENT_ONLY = ("shared_stack", "model_version", "serving", "health_check", "aci", "aks")
 # Sections named after the serving platform that reads them.
 _PLATFORM_SECTIONS = ("aci", "aks")
-_PIPELINE_ENVIRONMENTS = {env for pipeline in PIPELINES for env in pipeline.environments}
 
 
 class StackConfig(_Section):
@@ -575,7 +534,7 @@ class StackConfig(_Section):
     stack: Annotated[
         str,
         Field(
-            pattern=r"^[a-z][a-z0-9]{1,7}$",
+            pattern=STACK_NAME,
             description="2-8 lowercase letters or digits starting with a letter (it feeds Azure resource names)",
         ),
     ]
@@ -605,7 +564,7 @@ class StackConfig(_Section):
     prefix: Annotated[
         str,
         Field(
-            pattern=r"^[a-z][a-z0-9]{1,7}$",
+            pattern=STACK_NAME,
             description="2-8 lowercase letters or digits starting with a letter (it starts every Azure name)",
         ),
     ] = "digitre"
@@ -628,7 +587,7 @@ class StackConfig(_Section):
     aci: AciConfig = AciConfig()
     aks: AksConfig = AksConfig()
     environments: Annotated[
-        dict[Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,7}$")], EnvironmentConfig],
+        dict[Annotated[str, Field(pattern=STACK_NAME)], EnvironmentConfig],
         Field(
             min_length=1,
             max_length=10,
@@ -655,8 +614,12 @@ class StackConfig(_Section):
         }
 
 
-def load_config(stack: str | None = None, config: pulumi.Config | None = None) -> StackConfig:
-    """Read and validate all of this stack's config; raise ConfigError naming every problem."""
+def load_config(
+    stack: str | None = None, config: pulumi.Config | None = None, *, deployed_to: Collection[str] = ()
+) -> StackConfig:
+    """Read and validate all of this stack's config; raise ConfigError naming every problem.
+    `deployed_to` names the environments a pipeline deploys to (the pipeline catalogue's), which
+    the shared stack's table must include."""
     stack = pulumi.get_stack() if stack is None else stack
     config = pulumi.Config(PROJECT) if config is None else config
     raw: dict[str, Any] = {"stack": stack}
@@ -678,7 +641,7 @@ def load_config(stack: str | None = None, config: pulumi.Config | None = None) -
         raise ConfigError(unknown + [_describe(e) for e in err.errors()]) from None
     if unknown:
         raise ConfigError(unknown)
-    problems = _role_mismatches(cfg) + _secrets_in_plain_text()
+    problems = _role_mismatches(cfg, deployed_to) + _secrets_in_plain_text()
     if problems:
         raise ConfigError(problems)
     return cfg
@@ -717,7 +680,7 @@ def _parse_object(value: str) -> Any:
         return value
 
 
-def _role_mismatches(cfg: StackConfig) -> list[str]:
+def _role_mismatches(cfg: StackConfig, deployed_to: Collection[str]) -> list[str]:
     unused = _ENVIRONMENT_ONLY if cfg.role is Role.SHARED else SHARED_ONLY
     problems = [
         f"{PROJECT}:{_alias(name)} is only read by stacks of another role, "
@@ -727,11 +690,11 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
     ]
     if cfg.role is Role.SHARED:
         problems += _environment_problems(cfg)
-    missing = sorted(_PIPELINE_ENVIRONMENTS - set(cfg.environments))
+    missing = sorted(set(deployed_to) - set(cfg.environments))
     if cfg.role is Role.SHARED and missing:
         problems.append(
             f"{PROJECT}:environments must include every environment a pipeline deploys to "
-            f"({', '.join(sorted(_PIPELINE_ENVIRONMENTS))}), got {_show(list(cfg.environments))}: missing {', '.join(missing)}"
+            f"({', '.join(sorted(deployed_to))}), got {_show(list(cfg.environments))}: missing {', '.join(missing)}"
         )
     if cfg.role is Role.SHARED and "environments" not in cfg.model_fields_set:
         # No default: which environments exist, and what guards them, is the platform's own choice.
@@ -761,9 +724,6 @@ def _zone_outside_own_group(cfg: StackConfig) -> list[str]:
     zone = cfg.aks.ingress.dns_zone_id if cfg.serving.platform == "aks" and cfg.aks.ingress else None
     if zone is None:
         return []
-    # Imported here: naming reads this module.
-    from components.naming import resource_group_name
-
     group = resource_group_name(cfg.prefix, cfg.stack)
     # /subscriptions/<s>/resourceGroups/<g>/...; Azure resource group names ignore case.
     if zone.split("/")[4].lower() == group.lower():

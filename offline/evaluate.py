@@ -28,6 +28,7 @@ from pulumi.runtime.sync_await import _sync_await
 from pydantic import TypeAdapter
 
 from components.config import PROJECT, ConfigError, DevOpsConfig, EnvironmentConfig, StackConfig, load_config
+from components.devops.pipelines import deployed_environments
 from components.serving.image_digest import COMMAND as IMAGE_DIGEST_COMMAND
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -520,7 +521,7 @@ def validate(
     pulumi.runtime.reset_options(project=PROJECT, stack=stack)
     pulumi.runtime.set_all_config(config, sorted(secret_keys))
     try:
-        return load_config(stack)
+        return load_config(stack, deployed_to=deployed_environments())
     except ConfigError as error:
         return error
 
