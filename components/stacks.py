@@ -8,15 +8,15 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import authorization, resources
 
-from components.config import StackConfig
+from components.config import DevOpsConfig, StackConfig
 from components.devops.deployment_environments import EnvironmentGuard
-from components.devops.platform import DevOpsPlatform, DevOpsPlatformArgs
+from components.devops.platform import DevOpsPlatform, DevOpsPlatformArgs, DevOpsSettings, StateContainer
 from components.ml_platform.compute import MlCompute, MlComputeArgs
 from components.ml_platform.monitoring import Monitoring, MonitoringArgs
 from components.ml_platform.registry import Registry, RegistryArgs
 from components.ml_platform.workspace import MlWorkspace, MlWorkspaceArgs
 from components.naming import Names, resource_group_name
-from components.serving.aks import AksCluster, AksClusterArgs
+from components.serving.aks import AksCluster, AksClusterArgs, BoundedWait, Deployer, ExistingCluster, NodePool
 from components.serving.contract import SERVED_VERSION_OUTPUT, ServingContract, image_reference, resolve_served_model
 from components.serving.engine_release import EngineRelease, EngineReleaseArgs, chart_values
 from components.serving.health_check import HealthCheck, HealthCheckArgs
@@ -117,7 +117,7 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
     devops = DevOpsPlatform(
         "devops",
         DevOpsPlatformArgs(
-            devops=cfg.devops,
+            devops=_devops_settings(cfg.devops),
             location=cfg.location,
             resource_group_name=group.name,
             resource_group_id=group.id,
@@ -171,6 +171,30 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
         "pipelineIdentityPrincipalId": devops.pipeline_identity_principal_id,
         "dashboardId": devops.dashboard_id,
     }
+
+
+def _devops_settings(devops: DevOpsConfig) -> DevOpsSettings:
+    state = None
+    if devops.state_container and devops.state_storage_account and devops.pulumi_state_resource_group:
+        state = StateContainer(devops.pulumi_state_resource_group, devops.state_storage_account, devops.state_container)
+    return DevOpsSettings(
+        organization_url=devops.organization_url,
+        project=devops.project,
+        create_project=devops.create_project,
+        subscription_name=devops.subscription_name,
+        approver_groups=devops.prod_approver_groups,
+        approval_timeout_minutes=devops.approval_timeout_minutes,
+        notification_from=devops.notification_from,
+        notification_to=devops.notification_to,
+        pulumi_backend_url=devops.pulumi_backend_url,
+        pulumi_secrets_provider=devops.pulumi_secrets_provider,
+        pulumi_state_storage_account=devops.pulumi_state_storage_account,
+        state=state,
+        # A Pulumi secret from the config on: it never exists as a plain output.
+        sendgrid_api_key=pulumi.Output.secret(devops.sendgrid_api_key.get_secret_value()),
+        key_vault_crypto_officers=devops.key_vault_crypto_officers,
+        key_vault_secrets_officers=devops.key_vault_secrets_officers,
+    )
 
 
 async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[object]]:
@@ -316,7 +340,7 @@ def _https_entry(
             key_vault_name=shared.key_vault_name,
             certificate_name=cfg.aks.ingress.certificate_name,
             subscription_id=authorization.get_client_config_output().subscription_id,
-            wait=cfg.aks.access_wait,
+            wait=BoundedWait(cfg.aks.access_wait.attempts, cfg.aks.access_wait.interval_seconds),
             tags=cfg.tags,
             dns_zone_id=cfg.aks.ingress.dns_zone_id,
             publish=publish,
@@ -328,6 +352,7 @@ def _https_entry(
 
 def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: SharedPlatform) -> AksCluster:
     client = authorization.get_client_config_output()
+    aks = cfg.aks
     return AksCluster(
         "aks",
         AksClusterArgs(
@@ -340,8 +365,8 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             kubernetes_version=cfg.aks.kubernetes_version,
             tier=cfg.aks.tier,
             upgrade_channel=cfg.aks.upgrade_channel,
-            system_pool=cfg.aks.system_pool,
-            user_pool=cfg.aks.user_pool,
+            system_pool=NodePool(aks.system_pool.vm_size, aks.system_pool.min_count, aks.system_pool.max_count),
+            user_pool=NodePool(aks.user_pool.vm_size, aks.user_pool.min_count, aks.user_pool.max_count),
             admin_group_object_ids=cfg.aks.admin_group_object_ids,
             log_analytics_workspace_id=shared.log_analytics_workspace_id,
             log_analytics_location=shared.location,
@@ -349,11 +374,15 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
             pipeline_identity_principal_id=shared.pipeline_identity_principal_id,
-            deployers=cfg.aks.deployers,
+            deployers=[Deployer(d.object_id, d.principal_type) for d in aks.deployers],
             namespace=cfg.aks.namespace,
-            access_wait=cfg.aks.access_wait,
+            access_wait=BoundedWait(aks.access_wait.attempts, aks.access_wait.interval_seconds),
             tags=cfg.tags,
-            existing=cfg.aks.existing_cluster,
+            existing=(
+                None
+                if aks.existing_cluster is None
+                else ExistingCluster(aks.existing_cluster.name, aks.existing_cluster.resource_group)
+            ),
             ingress_profile=cluster_ingress_profile(),
             addons=cluster_addons(),
         ),

@@ -4,14 +4,13 @@ environments, variables, permissions and the team dashboard, on their own provid
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
 import pulumi_azuredevops as azuredevops
 
 from components import roles
-from components.config import DevOpsConfig
 from components.devops.build_definitions import DevOpsPipelines, DevOpsPipelinesArgs
 from components.devops.build_service import BuildServicePermissions, BuildServicePermissionsArgs
 from components.devops.deployment_environments import (
@@ -40,11 +39,43 @@ from components.devops.variable_groups import VariableGroups, VariableGroupsArgs
 
 
 @dataclass(frozen=True)
+class StateContainer:
+    """The blob container an azblob:// Pulumi backend keeps state in."""
+
+    resource_group: str
+    storage_account: str
+    container: str
+
+
+@dataclass(frozen=True)
+class DevOpsSettings:
+    """The Azure DevOps organization and project, and what the pipelines are told."""
+
+    organization_url: str
+    project: str
+    create_project: bool
+    subscription_name: str
+    approver_groups: Sequence[str]
+    approval_timeout_minutes: int
+    notification_from: str
+    notification_to: Sequence[str]
+    pulumi_backend_url: str
+    pulumi_secrets_provider: str
+    pulumi_state_storage_account: str | None
+    state: StateContainer | None
+    # Only ever a Pulumi secret.
+    sendgrid_api_key: pulumi.Input[str]
+    # Entra ID object id -> principal type.
+    key_vault_crypto_officers: Mapping[str, str]
+    key_vault_secrets_officers: Mapping[str, str]
+
+
+@dataclass(frozen=True)
 class DevOpsPlatformArgs:
     """The Azure DevOps organization and project, and what the pipelines need to know about
     the Azure side of the shared stack."""
 
-    devops: DevOpsConfig
+    devops: DevOpsSettings
     location: str
     resource_group_name: pulumi.Input[str]
     resource_group_id: pulumi.Input[str]
@@ -88,19 +119,19 @@ ASSIGNED_IN_ENVIRONMENT: Mapping[str, tuple[str, ...]] = {
 PREVIEW_WORKSPACE_ACTIONS = ("Microsoft.OperationalInsights/workspaces/sharedKeys/action",)
 
 
-def state_container_id(cfg: DevOpsConfig, subscription_id: pulumi.Input[str]) -> pulumi.Output[str] | None:
+def state_container_id(state: StateContainer | None, subscription_id: pulumi.Input[str]) -> pulumi.Output[str] | None:
     """The ARM id of the blob container an azblob:// backend keeps state in."""
-    if cfg.state_container is None or cfg.state_storage_account is None or cfg.pulumi_state_resource_group is None:
+    if state is None:
         return None
     return pulumi.Output.concat(
         "/subscriptions/",
         subscription_id,
-        f"/resourceGroups/{cfg.pulumi_state_resource_group}/providers/Microsoft.Storage/storageAccounts/"
-        f"{cfg.state_storage_account}/blobServices/default/containers/{cfg.state_container}",
+        f"/resourceGroups/{state.resource_group}/providers/Microsoft.Storage/storageAccounts/"
+        f"{state.storage_account}/blobServices/default/containers/{state.container}",
     )
 
 
-def deploy_grants(cfg: DevOpsConfig, facts: DevOpsPlatformArgs) -> list[Grant]:
+def deploy_grants(cfg: DevOpsSettings, facts: DevOpsPlatformArgs) -> list[Grant]:
     """The deploying pipelines: Contributor on the platform and environment groups;
     role-assignment rights only as ASSIGNED_* say; Key Vault secret use (the linked
     variable group) and key use (the Pulumi secrets provider); state read and write."""
@@ -117,7 +148,7 @@ def deploy_grants(cfg: DevOpsConfig, facts: DevOpsPlatformArgs) -> list[Grant]:
         Grant("kv-secrets", roles.KEY_VAULT_SECRETS_USER, facts.key_vault_id),
         Grant("kv-crypto", roles.KEY_VAULT_CRYPTO_USER, facts.key_vault_id),
     ]
-    state = state_container_id(cfg, facts.subscription_id)
+    state = state_container_id(cfg.state, facts.subscription_id)
     if state is not None:
         grants.append(Grant("state-blob", roles.STORAGE_BLOB_DATA_CONTRIBUTOR, state))
     return grants
@@ -133,7 +164,7 @@ def ml_grants(facts: DevOpsPlatformArgs) -> list[Grant]:
     return [Grant("ml-data-scientist", roles.AZUREML_DATA_SCIENTIST, facts.ml_workspace_id)]
 
 
-def preview_grants(cfg: DevOpsConfig, facts: DevOpsPlatformArgs) -> list[Grant]:
+def preview_grants(cfg: DevOpsSettings, facts: DevOpsPlatformArgs) -> list[Grant]:
     """The pull-request preview and the drift check: reads only. Reader on the groups; state
     blobs read (a preview on the azblob backend neither locks nor writes) and Reader on the
     state container (a refresh reads its role assignments); Key Vault key use, to decrypt
@@ -151,7 +182,7 @@ def preview_grants(cfg: DevOpsConfig, facts: DevOpsPlatformArgs) -> list[Grant]:
             if facts.serving_platforms[env] == "aks"
         ),
     ]
-    state = state_container_id(cfg, facts.subscription_id)
+    state = state_container_id(cfg.state, facts.subscription_id)
     if state is not None:
         grants.append(Grant("state-blob", roles.STORAGE_BLOB_DATA_READER, state))
         # The drift check refreshes the role assignments on the state container, which takes
@@ -211,7 +242,7 @@ class DevOpsPlatform(pulumi.ComponentResource):
         engine_repo = azuredevops.get_git_repository_output(project_id=project_id, name=ENGINE_REPOSITORY, opts=lookup)
         approvers = [
             azuredevops.get_group_output(project_id=project_id, name=group, opts=lookup).origin_id
-            for group in cfg.prod_approver_groups
+            for group in cfg.approver_groups
         ]
 
         connection = ServiceConnection(
@@ -326,7 +357,7 @@ class DevOpsPlatform(pulumi.ComponentResource):
                 notification_to=cfg.notification_to,
                 key_vault_resource_group_name=facts.resource_group_name,
                 key_vault_name=facts.key_vault_name,
-                sendgrid_api_key=pulumi.Output.secret(cfg.sendgrid_api_key.get_secret_value()),
+                sendgrid_api_key=pulumi.Output.secret(cfg.sendgrid_api_key),
                 service_connection_id=connection.endpoint_id,
                 connection_ready=connection.sign_in_ready,
                 secret_deleters=list(officers.secrets_officer_grants.values()),

@@ -23,7 +23,7 @@ from pulumi_azure_native import managedidentity
 from pulumi_command import local
 
 from components import roles
-from components.config import AccessWaitConfig
+from components.serving.aks import BoundedWait
 
 TYPE = "digitre:serving:HttpsEntry"
 # The add-on's Gateway API implementation and the GatewayClass it serves.
@@ -141,7 +141,7 @@ class HttpsEntryArgs:
     key_vault_name: pulumi.Input[str]
     certificate_name: str
     subscription_id: pulumi.Input[str]
-    wait: AccessWaitConfig
+    wait: BoundedWait
     tags: Mapping[str, str]
     dns_zone_id: str | None = None
     # Without it (no model served yet) nothing is published and there is nothing to prove.
