@@ -257,7 +257,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                 tags=cfg.tags,
             ),
         )
-        base_url, check_after = service.base_url, [service.container_group]
+        base_url, check_after = service.base_url, [service]
     else:
         aks_cluster = cluster
 
@@ -288,7 +288,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                 # publish (its implementation on, its identity granted): both first.
                 opts=pulumi.ResourceOptions(providers=[aks_cluster.provider], depends_on=[*aks_cluster.ready, *before]),
             )
-            return Published(resources=[release.release], revision=release.revision)
+            return Published(resources=[release], revision=release.revision)
 
         entry = _https_entry(cfg, names, group, cluster, shared, publish=publish)
         base_url, check_after = entry.base_url, entry.ready
