@@ -194,12 +194,16 @@ class AciConfig(_Section):
     restart_policy: Annotated[Literal["Always", "OnFailure"], Field(description="one of Always, OnFailure")] = "Always"
 
 
-class NodePoolConfig(_Section):
-    """An autoscaling node pool. Subclasses set the defaults of each pool."""
+# A node count of a pool.
+_NodeCount = Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")]
 
-    vm_size: Annotated[VmSize, Field(description="an Azure VM size such as Standard_D4ds_v5")]
-    min_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")]
-    max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")]
+
+class NodePoolConfig(_Section):
+    """An autoscaling node pool; its defaults are the user pool's (the engine's nodes)."""
+
+    vm_size: Annotated[VmSize, Field(description="an Azure VM size such as Standard_D4ds_v5")] = "Standard_D4ds_v5"
+    min_count: _NodeCount = 1
+    max_count: _NodeCount = 5
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> NodePoolConfig:
@@ -209,6 +213,8 @@ class NodePoolConfig(_Section):
 
 
 class SystemPoolConfig(NodePoolConfig):
+    """The system pool: stricter than a user pool, and smaller by default."""
+
     # AKS asks system pools for 4+ vCPUs and 4+ GB, no B-series, and two nodes or more
     # (docs/assumptions.md, use-system-pools): B-series and fewer than two nodes are refused
     # here; the vCPU count is not in every size's name, so the default and the docs carry it.
@@ -220,13 +226,7 @@ class SystemPoolConfig(NodePoolConfig):
         ),
     ] = "Standard_D4ds_v5"
     min_count: Annotated[Int, Field(ge=2, le=100, description="an integer 2..100 (a system pool keeps two nodes)")] = 2
-    max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 3
-
-
-class UserPoolConfig(NodePoolConfig):
-    vm_size: Annotated[VmSize, Field(description="an Azure VM size such as Standard_D4ds_v5")] = "Standard_D4ds_v5"
-    min_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 1
-    max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 5
+    max_count: _NodeCount = 3
 
 
 class ExistingClusterConfig(_Section):
@@ -339,7 +339,7 @@ class AksConfig(_Section):
         Field(description="one of patch, stable, rapid, node-image"),
     ] = "stable"
     system_pool: SystemPoolConfig = SystemPoolConfig()
-    user_pool: UserPoolConfig = UserPoolConfig()
+    user_pool: NodePoolConfig = NodePoolConfig()
     admin_group_object_ids: Annotated[
         tuple[Guid, ...],
         Field(max_length=10, description="a list of up to 10 Entra ID group object ids (lowercase GUIDs)"),
