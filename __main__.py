@@ -7,10 +7,11 @@ physical name checked, before the first resource is declared.
 import pulumi
 
 from components.config import Role, load_config
+from components.devops.pipelines import deployed_environments
 from components.naming import Names
 from components.stacks import build_environment, build_shared
 
-cfg = load_config()
+cfg = load_config(deployed_to=deployed_environments())
 names = Names.for_stack(cfg)
 build = build_shared if cfg.role is Role.SHARED else build_environment
 # The builders are async: an environment reads its own last deployment before declaring.

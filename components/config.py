@@ -9,6 +9,7 @@ declares nothing. Every message names the key, the value and the rule.
 from __future__ import annotations
 
 import json
+from collections.abc import Collection
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 from urllib.parse import parse_qs, urlsplit
@@ -27,19 +28,26 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_camel
 
-from components.devops.pipelines import PIPELINES
+from components.naming import resource_group_name
 from components.regions import AZURE_REGIONS
+from components.types import (
+    GUID,
+    MANAGED_BY,
+    PROJECT,
+    RESOURCE_GROUP,
+    STACK_NAME,
+    Bool,
+    ConfigError,
+    Float,
+    Guid,
+    Int,
+    Principals,
+    PrincipalType,
+    VmSize,
+)
 
-PROJECT = "digitre-mlops"
-MANAGED_BY = "pulumi"
-
-
-class ConfigError(pulumi.RunError):
-    """Stack configuration that breaks a rule; raised before any resource is declared."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid stack configuration:\n  " + "\n  ".join(problems))
+# Read from here by the rest of the program.
+__all__ = ["MANAGED_BY", "PROJECT", "ConfigError"]
 
 
 class Role(StrEnum):
@@ -47,23 +55,6 @@ class Role(StrEnum):
 
     SHARED = "shared"
     ENVIRONMENT = "environment"
-
-
-def _reject_bool(value: Any) -> Any:
-    # pydantic's lax mode reads true as 1; a boolean where a count belongs is a mistake.
-    if isinstance(value, bool):
-        raise ValueError("a boolean is not an integer")
-    return value
-
-
-def _strict_bool(value: Any) -> Any:
-    # pydantic's lax mode reads "yes", "on", "1" and 1 as true; a flag is a YAML boolean.
-    # Pulumi passes a nested `true` as a JSON boolean and a top-level one as the text "true".
-    if isinstance(value, bool):
-        return value
-    if value in ("true", "false"):
-        return value == "true"
-    raise ValueError("not true or false")
 
 
 def _has_letter_or_digit(value: str) -> str:
@@ -77,12 +68,6 @@ def _azure_region(value: str) -> str:
     if value not in AZURE_REGIONS:
         raise ValueError("not an Azure region")
     return value
-
-
-Int = Annotated[int, BeforeValidator(_reject_bool)]
-Float = Annotated[float, BeforeValidator(_reject_bool)]
-Bool = Annotated[bool, BeforeValidator(_strict_bool)]
-_GUID = r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$"
 
 
 class _Section(BaseModel):
@@ -106,13 +91,7 @@ class AmlComputeConfig(_Section):
             description="3-16 letters, digits or hyphens, starting with a letter and not ending with a hyphen",
         ),
     ] = "cpu-cluster"
-    vm_size: Annotated[
-        str,
-        Field(
-            pattern=r"^Standard_[A-Za-z0-9_]{2,40}$",
-            description="an Azure VM size such as Standard_DS3_v2",
-        ),
-    ] = "Standard_DS3_v2"
+    vm_size: Annotated[VmSize, Field(description="an Azure VM size such as Standard_DS3_v2")] = "Standard_DS3_v2"
     max_nodes: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 4
     idle_seconds_before_scale_down: Annotated[
         Int, Field(ge=60, le=86400, description="an integer 60..86400 (seconds)")
@@ -181,14 +160,16 @@ class AciConfig(_Section):
     restart_policy: Annotated[Literal["Always", "OnFailure"], Field(description="one of Always, OnFailure")] = "Always"
 
 
-class NodePoolConfig(_Section):
-    """An autoscaling node pool. Subclasses set the defaults of each pool."""
+# A node count of a pool.
+_NodeCount = Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")]
 
-    vm_size: Annotated[
-        str, Field(pattern=r"^Standard_[A-Za-z0-9_]{2,40}$", description="an Azure VM size such as Standard_D4ds_v5")
-    ]
-    min_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")]
-    max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")]
+
+class NodePoolConfig(_Section):
+    """An autoscaling node pool; its defaults are the user pool's (the engine's nodes)."""
+
+    vm_size: Annotated[VmSize, Field(description="an Azure VM size such as Standard_D4ds_v5")] = "Standard_D4ds_v5"
+    min_count: _NodeCount = 1
+    max_count: _NodeCount = 5
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> NodePoolConfig:
@@ -198,6 +179,8 @@ class NodePoolConfig(_Section):
 
 
 class SystemPoolConfig(NodePoolConfig):
+    """The system pool: stricter than a user pool, and smaller by default."""
+
     # AKS asks system pools for 4+ vCPUs and 4+ GB, no B-series, and two nodes or more
     # (docs/assumptions.md, use-system-pools): B-series and fewer than two nodes are refused
     # here; the vCPU count is not in every size's name, so the default and the docs carry it.
@@ -209,15 +192,7 @@ class SystemPoolConfig(NodePoolConfig):
         ),
     ] = "Standard_D4ds_v5"
     min_count: Annotated[Int, Field(ge=2, le=100, description="an integer 2..100 (a system pool keeps two nodes)")] = 2
-    max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 3
-
-
-class UserPoolConfig(NodePoolConfig):
-    vm_size: Annotated[
-        str, Field(pattern=r"^Standard_[A-Za-z0-9_]{2,40}$", description="an Azure VM size such as Standard_D4ds_v5")
-    ] = "Standard_D4ds_v5"
-    min_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 1
-    max_count: Annotated[Int, Field(ge=1, le=100, description="an integer 1..100")] = 5
+    max_count: _NodeCount = 3
 
 
 class ExistingClusterConfig(_Section):
@@ -271,10 +246,8 @@ class DeployerConfig(_Section):
     """An Entra ID principal that runs `pulumi up --stack prod` besides the pipelines' identity
     (e.g. the team's group for a first deploy by hand) and so gets cluster-admin."""
 
-    object_id: Annotated[str, Field(pattern=_GUID, description="an Entra ID object id (a lowercase GUID)")]
-    principal_type: Annotated[
-        Literal["User", "Group", "ServicePrincipal"], Field(description="one of User, Group, ServicePrincipal")
-    ]
+    object_id: Annotated[str, Field(pattern=GUID, description="an Entra ID object id (a lowercase GUID)")]
+    principal_type: Annotated[PrincipalType, Field(description="one of User, Group, ServicePrincipal")]
 
 
 # Microsoft Learn ("Use Azure RBAC for Kubernetes Authorization"): a new role assignment can
@@ -332,9 +305,9 @@ class AksConfig(_Section):
         Field(description="one of patch, stable, rapid, node-image"),
     ] = "stable"
     system_pool: SystemPoolConfig = SystemPoolConfig()
-    user_pool: UserPoolConfig = UserPoolConfig()
+    user_pool: NodePoolConfig = NodePoolConfig()
     admin_group_object_ids: Annotated[
-        tuple[Annotated[str, Field(pattern=_GUID)], ...],
+        tuple[Guid, ...],
         Field(max_length=10, description="a list of up to 10 Entra ID group object ids (lowercase GUIDs)"),
     ] = ()
     namespace: Annotated[
@@ -372,19 +345,6 @@ def _no_whitespace(value: Any) -> Any:
     if isinstance(value, str) and any(c.isspace() for c in value):
         raise ValueError("contains whitespace")
     return value
-
-
-# Entra ID object id -> principal type, for role assignments to people and groups.
-_Principals = Annotated[
-    dict[
-        Annotated[str, Field(pattern=r"^[0-9a-f]{8}-([0-9a-f]{4}-){3}[0-9a-f]{12}$")],
-        Literal["User", "Group", "ServicePrincipal"],
-    ],
-    Field(
-        max_length=20,
-        description="a map of up to 20 Entra ID object ids (lowercase GUIDs) to User, Group or ServicePrincipal",
-    ),
-]
 
 
 class DevOpsConfig(_Section):
@@ -439,7 +399,7 @@ class DevOpsConfig(_Section):
     pulumi_state_resource_group: Annotated[
         str | None,
         Field(
-            pattern=r"^[-\w._()]{0,89}[-\w_()]$",
+            pattern=RESOURCE_GROUP,
             description="the resource group of the state storage account (1-90 characters, not ending with a period)",
         ),
     ] = None
@@ -459,11 +419,11 @@ class DevOpsConfig(_Section):
     # The people who run the first deploy's `az keyvault key create` (and later `pulumi` with the
     # Key Vault secrets provider): object id -> principal type, granted Key Vault Crypto
     # Officer on the shared vault (RBAC mode: owning the subscription is not enough).
-    key_vault_crypto_officers: _Principals = {}
+    key_vault_crypto_officers: Principals = {}
     # The people who deploy `shared`: granted Key Vault Secrets Officer on the shared vault.
     # The stack writes its secret through Azure Resource Manager, but azure-native deletes it
     # through the vault's data plane, so without this no one could destroy or rename it.
-    key_vault_secrets_officers: _Principals = {}
+    key_vault_secrets_officers: Principals = {}
 
     # Secrets a person sets at bootstrap with `pulumi config set --path --secret`; a
     # committed stack file carries them only encrypted.
@@ -510,13 +470,28 @@ class DevOpsConfig(_Section):
         return named[0] if named else self.pulumi_state_storage_account
 
 
+class EnvironmentConfig(_Section):
+    """One serving environment as the shared stack knows it: what sets it apart from the others.
+    Its Azure DevOps environment's checks, the rights its deploys get, its preview's reads and
+    the policy pack all follow from this entry, never from its name."""
+
+    # What serves it: ACI answers plain HTTP on a public IP (fit for test traffic only); AKS
+    # answers HTTPS only, through the HTTPS entry, and its deploys assign cluster-admin and,
+    # with a DNS zone, DNS Zone Contributor in its group (components/devops/platform.py).
+    serving_platform: Annotated[Literal["aci", "aks"], Field(description="one of aci, aks")] = "aci"
+    # Branch control on its Azure DevOps environment: main only, branch protection verified.
+    main_only: Annotated[Bool, Field(description="true or false (deploys from main only, protection verified)")] = False
+    # An approval by devops.prodApproverGroups (the requester cannot approve) and an exclusive
+    # lock, so one deploy at a time.
+    approval: Annotated[Bool, Field(description="true or false (an approval and one deploy at a time)")] = False
+
+
 # Keys that only one role reads; setting one on a stack of the other role is a mistake
 # (it would be silently ignored), so it is rejected.
 SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring", "environments", "devops")
 _ENVIRONMENT_ONLY = ("shared_stack", "model_version", "serving", "health_check", "aci", "aks")
 # Sections named after the serving platform that reads them.
 _PLATFORM_SECTIONS = ("aci", "aks")
-_PIPELINE_ENVIRONMENTS = {env for pipeline in PIPELINES for env in pipeline.environments}
 
 
 class StackConfig(_Section):
@@ -525,7 +500,7 @@ class StackConfig(_Section):
     stack: Annotated[
         str,
         Field(
-            pattern=r"^[a-z][a-z0-9]{1,7}$",
+            pattern=STACK_NAME,
             description="2-8 lowercase letters or digits starting with a letter (it feeds Azure resource names)",
         ),
     ]
@@ -555,7 +530,7 @@ class StackConfig(_Section):
     prefix: Annotated[
         str,
         Field(
-            pattern=r"^[a-z][a-z0-9]{1,7}$",
+            pattern=STACK_NAME,
             description="2-8 lowercase letters or digits starting with a letter (it starts every Azure name)",
         ),
     ] = "digitre"
@@ -578,13 +553,14 @@ class StackConfig(_Section):
     aci: AciConfig = AciConfig()
     aks: AksConfig = AksConfig()
     environments: Annotated[
-        tuple[Annotated[str, Field(pattern=r"^[a-z][a-z0-9]{1,7}$")], ...],
+        dict[Annotated[str, Field(pattern=STACK_NAME)], EnvironmentConfig],
         Field(
             min_length=1,
             max_length=10,
-            description="a list of 1-10 environment stack names (2-8 lowercase letters or digits each)",
+            description="a map of 1-10 environment stack names (2-8 lowercase letters or digits each) to objects "
+            "with keys servingPlatform, mainOnly, approval",
         ),
-    ] = ("dev", "qa", "prod")
+    ] = {}
     devops: DevOpsConfig | None = None
     registry: RegistryConfig = RegistryConfig()
     aml_compute: AmlComputeConfig = AmlComputeConfig()
@@ -604,8 +580,12 @@ class StackConfig(_Section):
         }
 
 
-def load_config(stack: str | None = None, config: pulumi.Config | None = None) -> StackConfig:
-    """Read and validate all of this stack's config; raise ConfigError naming every problem."""
+def load_config(
+    stack: str | None = None, config: pulumi.Config | None = None, *, deployed_to: Collection[str] = ()
+) -> StackConfig:
+    """Read and validate all of this stack's config; raise ConfigError naming every problem.
+    `deployed_to` names the environments a pipeline deploys to (the pipeline catalogue's), which
+    the shared stack's table must include."""
     stack = pulumi.get_stack() if stack is None else stack
     config = pulumi.Config(PROJECT) if config is None else config
     raw: dict[str, Any] = {"stack": stack}
@@ -627,7 +607,7 @@ def load_config(stack: str | None = None, config: pulumi.Config | None = None) -
         raise ConfigError(unknown + [_describe(e) for e in err.errors()]) from None
     if unknown:
         raise ConfigError(unknown)
-    problems = _role_mismatches(cfg) + _secrets_in_plain_text()
+    problems = _role_mismatches(cfg, deployed_to) + _secrets_in_plain_text()
     if problems:
         raise ConfigError(problems)
     return cfg
@@ -666,7 +646,7 @@ def _parse_object(value: str) -> Any:
         return value
 
 
-def _role_mismatches(cfg: StackConfig) -> list[str]:
+def _role_mismatches(cfg: StackConfig, deployed_to: Collection[str]) -> list[str]:
     unused = _ENVIRONMENT_ONLY if cfg.role is Role.SHARED else SHARED_ONLY
     problems = [
         f"{PROJECT}:{_alias(name)} is only read by stacks of another role, "
@@ -676,12 +656,15 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
     ]
     if cfg.role is Role.SHARED:
         problems += _environment_problems(cfg)
-    missing = sorted(_PIPELINE_ENVIRONMENTS - set(cfg.environments))
+    missing = sorted(set(deployed_to) - set(cfg.environments))
     if cfg.role is Role.SHARED and missing:
         problems.append(
             f"{PROJECT}:environments must include every environment a pipeline deploys to "
-            f"({', '.join(sorted(_PIPELINE_ENVIRONMENTS))}), got {_show(list(cfg.environments))}: missing {', '.join(missing)}"
+            f"({', '.join(sorted(deployed_to))}), got {_show(list(cfg.environments))}: missing {', '.join(missing)}"
         )
+    if cfg.role is Role.SHARED and "environments" not in cfg.model_fields_set:
+        # No default: which environments exist, and what guards them, is the platform's own choice.
+        problems.append(f"{PROJECT}:environments is required for role shared: set it to {_rule(('environments',))}")
     if cfg.role is Role.SHARED and cfg.devops is None:
         problems.append(f"{PROJECT}:devops is required for role shared: set it to {_rule(('devops',))}")
     if cfg.role is Role.ENVIRONMENT:
@@ -703,13 +686,10 @@ def _role_mismatches(cfg: StackConfig) -> list[str]:
 def _zone_outside_own_group(cfg: StackConfig) -> list[str]:
     """The stack grants the public entry's identity DNS Zone Contributor on its zone, and the
     pipelines' identity that deploys it may assign roles in the environment's own resource group only
-    (components/devops/declare.py): a zone elsewhere fails the deploy at the grant."""
+    (components/devops/platform.py): a zone elsewhere fails the deploy at the grant."""
     zone = cfg.aks.ingress.dns_zone_id if cfg.serving.platform == "aks" and cfg.aks.ingress else None
     if zone is None:
         return []
-    # Imported here: naming reads this module.
-    from components.naming import resource_group_name
-
     group = resource_group_name(cfg.prefix, cfg.stack)
     # /subscriptions/<s>/resourceGroups/<g>/...; Azure resource group names ignore case.
     if zone.split("/")[4].lower() == group.lower():
@@ -721,25 +701,20 @@ def _zone_outside_own_group(cfg: StackConfig) -> list[str]:
 
 
 def _environment_problems(cfg: StackConfig) -> list[str]:
-    """Names that would declare one resource group (and its grants) twice."""
-    given = _show(list(cfg.environments))
-    problems = []
-    repeated = sorted({env for env in cfg.environments if cfg.environments.count(env) > 1})
-    if repeated:
-        problems.append(
-            f"{PROJECT}:environments must name each environment once, got {given}: {', '.join(repeated)} repeated"
-        )
+    """Names that would declare the shared platform's own resource group twice."""
     reserved = sorted({env for env in cfg.environments if env in (Role.SHARED.value, cfg.stack)})
-    if reserved:
-        problems.append(
-            f"{PROJECT}:environments must not name the shared platform itself "
-            f"({Role.SHARED.value!r} or this stack, {cfg.stack!r}), got {given}: remove {', '.join(reserved)}"
-        )
-    return problems
+    if not reserved:
+        return []
+    return [
+        f"{PROJECT}:environments must not name the shared platform itself "
+        f"({Role.SHARED.value!r} or this stack, {cfg.stack!r}), got {_show(list(cfg.environments))}: "
+        f"remove {', '.join(reserved)}"
+    ]
 
 
 def _describe(error: Any) -> str:
-    loc = tuple(str(part) for part in error["loc"])
+    # A map's bad key is reported at the key itself.
+    loc = tuple(str(part) for part in error["loc"] if part != "[key]")
     key = "stack name" if loc == ("stack",) else f"{PROJECT}:{'.'.join(loc)}"
     kind = error["type"]
     if kind == "missing":
@@ -762,15 +737,18 @@ def _is_secret(field: Any) -> bool:
 def _field_at(loc: tuple[str, ...]) -> Any:
     model: Any = StackConfig
     field = None
+    keyed = False
     for part in loc:
-        if part.isdigit() and field is not None:
-            continue  # an item of a list: its rule is the list's
+        if (part.isdigit() or keyed or part == "[key]") and field is not None:
+            keyed = False
+            continue  # an item of a list or a map: its rule is the list's or the map's
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             return None
         field = next((f for n, f in model.model_fields.items() if part in (n, _alias(n))), None)
         if field is None:
             return None
         model = _model_of(field.annotation)
+        keyed = get_origin(field.annotation) is dict
     return field
 
 
@@ -793,7 +771,7 @@ def _rule(loc: tuple[str, ...]) -> str:
 
 def _is_structured(field: Any) -> bool:
     """Objects and lists arrive as JSON text."""
-    return _is_section(field) or get_origin(field.annotation) in (tuple, list)
+    return _is_section(field) or get_origin(field.annotation) in (tuple, list, dict)
 
 
 def _is_section(field: Any) -> bool:

@@ -13,8 +13,12 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
 
-from components.config import PROJECT, ConfigError, StackConfig
+from components.types import PROJECT, ConfigError
+
+if TYPE_CHECKING:  # naming reads a validated config; config reads resource_group_name from here
+    from components.config import StackConfig
 
 
 @dataclass(frozen=True)

@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, cast
+from typing import Any
 
 import pulumi
 from pulumi_azure_native import authorization, resources
 
-from commands.image_tag import serving_image
-from components.config import StackConfig
-from components.devops.declare import PlatformFacts, declare_devops
+from components.config import DevOpsConfig, StackConfig
+from components.devops.deployment_environments import EnvironmentGuard
+from components.devops.platform import DevOpsPlatform, DevOpsPlatformArgs, DevOpsSettings, StateContainer
 from components.ml_platform.compute import MlCompute, MlComputeArgs
 from components.ml_platform.monitoring import Monitoring, MonitoringArgs
 from components.ml_platform.registry import Registry, RegistryArgs
 from components.ml_platform.workspace import MlWorkspace, MlWorkspaceArgs
 from components.naming import Names, resource_group_name
-from components.serving.aks import AksCluster, AksClusterArgs
+from components.serving.aks import AksCluster, AksClusterArgs, BoundedWait, Deployer, ExistingCluster, NodePool
 from components.serving.contract import SERVED_VERSION_OUTPUT, ServingContract, image_reference, resolve_served_model
 from components.serving.engine_release import EngineRelease, EngineReleaseArgs, chart_values
 from components.serving.health_check import HealthCheck, HealthCheckArgs
@@ -28,6 +28,7 @@ from components.serving.https_entry import (
     cluster_addons,
     cluster_ingress_profile,
 )
+from components.serving.image import serving_image
 from components.serving.image_digest import ImageDigest, ImageDigestArgs
 from components.serving.model_service import LogAnalyticsTarget, ModelService, ModelServiceArgs
 from components.shared_platform import SharedPlatform
@@ -113,22 +114,28 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
     )
     if cfg.devops is None:  # load_config requires it for this role; kept for the type checker
         raise ValueError("digitre-mlops:devops is required for role shared")
-    devops = declare_devops(
-        cfg.devops,
-        PlatformFacts(
+    devops = DevOpsPlatform(
+        "devops",
+        DevOpsPlatformArgs(
+            devops=_devops_settings(cfg.devops),
             location=cfg.location,
             resource_group_name=group.name,
             resource_group_id=group.id,
             environment_group_ids={env: g.id for env, g in environment_groups.items()},
+            serving_platforms={env: spec.serving_platform for env, spec in cfg.environments.items()},
+            guards={
+                env: EnvironmentGuard(main_only=spec.main_only, approval=spec.approval)
+                for env, spec in cfg.environments.items()
+            },
             pipeline_identity_name=names.pipeline_identity,
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
-            key_vault_id=ml.key_vault.id,
-            key_vault_name=ml.key_vault.name,
+            key_vault_id=ml.key_vault_id,
+            key_vault_name=ml.key_vault_name,
             ml_workspace_name=ml.workspace_name,
-            ml_workspace_id=ml.workspace.id,
+            ml_workspace_id=ml.workspace_id,
             ml_compute_name=compute.compute_name,
-            registry_name=registry.registry.name,
+            registry_name=registry.registry_name,
             registry_id=registry.registry_id,
             log_analytics_workspace_id=monitoring.workspace_id,
             tags=cfg.tags,
@@ -138,25 +145,56 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
         location=cfg.location,
         resource_group_name=group.name,
         environment_resource_groups=pulumi.Output.all(**{env: g.name for env, g in environment_groups.items()}),
-        registry_name=registry.registry.name,
+        registry_name=registry.registry_name,
         registry_id=registry.registry_id,
         registry_login_server=registry.login_server,
-        pull_identity_id=registry.pull_identity.id,
-        pull_identity_client_id=registry.pull_identity.client_id,
-        pull_identity_principal_id=registry.pull_identity.principal_id,
+        pull_identity_id=registry.pull_identity_id,
+        pull_identity_client_id=registry.pull_identity_client_id,
+        pull_identity_principal_id=registry.pull_identity_principal_id,
         ml_workspace_name=ml.workspace_name,
         ml_compute_name=compute.compute_name,
-        key_vault_name=ml.key_vault.name,
-        key_vault_id=ml.key_vault.id,
-        storage_account_name=ml.storage_account.name,
+        key_vault_name=ml.key_vault_name,
+        key_vault_id=ml.key_vault_id,
+        storage_account_name=ml.storage_account_name,
         log_analytics_workspace_id=monitoring.workspace_id,
         log_analytics_workspace_name=monitoring.workspace_name,
         log_analytics_customer_id=monitoring.customer_id,
         app_insights_id=monitoring.app_insights_id,
         app_insights_connection_string=monitoring.connection_string,
-        pipeline_identity_principal_id=cast(pulumi.Output[str], devops["pipelineIdentityPrincipalId"]),
+        pipeline_identity_principal_id=devops.pipeline_identity_principal_id,
     )
-    return {**platform.exports(), **devops}
+    return {
+        **platform.exports(),
+        "devopsProjectId": devops.project_id,
+        "serviceConnectionId": devops.service_connection_id,
+        "pipelineIdentityClientId": devops.pipeline_identity_client_id,
+        "pipelineIdentityPrincipalId": devops.pipeline_identity_principal_id,
+        "dashboardId": devops.dashboard_id,
+    }
+
+
+def _devops_settings(devops: DevOpsConfig) -> DevOpsSettings:
+    state = None
+    if devops.state_container and devops.state_storage_account and devops.pulumi_state_resource_group:
+        state = StateContainer(devops.pulumi_state_resource_group, devops.state_storage_account, devops.state_container)
+    return DevOpsSettings(
+        organization_url=devops.organization_url,
+        project=devops.project,
+        create_project=devops.create_project,
+        subscription_name=devops.subscription_name,
+        approver_groups=devops.prod_approver_groups,
+        approval_timeout_minutes=devops.approval_timeout_minutes,
+        notification_from=devops.notification_from,
+        notification_to=devops.notification_to,
+        pulumi_backend_url=devops.pulumi_backend_url,
+        pulumi_secrets_provider=devops.pulumi_secrets_provider,
+        pulumi_state_storage_account=devops.pulumi_state_storage_account,
+        state=state,
+        # A Pulumi secret from the config on: it never exists as a plain output.
+        sendgrid_api_key=pulumi.Output.secret(devops.sendgrid_api_key.get_secret_value()),
+        key_vault_crypto_officers=devops.key_vault_crypto_officers,
+        key_vault_secrets_officers=devops.key_vault_secrets_officers,
+    )
 
 
 async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[object]]:
@@ -187,8 +225,8 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         return outputs
 
     contract = ServingContract.from_config(cfg.serving)
-    # The same function names the image the build pipeline pushes (commands/image_tag.py).
-    pulled = serving_image(cfg.serving, served.version)
+    # The same function names the image the build pipeline pushes (components/serving/image.py).
+    pulled = serving_image(cfg.serving.repository, cfg.serving.model_name, served.version)
     repository = pulumi.Output.concat(shared.registry_login_server, "/", pulled.repository)
     image = image_reference(shared.registry_login_server, pulled)
     base_url: pulumi.Input[str]
@@ -219,7 +257,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                 tags=cfg.tags,
             ),
         )
-        base_url, check_after = service.base_url, [service.container_group]
+        base_url, check_after = service.base_url, [service]
     else:
         aks_cluster = cluster
 
@@ -230,7 +268,6 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
             release = EngineRelease(
                 "engine",
                 EngineReleaseArgs(
-                    provider=aks_cluster.provider,
                     namespace=cfg.aks.namespace,
                     values=chart_values(
                         image_repository=repository,
@@ -246,12 +283,12 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
                         entry=entry_values,
                     ),
                     timeout_seconds=cfg.aks.helm_timeout_seconds,
-                    # The cluster-admin grants must have taken effect, and the entry be ready to
-                    # publish (its implementation on, its identity granted): both first.
-                    depends_on=[*aks_cluster.ready, *before],
                 ),
+                # The cluster-admin grants must have taken effect, and the entry be ready to
+                # publish (its implementation on, its identity granted): both first.
+                opts=pulumi.ResourceOptions(providers=[aks_cluster.provider], depends_on=[*aks_cluster.ready, *before]),
             )
-            return Published(resources=[release.release], revision=release.revision)
+            return Published(resources=[release], revision=release.revision)
 
         entry = _https_entry(cfg, names, group, cluster, shared, publish=publish)
         base_url, check_after = entry.base_url, entry.ready
@@ -264,8 +301,8 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
             attempts=cfg.health_check.attempts,
             interval_seconds=cfg.health_check.interval_seconds,
             triggers=[image],
-            depends_on=check_after,
         ),
+        opts=pulumi.ResourceOptions(depends_on=check_after),
     )
     outputs.update(image=image, healthUrl=health_url, scoringUrl=scoring_url)
     return outputs
@@ -291,7 +328,7 @@ def _https_entry(
             cluster_etag=cluster.e_tag,
             oidc_issuer_url=cluster.oidc_issuer_url,
             kubeconfig=cluster.kubeconfig,
-            cluster_created_here=cluster.cluster is not None,
+            cluster_created_here=cluster.created_here,
             resource_group_name=group,
             location=cfg.location,
             identity_name=names.https_entry_identity,
@@ -301,17 +338,19 @@ def _https_entry(
             key_vault_name=shared.key_vault_name,
             certificate_name=cfg.aks.ingress.certificate_name,
             subscription_id=authorization.get_client_config_output().subscription_id,
-            wait=cfg.aks.access_wait,
+            wait=BoundedWait(cfg.aks.access_wait.attempts, cfg.aks.access_wait.interval_seconds),
             tags=cfg.tags,
-            depends_on=cluster.ready,
             dns_zone_id=cfg.aks.ingress.dns_zone_id,
             publish=publish,
         ),
+        # Nothing asks the cluster before the caller's access to it holds.
+        opts=pulumi.ResourceOptions(depends_on=cluster.ready),
     )
 
 
 def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: SharedPlatform) -> AksCluster:
     client = authorization.get_client_config_output()
+    aks = cfg.aks
     return AksCluster(
         "aks",
         AksClusterArgs(
@@ -324,8 +363,8 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             kubernetes_version=cfg.aks.kubernetes_version,
             tier=cfg.aks.tier,
             upgrade_channel=cfg.aks.upgrade_channel,
-            system_pool=cfg.aks.system_pool,
-            user_pool=cfg.aks.user_pool,
+            system_pool=NodePool(aks.system_pool.vm_size, aks.system_pool.min_count, aks.system_pool.max_count),
+            user_pool=NodePool(aks.user_pool.vm_size, aks.user_pool.min_count, aks.user_pool.max_count),
             admin_group_object_ids=cfg.aks.admin_group_object_ids,
             log_analytics_workspace_id=shared.log_analytics_workspace_id,
             log_analytics_location=shared.location,
@@ -333,11 +372,15 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             subscription_id=client.subscription_id,
             tenant_id=client.tenant_id,
             pipeline_identity_principal_id=shared.pipeline_identity_principal_id,
-            deployers=cfg.aks.deployers,
+            deployers=[Deployer(d.object_id, d.principal_type) for d in aks.deployers],
             namespace=cfg.aks.namespace,
-            access_wait=cfg.aks.access_wait,
+            access_wait=BoundedWait(aks.access_wait.attempts, aks.access_wait.interval_seconds),
             tags=cfg.tags,
-            existing=cfg.aks.existing_cluster,
+            existing=(
+                None
+                if aks.existing_cluster is None
+                else ExistingCluster(aks.existing_cluster.name, aks.existing_cluster.resource_group)
+            ),
             ingress_profile=cluster_ingress_profile(),
             addons=cluster_addons(),
         ),

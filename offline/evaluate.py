@@ -25,8 +25,10 @@ import yaml
 from pulumi.runtime.mocks import MockMonitor
 from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
+from pydantic import TypeAdapter
 
-from components.config import PROJECT, DevOpsConfig, StackConfig
+from components.config import PROJECT, ConfigError, DevOpsConfig, EnvironmentConfig, StackConfig, load_config
+from components.devops.pipelines import deployed_environments
 from components.serving.image_digest import COMMAND as IMAGE_DIGEST_COMMAND
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -85,6 +87,9 @@ class Registration:
     replace_on_changes: tuple[str, ...] = ()
     # The resource whose deletion takes this one along (`deleted_with`), by URN.
     deleted_with: str = ""
+    # The provider the resource is managed through, as the engine receives it (`<urn>::<id>`);
+    # empty for a component and for a resource on its package's default provider.
+    provider: str = ""
     # What the mocks answered: the resource id and its output properties (for a component, the
     # outputs it registered, which is what stack policies see of it).
     id: str = ""
@@ -129,6 +134,18 @@ class Evaluation:
         if len(found) != 1:
             raise AssertionError(f"expected one resource named {name}, found {len(found)}")
         return found[0]
+
+    def waits_for(self, resource: Registration, urn: str) -> bool:
+        """Whether `resource` is created only after `urn`: it depends on it, or one of its
+        ancestors does (the SDK registers a child once its parent's URN resolves, which waits
+        for the parent's own dependencies: how a component's `depends_on` reaches its children)."""
+        by_urn = {r.urn: r for r in self.resources}
+        current: Registration | None = resource
+        while current is not None:
+            if urn in current.depends_on:
+                return True
+            current = by_urn.get(current.parent)
+        return False
 
     def one(self, type_: str) -> Registration:
         found = self.of_type(type_)
@@ -458,6 +475,7 @@ class RecordingMonitor(MockMonitor):
                     additional_secret_outputs=tuple(request.additionalSecretOutputs),
                     replace_on_changes=tuple(request.replaceOnChanges),
                     deleted_with=request.deletedWith,
+                    provider=request.provider,
                     id=answered.id or "",
                     outputs=_unwrap_secrets(answered.state, "", set()),
                 )
@@ -478,6 +496,36 @@ def _unwrap_secrets(value: Any, path: str, secrets: set[str]) -> Any:
     return value
 
 
+def _config_for(
+    stack: str, overrides: Mapping[str, str | None] | None, secrets: Iterable[str], bootstrap_secrets: bool
+) -> tuple[dict[str, str], set[str]]:
+    """The config the engine would hand the program of `stack`, with `overrides` applied."""
+    config, secret_keys = stack_config(stack)
+    secret_keys |= set(secrets)
+    for key, value in (overrides or {}).items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    if bootstrap_secrets:
+        _with_bootstrap_secrets(config, secret_keys)
+    return config, secret_keys
+
+
+def validate(
+    stack: str, *, overrides: Mapping[str, str | None] | None = None, secrets: Iterable[str] = ()
+) -> StackConfig | ConfigError:
+    """Only the program's first step: `load_config` on the config `evaluate` would pass, without
+    running the program (fast). Returns the validated config, or the error it raised."""
+    config, secret_keys = _config_for(stack, overrides, secrets, bootstrap_secrets=True)
+    pulumi.runtime.reset_options(project=PROJECT, stack=stack)
+    pulumi.runtime.set_all_config(config, sorted(secret_keys))
+    try:
+        return load_config(stack, deployed_to=deployed_environments())
+    except ConfigError as error:
+        return error
+
+
 def evaluate(
     stack: str,
     *,
@@ -493,15 +541,7 @@ def evaluate(
     outputs of other stacks, by stack reference name; `bootstrap_secrets=False` leaves out
     the secrets a person sets at bootstrap. An exception the program raises is returned in
     `Evaluation.error`, not raised."""
-    config, secret_keys = stack_config(stack)
-    secret_keys |= set(secrets)
-    for key, value in (overrides or {}).items():
-        if value is None:
-            config.pop(key, None)
-        else:
-            config[key] = value
-    if bootstrap_secrets:
-        _with_bootstrap_secrets(config, secret_keys)
+    config, secret_keys = _config_for(stack, overrides, secrets, bootstrap_secrets)
     mocks = AzureMocks(references or {})
     monitor = RecordingMonitor(mocks)
     pulumi.runtime.reset_options(project=PROJECT, stack=stack)
@@ -576,24 +616,49 @@ def shared_stack_name(stack: str) -> str:
 
 
 def environments() -> tuple[str, ...]:
-    """The environment stacks, as the shared stack's `environments` config lists them. A
-    value that is not a list of names falls back to the default here; evaluating the shared
-    stack then reports it (a missing or broken stack file, likewise)."""
+    """The environment stacks, as the shared stack's `environments` table names them. A value
+    that is not a map falls back to the default here; evaluating the shared stack then reports
+    it (a missing or broken stack file, likewise)."""
     default = tuple(StackConfig.model_fields["environments"].default)
     try:
         config, _ = stack_config(SHARED)
-    except (FileNotFoundError, yaml.YAMLError):
+    except FileNotFoundError:
+        return _environment_files()
+    except yaml.YAMLError:
         return default
     raw = config.get(f"{PROJECT}:environments")
     if raw is None:
         return default
     try:
-        listed = json.loads(raw)
+        table = json.loads(raw)
     except ValueError:
         return default
-    if not isinstance(listed, list) or not all(isinstance(env, str) for env in listed):
-        return default
-    return tuple(listed)
+    return tuple(table) if isinstance(table, dict) else default
+
+
+def _environment_files() -> tuple[str, ...]:
+    """Without a shared stack file: the stack files of role environment."""
+    found = []
+    for path in sorted(ROOT.glob("Pulumi.*.yaml")):
+        try:
+            document = yaml.safe_load(path.read_text()) or {}
+        except yaml.YAMLError:
+            continue
+        if (document.get("config") or {}).get(f"{PROJECT}:role") == "environment":
+            found.append(path.name.removeprefix("Pulumi.").removesuffix(".yaml"))
+    return tuple(found)
+
+
+def environment_table() -> dict[str, EnvironmentConfig]:
+    """The shared stack's `environments` table, validated as the shared stack validates it
+    (the default table when the file sets none)."""
+    config, _ = stack_config(SHARED)
+    raw = config.get(f"{PROJECT}:environments")
+    field = StackConfig.model_fields["environments"]
+    if raw is None:
+        return dict(field.default)
+    table: dict[str, EnvironmentConfig] = TypeAdapter(dict[str, EnvironmentConfig]).validate_python(json.loads(raw))
+    return table
 
 
 # Every stack of this repo: the shared one first, then the environments.

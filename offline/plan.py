@@ -199,7 +199,7 @@ def _run_stack(stack: str, model_version: str | None, shared: Evaluation | None)
     if stack not in known_stacks():
         raise PlanError(
             f"no stack {stack!r}: the stacks are {', '.join(known_stacks())} "
-            f"({PROJECT}:environments in Pulumi.{SHARED}.yaml lists the environments)"
+            f"({PROJECT}:environments in Pulumi.{SHARED}.yaml names the environments)"
         )
     if not stack_file(stack).exists():
         raise PlanError(f"stack {stack}: no {stack_file(stack).name} in {ROOT}")
@@ -370,7 +370,7 @@ def _groups(run: Evaluation) -> list[tuple[str, Registration | None, list[Regist
     """Resources by top-level component (with the component); outside any component, by type."""
     components = {r.urn: r for r in run.resources if not r.custom}
     grouped: dict[str, tuple[Registration | None, list[Registration]]] = {}
-    for resource in sorted((r for r in run.resources if r.custom), key=lambda r: (r.type, _display_name(r))):
+    for resource in sorted((r for r in run.resources if r.custom), key=lambda r: (r.type, _display_name(r), r.urn)):
         top = _top_component(resource, components)
         key = f"{top.name} ({top.type})" if top else f"outside any component: {_kind(resource.type)}"
         grouped.setdefault(key, (top, []))[1].append(resource)
@@ -421,7 +421,7 @@ def report(run: Evaluation, model_version: str | None = None) -> list[str]:
 def inventory(run: Evaluation) -> list[str]:
     """One line per resource: type, name, and its size and security settings."""
     lines = []
-    for resource in sorted((r for r in run.resources if r.custom), key=lambda r: (r.type, _display_name(r))):
+    for resource in sorted((r for r in run.resources if r.custom), key=lambda r: (r.type, _display_name(r), r.urn)):
         tables = (SIZES, SECURITY, RUNS)
         settings = _settings_line(resource, [s for table in tables for s in table.get(resource.type, ())])
         flags = [flag for flag, on in (("protected", resource.protect), ("secret inputs", resource.secret_paths)) if on]

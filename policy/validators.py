@@ -2,8 +2,11 @@
 them on crafted properties and on every resource a stack declares under mocks.
 
 Mandatory rules follow Microsoft's security baseline for each resource type this repository
-declares, and keep prod HTTPS only; advisory rules flag cost and the plain HTTP that dev and
-qa accept. `policies()` turns them into pulumi-policy policies.
+declares, keep every AKS-served stack HTTPS only and every environment the shared stack's
+table guards with an approval approved; advisory rules flag cost and the plain HTTP that ACI
+environments accept. No rule knows an environment by its name: the facts come from the stack
+itself (its resources and the outputs its components register). `policies()` turns them into
+pulumi-policy policies.
 """
 
 from __future__ import annotations
@@ -24,7 +27,6 @@ from pulumi_policy import (
 
 Props = Mapping[str, Any]
 SECRET_NAME = re.compile(r"(KEY|SECRET|PASSWORD|TOKEN|CONNECTION_STRING)", re.IGNORECASE)
-SMALL_ENVIRONMENTS = ("dev", "qa")
 MAX_NODES = 10
 
 
@@ -189,14 +191,14 @@ def _environment(props: Props) -> str | None:
     return tags.get("environment") if isinstance(tags, Mapping) else None
 
 
-def small_in_dev_and_qa(props: Props) -> list[str]:
-    if _environment(props) not in SMALL_ENVIRONMENTS:
-        return []
+def small_on_aci(props: Props) -> list[str]:
+    """ACI serves the environments that take test traffic only (the shared stack's table puts
+    whatever needs more on AKS): its containers stay small."""
     problems = []
     for container in props.get("containers") or []:
         requests = _get(container, "resources", "requests") or {}
         if (requests.get("cpu") or 0) > 2 or (requests.get("memoryInGB") or 0) > 4:
-            problems.append(f"{_environment(props)} containers should stay within 2 cores and 4 GB")
+            problems.append(f"{_environment(props) or 'this'} containers should stay within 2 cores and 4 GB on ACI")
     return problems
 
 
@@ -212,11 +214,6 @@ def bounded_aks_nodes(props: Props) -> list[str]:
 def bounded_aml_nodes(props: Props) -> list[str]:
     count = _get(props, "properties", "properties", "scaleSettings", "maxNodeCount") or 0
     return [f"the AML cluster may grow to {count} nodes (advised at most {MAX_NODES})"] if count > MAX_NODES else []
-
-
-def no_aks_in_dev_and_qa(props: Props) -> list[str]:
-    environment = _environment(props)
-    return [f"{environment} should serve from ACI, not an AKS cluster"] if environment in SMALL_ENVIRONMENTS else []
 
 
 REGISTRY = "azure-native:containerregistry:Registry"
@@ -235,6 +232,9 @@ HTTPS_PORT = 443
 AZURE_RM_CONNECTION = "azuredevops:index/serviceEndpointAzureRM:ServiceEndpointAzureRM"
 ENVIRONMENT = "azuredevops:index/environment:Environment"
 CHECK_APPROVAL = "azuredevops:index/checkApproval:CheckApproval"
+# The component that declares the Azure DevOps environments (components/devops/deployment_environments.py),
+# known by its token and the outputs it registers.
+DEPLOYMENT_ENVIRONMENTS = "digitre:devops:DeploymentEnvironments"
 
 RULES: tuple[Rule, ...] = (
     Rule(
@@ -287,10 +287,10 @@ RULES: tuple[Rule, ...] = (
         service_connection_without_secret,
     ),
     Rule(
-        "dev-qa-small-containers",
-        "Cost: dev and qa containers stay small.",
+        "aci-small-containers",
+        "Cost: containers on ACI stay small.",
         (ACI,),
-        small_in_dev_and_qa,
+        small_on_aci,
         mandatory=False,
     ),
     Rule("aks-max-nodes", "Cost: AKS pools stay within 10 nodes.", (AKS, AKS_POOL), bounded_aks_nodes, mandatory=False),
@@ -301,10 +301,9 @@ RULES: tuple[Rule, ...] = (
         bounded_aml_nodes,
         mandatory=False,
     ),
-    Rule("dev-qa-no-aks", "Cost: dev and qa serve from ACI.", (AKS,), no_aks_in_dev_and_qa, mandatory=False),
     Rule(
         "aci-public-plain-http",
-        "Exposure: an ACI container group with a public IP serves plain HTTP (accepted for dev and qa).",
+        "Exposure: an ACI container group with a public IP serves plain HTTP (accepted for ACI environments).",
         (ACI,),
         aci_plain_http,
         mandatory=False,
@@ -322,15 +321,21 @@ class StackResource:
     dependencies: frozenset[str]
 
 
-def prod_has_an_approval(resources: Sequence[StackResource]) -> list[str]:
-    """A prod Azure DevOps environment must carry an approval check."""
-    prods = [r for r in resources if r.type == ENVIRONMENT and r.props.get("name") == "prod"]
+def approval_where_required(resources: Sequence[StackResource]) -> list[str]:
+    """Every Azure DevOps environment the shared stack's table guards with an approval (as its
+    deployment environments component registers, `approvalRequired`) carries an approval check
+    with approvers."""
+    required = {
+        env for r in resources if r.type == DEPLOYMENT_ENVIRONMENTS for env in r.props.get("approvalRequired") or ()
+    }
+    environments = {r.props.get("name"): r for r in resources if r.type == ENVIRONMENT}
     approvals = [r for r in resources if r.type == CHECK_APPROVAL]
-    return [
-        "the prod environment has no approval check"
-        for prod in prods
-        if not any(prod.urn in a.dependencies and a.props.get("approvers") for a in approvals)
-    ]
+    problems = []
+    for env in sorted(required):
+        declared = environments.get(env)
+        if declared is None or not any(declared.urn in a.dependencies and a.props.get("approvers") for a in approvals):
+            problems.append(f"the {env} environment has no approval check")
+    return problems
 
 
 def https_only_entry(resources: Sequence[StackResource]) -> list[str]:
@@ -368,11 +373,15 @@ def no_other_public_service(resources: Sequence[StackResource]) -> list[str]:
     ]
 
 
-PROD_APPROVAL = "prod-environment-requires-approval"
+APPROVAL = "environment-requires-approval"
 HTTPS_ONLY_ENTRY = "aks-https-only-entry"
 NO_OTHER_PUBLIC_SERVICE = "aks-no-other-public-service"
 STACK_RULES: tuple[tuple[str, str, Callable[[Sequence[StackResource]], list[str]]], ...] = (
-    (PROD_APPROVAL, "The prod environment carries an approval check.", prod_has_an_approval),
+    (
+        APPROVAL,
+        "Every environment the table guards with an approval carries an approval check.",
+        approval_where_required,
+    ),
     (HTTPS_ONLY_ENTRY, "A stack serving from AKS is reached through one HTTPS-only entry, proven.", https_only_entry),
     (NO_OTHER_PUBLIC_SERVICE, "No public Service beside the HTTPS entry's.", no_other_public_service),
 )

@@ -180,12 +180,14 @@ def test_release_waits_until_the_cluster_grants_access(prod):
         "ACCESS_INTERVAL_SECONDS": "15",
     }
     # The cluster's own grants (cluster-admin, the kubelet's AcrPull), not the HTTPS entry's.
-    grants = [g for g in prod.of_type(ASSIGNMENT) if "digitre:aks:AksCluster$" in g.urn]
+    grants = [g for g in prod.of_type(ASSIGNMENT) if "digitre:serving:AksCluster$" in g.urn]
     assert grants
     assert {g.urn for g in grants} <= set(wait.depends_on)
     release = prod.one(RELEASE)
     provider = prod.one(PROVIDER)
-    assert wait.urn in release.depends_on
+    assert prod.waits_for(release, wait.urn)
+    # Handed to the release's component in `opts.providers`, which passes it on to the release.
+    assert release.provider.startswith(f"{provider.urn}::")
     assert wait.urn in provider.depends_on
     # Re-checked when the cluster or a cluster-admin grant is replaced, not on every deploy.
     cluster_id, admin_id = wait.inputs["triggers"]
@@ -266,7 +268,7 @@ def test_an_existing_cluster_is_looked_up_not_created(shared):
     # The owner of a looked-up cluster grants access; the deploy still waits until it works.
     wait = run.named("aks-access-wait")
     assert len(wait.inputs["triggers"]) == 1
-    assert wait.urn in run.one(RELEASE).depends_on
+    assert run.waits_for(run.one(RELEASE), wait.urn)
 
 
 def test_pool_sizes_and_admin_groups_come_from_config(shared):

@@ -26,7 +26,7 @@ def test_shared_stack_file_is_read_into_typed_values(shared):
 
 def test_defaults_apply_when_keys_are_absent():
     config, _ = stack_config("shared")
-    required = (key("role"), key("owner"), key("costCenter"), key("devops"))
+    required = (key("role"), key("owner"), key("costCenter"), key("devops"), key("environments"))
     removed = {k: None for k in config if k not in required}
     run = evaluate("shared", overrides=removed)
     assert run.error is None
@@ -161,8 +161,10 @@ BAD_CONFIG = [
     ("shared", "amlCompute", '{"lowPriority": 1}', f"{PROJECT}:amlCompute.lowPriority must be true or false, got 1"),
     ("shared", "amlCompute", '{"lowPriority": "on"}', f"{PROJECT}:amlCompute.lowPriority must be true or false, got on"),
     ("shared", "amlCompute", '{"lowPriority": "True"}', f"{PROJECT}:amlCompute.lowPriority must be true or false, got True"),
-    ("shared", "environments", '["dev", "qa", "prod", "dev"]', f'{PROJECT}:environments must name each environment once, got ["dev", "qa", "prod", "dev"]: dev repeated'),
-    ("shared", "environments", '["dev", "qa", "prod", "shared"]', f"""{PROJECT}:environments must not name the shared platform itself ('shared' or this stack, 'shared'), got ["dev", "qa", "prod", "shared"]: remove shared"""),
+    ("shared", "environments", '{"dev": {}, "qa": {}, "prod": {}, "shared": {}}', f"""{PROJECT}:environments must not name the shared platform itself ('shared' or this stack, 'shared'), got ["dev", "qa", "prod", "shared"]: remove shared"""),
+    ("shared", "environments", '{"dev": {"servingPlatform": "k8s"}, "qa": {}, "prod": {}}', f"{PROJECT}:environments.dev.servingPlatform must be one of aci, aks, got k8s"),
+    ("shared", "environments", '{"dev": {}, "qa": {"approval": "yes"}, "prod": {}}', f"{PROJECT}:environments.qa.approval must be true or false (an approval and one deploy at a time), got yes"),
+    ("shared", "environments", '{"dev": {}, "qa": {}, "prod": {"color": 1}}', f"{PROJECT}:environments.prod.color is not a known key; known keys: servingPlatform, mainOnly, approval"),
     (
         "shared",
         "prefix",
@@ -190,8 +192,8 @@ BAD_CONFIG = [
     ),
     ("shared", "amlcompute", '{"maxNodes": 3}', f"{PROJECT}:amlcompute is not a known key; known keys: role, owner, costCenter"),
     ("dev", "modelversion", "3", f"{PROJECT}:modelversion is not a known key"),
-    ("shared", "environments", '["dev", "Prod"]', f"{PROJECT}:environments.1 must be a list of 1-10 environment stack names (2-8 lowercase letters or digits each), got Prod"),
-    ("shared", "environments", '["dev", "qa"]', f'{PROJECT}:environments must include every environment a pipeline deploys to (dev, prod, qa), got ["dev", "qa"]: missing prod'),
+    ("shared", "environments", '{"dev": {}, "Prod": {}}', f"{PROJECT}:environments.Prod must be a map of 1-10 environment stack names (2-8 lowercase letters or digits each) to objects with keys servingPlatform, mainOnly, approval, got Prod"),
+    ("shared", "environments", '{"dev": {}, "qa": {}}', f'{PROJECT}:environments must include every environment a pipeline deploys to (dev, prod, qa), got ["dev", "qa"]: missing prod'),
     ("shared", "devops", None, f"{PROJECT}:devops is required for role shared: set it to an object with keys organizationUrl, project"),
     ("shared", "devops", '{"organizationUrl": "https://example.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state", "pulumiSecretsProvider": "azurekeyvault://kv1.vault.azure.net/keys/k"}', f"{PROJECT}:devops.organizationUrl must be an Azure DevOps organization URL such as https://dev.azure.com/digitre, got https://example.com/x"),
     ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "nobody", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state", "pulumiSecretsProvider": "azurekeyvault://kv1.vault.azure.net/keys/k"}', f"{PROJECT}:devops.notificationFrom must be an e-mail address, got nobody"),
@@ -200,9 +202,9 @@ BAD_CONFIG = [
     ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state", "pulumiSecretsProvider": "azurekeyvault://kv1.vault.azure.net/keys/k", "prodApproverGroups": []}', f"{PROJECT}:devops.prodApproverGroups must be a list of 1-10 Azure DevOps group names that approve prod"),
     ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state", "pulumiSecretsProvider": "azurekeyvault://kv1.vault.azure.net/keys/k", "approvalTimeoutMinutes": 5}', f"{PROJECT}:devops.approvalTimeoutMinutes must be an integer 60..43200 (minutes), got 5"),
     ("shared", "devops", '{"organizationUrl": "https://dev.azure.com/x", "notificationFrom": "a@b.co", "notificationTo": ["c@d.co"], "pulumiBackendUrl": "azblob://state", "pulumiSecretsProvider": "azurekeyvault://kv1.vault.azure.net/keys/k", "createProject": "yes"}', f"{PROJECT}:devops.createProject must be true or false, got yes"),
-    ("shared", "environments", "[]", f"{PROJECT}:environments must be a list of 1-10 environment stack names"),
-    ("shared", "environments", "dev", f"{PROJECT}:environments must be a list of 1-10 environment stack names (2-8 lowercase letters or digits each), got dev"),
-    ("dev", "environments", '["dev"]', f"{PROJECT}:environments is only read by stacks of another role, not role environment"),
+    ("shared", "environments", "{}", f"{PROJECT}:environments must be a map of 1-10 environment stack names (2-8 lowercase letters or digits each) to objects with keys servingPlatform, mainOnly, approval"),
+    ("shared", "environments", "dev", f"{PROJECT}:environments must be a map of 1-10 environment stack names (2-8 lowercase letters or digits each) to objects with keys servingPlatform, mainOnly, approval, got dev"),
+    ("dev", "environments", '{"dev": {}}', f"{PROJECT}:environments is only read by stacks of another role, not role environment"),
     ("dev", "modelVersion", "v 1", f"{PROJECT}:modelVersion must be a registered model version: 1-30 letters, digits or . _ - (it feeds the image tag), got v 1"),
     ("dev", "modelVersion", "", f'{PROJECT}:modelVersion must be a registered model version'),
     ("shared", "modelVersion", "3", f"{PROJECT}:modelVersion is only read by stacks of another role, not role shared"),
@@ -261,6 +263,13 @@ def test_bad_config_is_rejected_before_any_resource(stack, name, value, message)
     run = evaluate(stack, overrides={key(name): value})
     assert isinstance(run.error, ConfigError), run.error
     assert message in str(run.error)
+    assert run.resources == []
+
+
+def test_the_environment_table_is_required_for_shared():
+    run = evaluate("shared", overrides={key("environments"): None})
+    assert isinstance(run.error, ConfigError)
+    assert f"{PROJECT}:environments is required for role shared: set it to a map of 1-10" in str(run.error)
     assert run.resources == []
 
 
@@ -331,7 +340,7 @@ def test_booleans_are_yaml_booleans(value, priority):
 
 
 def test_several_environment_problems_are_reported_together():
-    run = evaluate("shared", overrides={key("environments"): '["dev", "qa", "prod", "qa", "shared"]'})
+    run = evaluate("shared", overrides={key("environments"): '{"dev": {}, "qa": {}, "shared": {}}'})
     assert isinstance(run.error, ConfigError)
     assert len(run.error.problems) == 2
     assert run.resources == []

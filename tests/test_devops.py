@@ -766,6 +766,13 @@ def test_variable_groups_hold_no_secret_value(shared):
         assert not group.secret_paths
 
 
+def test_the_devops_platform_owns_its_provider_and_every_devops_resource_goes_through_it(shared):
+    (provider,) = [r for r in shared.resources if r.type == "pulumi:providers:azuredevops"]
+    assert provider.parent.endswith("digitre:devops:DevOpsPlatform::devops")
+    on_devops = [r for r in shared.resources if r.custom and r.type.startswith(ADO)]
+    assert on_devops and all(r.provider.startswith(f"{provider.urn}::") for r in on_devops)
+
+
 def test_the_azure_devops_token_never_reaches_the_program_or_state(shared):
     (provider,) = [r for r in shared.resources if r.type == "pulumi:providers:azuredevops"]
     assert "personalAccessToken" not in provider.inputs

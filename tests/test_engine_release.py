@@ -44,7 +44,7 @@ def test_release_is_deployed_after_the_registry_grant(served, release):
         for r in served["prod"].of_type("azure-native:authorization:RoleAssignment")
         if r.name.endswith("kubelet-acrpull")
     )
-    assert pull.urn in release.depends_on
+    assert served["prod"].waits_for(release, pull.urn)
 
 
 def test_release_values_from_stack_config_satisfy_the_chart_schema(release):

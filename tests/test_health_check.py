@@ -36,7 +36,7 @@ def test_health_check_polls_the_health_route_after_the_workload(served, stack):
         "HEALTH_ATTEMPTS": "20",
         "HEALTH_INTERVAL_SECONDS": "15",
     }
-    assert run.one(WORKLOAD[stack]).urn in command.depends_on
+    assert run.waits_for(command, run.one(WORKLOAD[stack]).urn)
     assert command.inputs["triggers"] == [run.outputs["image"]]
     assert command.parent.endswith("digitre:serving:HealthCheck::health-check")
 

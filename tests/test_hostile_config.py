@@ -1,8 +1,11 @@
 """Every config key of every stack, given a hostile value (wrong type, empty, out of range,
-too long), is rejected before any resource is declared, by an error naming that key.
+too long), is rejected by an error naming that key; and rejected before any resource is
+declared.
 
 The keys are enumerated from the config model itself, so a key added later is covered
-without editing this file."""
+without editing this file. Every case runs the config's validation alone (`load_config` on the
+config the engine would pass, fast); one case per top-level key runs the whole program too,
+to prove that a rejected config declares nothing."""
 
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
 from components.config import PROJECT, SHARED_ONLY, ConfigError, StackConfig
-from offline.evaluate import evaluate, stack_config
+from offline.evaluate import evaluate, stack_config, validate
 
 LONG = "x" * 300
 
@@ -36,6 +39,8 @@ def leaves(model: type[BaseModel], prefix: tuple[str, ...] = ()) -> list[tuple[t
         inner = model_of(field.annotation)
         if inner and get_origin(field.annotation) is tuple:
             found += leaves(inner, (*path, "0"))  # a list of objects: the keys of its first item
+        elif inner and get_origin(field.annotation) is dict:
+            found += leaves(inner, (*path, "dev"))  # a map of objects: the keys of one entry
         else:
             found += leaves(inner, path) if inner else [(path, field.annotation)]
     return found
@@ -112,14 +117,37 @@ def test_every_key_is_covered():
         "aks.deployers.0.objectId",
         "aks.accessWait.attempts",
         "devops.notificationTo",
+        "environments.dev.servingPlatform",
     } <= keys
     assert len(keys) >= 55
 
 
 @pytest.mark.parametrize(("path", "value"), CASES, ids=[f"{'.'.join(p)}={str(v)[:12]}" for p, v in CASES])
-def test_hostile_value_is_rejected_by_key_before_any_resource(path, value):
+def test_hostile_value_is_rejected_by_key(path, value):
+    stack = stack_for(path)
+    error = validate(stack, overrides=override(stack, path, value))
+    assert isinstance(error, ConfigError), f"{'.'.join(path)}={value!r} was accepted"
+    assert f"{PROJECT}:{'.'.join(path)}" in str(error)
+
+
+# The whole program, for the first hostile value of each top-level key: nothing is declared.
+END_TO_END = list({path[0]: (path, value) for path, value in reversed(CASES)}.values())
+
+
+@pytest.mark.parametrize(("path", "value"), END_TO_END, ids=[f"{'.'.join(p)}={str(v)[:12]}" for p, v in END_TO_END])
+def test_hostile_value_is_rejected_before_any_resource(path, value):
     stack = stack_for(path)
     run = evaluate(stack, overrides=override(stack, path, value))
     assert isinstance(run.error, ConfigError), f"{'.'.join(path)}={value!r} was accepted"
     assert f"{PROJECT}:{'.'.join(path)}" in str(run.error)
     assert run.resources == []
+
+
+def test_the_end_to_end_sample_covers_every_top_level_key():
+    assert {path[0] for path, _ in END_TO_END} == {path[0] for path, _ in CASES}
+
+
+@pytest.mark.parametrize("stack", ["shared", "dev", "prod"])
+def test_the_stacks_each_case_starts_from_validate(stack):
+    # A hostile case is rejected because of its value, not because its stack never validates.
+    assert not isinstance(validate(stack), ConfigError)

@@ -209,7 +209,7 @@ def test_the_identity_is_federated_with_the_entrys_service_account(prod):
     release = prod.one(RELEASE).inputs
     assert release["namespace"] == NAMESPACE
     assert release["values"]["gateway"]["identity"]["serviceAccount"] == https_entry.SERVICE_ACCOUNT
-    assert federation.urn in prod.one(RELEASE).depends_on
+    assert prod.waits_for(prod.one(RELEASE), federation.urn)
 
 
 def test_the_identity_reads_only_the_certificates_secret_before_the_release(prod, shared):
@@ -217,7 +217,7 @@ def test_the_identity_reads_only_the_certificates_secret_before_the_release(prod
     assert reader.inputs["scope"] == f"{shared.outputs['keyVaultId']}/secrets/{CERTIFICATE}"
     assert reader.inputs["principalId"] == prod.one(IDENTITY).outputs["principalId"]
     assert reader.inputs["principalType"] == "ServicePrincipal"
-    assert reader.urn in prod.one(RELEASE).depends_on
+    assert prod.waits_for(prod.one(RELEASE), reader.urn)
     # Nothing else on the vault, and no DNS grant without a zone.
     on_vault = [g for g in prod.of_type(GRANT) if g.inputs["scope"].startswith(shared.outputs["keyVaultId"])]
     assert on_vault == [reader]
@@ -232,7 +232,7 @@ def test_a_dns_zone_is_granted_to_the_entrys_identity_and_rendered(shared):
     (dns,) = grants(run)[roles.DNS_ZONE_CONTRIBUTOR]
     assert dns.inputs["scope"] == ZONE
     assert dns.inputs["principalId"] == run.one(IDENTITY).outputs["principalId"]
-    assert dns.urn in run.one(RELEASE).depends_on
+    assert run.waits_for(run.one(RELEASE), dns.urn)
     assert run.one(RELEASE).inputs["values"]["gateway"]["dnsZoneResourceIds"] == [ZONE]
     # The add-on's own identity is not asked to keep it.
     assert "dnsZoneResourceIds" not in run.one(CLUSTER).inputs["ingressProfile"]["webAppRouting"]
@@ -257,7 +257,7 @@ def test_the_implementation_is_turned_on_by_a_bounded_check_before_the_release(p
     assert check.urn in class_wait.depends_on
     # Asked again whenever the check ran again.
     assert class_wait.inputs["triggers"] == [cluster.id, check.id]
-    assert class_wait.urn in prod.one(RELEASE).depends_on and check.urn in prod.one(RELEASE).depends_on
+    assert prod.waits_for(prod.one(RELEASE), class_wait.urn) and prod.waits_for(prod.one(RELEASE), check.urn)
 
 
 def test_the_implementation_check_runs_again_after_each_cluster_update_only(shared, prod):
@@ -283,7 +283,7 @@ def test_the_waits_ask_the_cluster_with_the_secret_kubeconfig_within_the_access_
         assert wait.inputs["environment"]["ENTRY_INTERVAL_SECONDS"] == "15"
     class_wait = prod.named("https-entry-gateway-class")
     # Asked once the caller's access to the cluster is effective.
-    assert prod.named("aks-access-wait").urn in class_wait.depends_on
+    assert prod.waits_for(class_wait, prod.named("aks-access-wait").urn)
     assert class_wait.inputs["environment"]["ENTRY_GATEWAY_CLASS"] == https_entry.GATEWAY_CLASS
 
 
@@ -302,7 +302,7 @@ def test_the_https_only_proof_asks_about_the_gateways_service_after_each_deploy(
     # After the release, asked again with each of its revisions; the health check comes after it.
     assert release.urn in proof.depends_on
     assert proof.inputs["triggers"] == [prod.one(CLUSTER).id, str(release.outputs["status"]["revision"])]
-    assert proof.urn in prod.named("health-check-probe").depends_on
+    assert prod.waits_for(prod.named("health-check-probe"), proof.urn)
     said = entry(prod).outputs
     assert said["httpsOnlyProven"] is True
     assert said["listeners"] == [{"name": "https", "protocol": "HTTPS", "port": 443, "hostname": HOST}]

@@ -15,9 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from commands.image_tag import ImageNameError, image_tag, main, promoted_image
+from commands.image_tag import main
 from components.config import PROJECT
 from components.devops import pipelines as spec
+from components.serving.image import ImageNameError, image_tag, promoted_image
 from offline.evaluate import ROOT
 from tests.support.evaluations import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
 from tests.support.pipeline_jobs import jobs_of, script_of

@@ -24,7 +24,7 @@ def test_cluster_scales_to_zero_without_public_ssh(shared):
     assert inner["osType"] == "Linux"
     assert compute.inputs["workspaceName"] == shared.outputs["mlWorkspaceName"]
     assert compute.inputs["computeName"] == shared.outputs["mlComputeName"] == "cpu-cluster"
-    assert compute.parent.endswith("digitre:ml:MlCompute::ml-compute")
+    assert compute.parent.endswith("digitre:ml_platform:MlCompute::ml-compute")
 
 
 def test_cluster_size_priority_and_idle_time_come_from_config():

@@ -39,7 +39,7 @@ def test_workspace_is_wired_to_the_platform(shared):
     assert workspace.inputs["storageAccount"].endswith(f"/{account.physical_name}")
     assert workspace.protect is True
     assert {workspace.parent, vault.parent, account.parent} == {workspace.parent}
-    assert workspace.parent.endswith("digitre:ml:MlWorkspace::ml")
+    assert workspace.parent.endswith("digitre:ml_platform:MlWorkspace::ml")
 
 
 def test_workspace_runs_as_its_own_user_assigned_identity(shared):

@@ -14,7 +14,7 @@ def test_app_insights_is_workspace_based(shared):
     assert appi.inputs["workspaceResourceId"] == shared.outputs["logAnalyticsWorkspaceId"]
     assert appi.inputs["ingestionMode"] == "LogAnalytics"
     assert appi.inputs["kind"] == "web" and appi.inputs["applicationType"] == "web"
-    assert workspace.parent == appi.parent and appi.parent.endswith("digitre:monitoring:Monitoring::monitoring")
+    assert workspace.parent == appi.parent and appi.parent.endswith("digitre:ml_platform:Monitoring::monitoring")
 
 
 def test_retention_comes_from_config():

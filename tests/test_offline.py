@@ -56,6 +56,8 @@ def test_the_stacks_are_shared_and_the_environments_it_lists():
 
 def test_environments_follow_the_shared_stack_file(tmp_path, monkeypatch):
     monkeypatch.setattr(offline, "ROOT", tmp_path)
-    assert environments() == ("dev", "qa", "prod")  # no stack file: the config's default
-    (tmp_path / "Pulumi.shared.yaml").write_text("config:\n  digitre-mlops:environments: [dev, qa, prod, uat]\n")
+    assert environments() == ()  # no stack file: no environment
+    (tmp_path / "Pulumi.shared.yaml").write_text(
+        "config:\n  digitre-mlops:environments: {dev: {}, qa: {}, prod: {}, uat: {}}\n"
+    )
     assert environments() == ("dev", "qa", "prod", "uat")

@@ -174,7 +174,7 @@ def repo(tmp_path, monkeypatch) -> Path:
 def edit(path: Path, key: str, value: object) -> None:
     document = yaml.safe_load(path.read_text())
     document["config"][f"digitre-mlops:{key}"] = value
-    path.write_text(yaml.safe_dump(document))
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
 
 
 def test_bad_shared_config_is_one_line_without_a_traceback(repo, capsys):
@@ -218,7 +218,8 @@ def test_a_missing_shared_stack_is_one_line(repo, capsys):
 
 
 def test_environments_come_from_the_shared_stack_config(repo, capsys):
-    edit(repo / "Pulumi.shared.yaml", "environments", ["dev", "qa", "prod", "stage"])
+    table = {"dev": {}, "qa": {}, "prod": {"servingPlatform": "aks"}, "stage": {}}
+    edit(repo / "Pulumi.shared.yaml", "environments", table)
     shutil.copy(repo / "Pulumi.qa.yaml", repo / "Pulumi.stage.yaml")
     assert known_stacks() == ("shared", "dev", "qa", "prod", "stage")
     assert main(["stage", "--model-version", "2"]) == 0
@@ -226,5 +227,5 @@ def test_environments_come_from_the_shared_stack_config(repo, capsys):
     assert main(["uat"]) == 1
     assert capsys.readouterr().err == (
         "plan: no stack 'uat': the stacks are shared, dev, qa, prod, stage "
-        "(digitre-mlops:environments in Pulumi.shared.yaml lists the environments)\n"
+        "(digitre-mlops:environments in Pulumi.shared.yaml names the environments)\n"
     )

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 from pulumi_policy import EnforcementLevel, PolicyResource, ResourceValidationArgs, StackValidationArgs
 
+from offline.evaluate import environment_table
 from policy import validators as v
 
 GOOD: dict[str, dict[str, Any]] = {
@@ -50,13 +51,12 @@ GOOD: dict[str, dict[str, Any]] = {
         "serviceEndpointAuthenticationScheme": "WorkloadIdentityFederation",
         "credentials": {"serviceprincipalid": "c"},
     },
-    "dev-qa-small-containers": {
+    "aci-small-containers": {
         "tags": {"environment": "dev"},
         "containers": [{"resources": {"requests": {"cpu": 1, "memoryInGB": 1.5}}}],
     },
     "aks-max-nodes": {"agentPoolProfiles": [{"name": "system", "maxCount": 10}]},
     "aml-max-nodes": {"properties": {"properties": {"scaleSettings": {"maxNodeCount": 10}}}},
-    "dev-qa-no-aks": {"tags": {"environment": "prod"}},
     "release-no-public-service": {
         "values": {
             "service": {"type": "ClusterIP", "port": 80},
@@ -101,10 +101,9 @@ BAD: dict[str, list[tuple[tuple[str | int, ...], Any]]] = {
         (("serviceEndpointAuthenticationScheme",), "ServicePrincipal"),
         (("credentials", "serviceprincipalkey"), "secret"),
     ],
-    "dev-qa-small-containers": [(("containers", 0, "resources", "requests", "cpu"), 4)],
+    "aci-small-containers": [(("containers", 0, "resources", "requests", "cpu"), 4)],
     "aks-max-nodes": [(("agentPoolProfiles", 0, "maxCount"), 50)],
     "aml-max-nodes": [(("properties", "properties", "scaleSettings", "maxNodeCount"), 40)],
-    "dev-qa-no-aks": [(("tags", "environment"), "qa")],
     "release-no-public-service": [
         (("values", "service", "type"), "LoadBalancer"),
         (("values", "service", "type"), "NodePort"),
@@ -140,14 +139,13 @@ def test_rule_fails_on_each_violation(name, path, value):
 
 def test_mandatory_and_advisory_levels():
     levels = {p.name: p.enforcement_level for p in v.policies()}
-    assert levels[v.PROD_APPROVAL] == EnforcementLevel.MANDATORY
+    assert levels[v.APPROVAL] == EnforcementLevel.MANDATORY
     for rule in v.RULES:
         assert levels[rule.name] == (EnforcementLevel.MANDATORY if rule.mandatory else EnforcementLevel.ADVISORY)
     assert {r.name for r in v.RULES if not r.mandatory} == {
-        "dev-qa-small-containers",
+        "aci-small-containers",
         "aks-max-nodes",
         "aml-max-nodes",
-        "dev-qa-no-aks",
         "aci-public-plain-http",
     }
     assert levels[v.HTTPS_ONLY_ENTRY] == EnforcementLevel.MANDATORY
@@ -209,11 +207,12 @@ def test_every_rule_holds_for_every_stack(every_run):
     assert not any(RULES[name].mandatory for name in ACCEPTED_WARNINGS)
 
 
-def test_prod_approval_rule_fails_without_the_check(shared):
+def test_approval_rule_fails_without_the_check_where_the_table_requires_one(shared):
     resources = stack_resources(shared)
-    assert any(r.type == v.ENVIRONMENT and r.props["name"] == "prod" for r in resources)
+    required = sorted(env for env, spec in environment_table().items() if spec.approval)
+    assert required
     without = [r for r in resources if r.type != v.CHECK_APPROVAL]
-    assert v.prod_has_an_approval(without) == ["the prod environment has no approval check"]
+    assert v.approval_where_required(without) == [f"the {env} environment has no approval check" for env in required]
 
 
 def policy_resource(type_: str, props: dict, urn: str, depends: dict[str, list[PolicyResource]]) -> PolicyResource:
@@ -221,14 +220,15 @@ def policy_resource(type_: str, props: dict, urn: str, depends: dict[str, list[P
 
 
 def test_prod_approval_runs_as_a_stack_policy():
-    (policy,) = [p for p in v.policies() if p.name == v.PROD_APPROVAL]
-    env = policy_resource(v.ENVIRONMENT, {"name": "prod"}, "urn:prod", {})
+    (policy,) = [p for p in v.policies() if p.name == v.APPROVAL]
+    table = policy_resource(v.DEPLOYMENT_ENVIRONMENTS, {"approvalRequired": ["live"]}, "urn:envs", {})
+    env = policy_resource(v.ENVIRONMENT, {"name": "live"}, "urn:live", {})
     check = policy_resource(v.CHECK_APPROVAL, {"approvers": ["a"]}, "urn:c", {"targetResourceId": [env]})
     reported = Reports()
-    policy.validate(StackValidationArgs([env, check]), reported)  # type: ignore[arg-type]
+    policy.validate(StackValidationArgs([table, env, check]), reported)  # type: ignore[arg-type]
     assert reported == []
-    policy.validate(StackValidationArgs([env]), reported)  # type: ignore[arg-type]
-    assert reported == ["the prod environment has no approval check"]
+    policy.validate(StackValidationArgs([table, env]), reported)  # type: ignore[arg-type]
+    assert reported == ["the live environment has no approval check"]
 
 
 ENTRY = {

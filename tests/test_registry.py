@@ -41,7 +41,7 @@ def test_pull_identity_has_acr_pull_on_the_registry_only(shared):
     # ACI environments pull as this identity, by its id: protected like the registry; the grant may go.
     assert identity.protect is True and pull.protect is False
     assert acr.parent == identity.parent == pull.parent
-    assert acr.parent.endswith("digitre:registry:Registry::registry")
+    assert acr.parent.endswith("digitre:ml_platform:Registry::registry")
 
 
 def test_registry_outputs_are_exported(shared):

@@ -18,14 +18,9 @@ from tests.support.evaluations import deploy
 from tests.support.python_source import parse
 
 # Custom resources that deliberately sit at the top of a stack, not in a component: the
-# shared stack's resource groups (protected; the program and every environment address them)
-# and the Azure DevOps provider every DevOps component shares; with `devops.createProject`,
-# the protected project itself.
-TOP_LEVEL = {
-    (SHARED, "azure-native:resources:ResourceGroup"),
-    (SHARED, "pulumi:providers:azuredevops"),
-    (SHARED, "azuredevops:index/project:Project"),
-}
+# shared stack's resource groups (protected; the program and every environment address them).
+# Everything else, the Azure DevOps provider and project included, belongs to a component.
+TOP_LEVEL = {(SHARED, "azure-native:resources:ResourceGroup")}
 PROGRAM_FILES = [
     *sorted(
         path for folder in ("components", "commands", "offline", "policy") for path in (ROOT / folder).rglob("*.py")
@@ -74,7 +69,9 @@ def test_every_component_follows_the_house_shape():
             for call in ast.walk(init)
             if isinstance(call, ast.Call) and ast.unparse(call.func) == "super().__init__"
         ]
-        if not (isinstance(token, ast.Constant) and re.fullmatch(rf"digitre:[a-z]+:{cls.name}", str(token.value))):
+        # The token names the domain folder the component lives in, so a URN says where to look.
+        folder = path.parent.name
+        if not (isinstance(token, ast.Constant) and token.value == f"digitre:{folder}:{cls.name}"):
             problems.append(f"{where}: type token {ast.unparse(token)}")
         last = init.body[-1]
         if not (isinstance(last, ast.Expr) and ast.unparse(last.value).startswith("self.register_outputs(")):

@@ -1,8 +1,8 @@
-"""Azure DevOps environments dev, qa and prod, and the checks that guard them."""
+"""Azure DevOps environments, one per serving stack, and the checks that guard them."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pulumi
@@ -12,23 +12,35 @@ from components.devops.pipelines import MAIN_BRANCH
 
 
 @dataclass(frozen=True)
+class EnvironmentGuard:
+    """What guards one environment's deploys (the shared stack's `environments` table)."""
+
+    # Branch control: deploys from main only, its branch protection verified.
+    main_only: bool = False
+    # An approval (the requester cannot approve) and an exclusive lock.
+    approval: bool = False
+
+
+@dataclass(frozen=True)
 class DeploymentEnvironmentsArgs:
     project_id: pulumi.Input[str]
-    environments: Sequence[str]
-    prod_approvers: Sequence[pulumi.Input[str]]
+    environments: Mapping[str, EnvironmentGuard]
+    approvers: Sequence[pulumi.Input[str]]
     approval_timeout_minutes: int
 
 
 class DeploymentEnvironments(pulumi.ComponentResource):
-    """Owns one environment per serving stack (protected). prod: an approval (approvers from config, the
-    requester cannot approve, a timeout), branch control (main only, branch protection
-    verified) and an exclusive lock, so one prod deployment runs at a time. qa: branch
-    control. dev has no check: it deploys every registered model."""
+    """Owns one environment per serving stack (protected) and its checks, as its guard says:
+    with `main_only`, branch control (main only, branch protection verified); with `approval`,
+    an approval (approvers from config, the requester cannot approve, a timeout) and an
+    exclusive lock, so one deployment runs at a time. An environment with neither has no
+    check: it deploys every registered model. It registers which environments require an
+    approval, which the policy pack holds the checks to."""
 
     def __init__(self, name: str, args: DeploymentEnvironmentsArgs, opts: pulumi.ResourceOptions | None = None):
         super().__init__("digitre:devops:DeploymentEnvironments", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        # An environment holds its deployment history (which model version reached prod, and
+        # An environment holds its deployment history (which model version reached it, and
         # who approved it), and its id is wired into permissions and the dashboard: protected.
         kept = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True))
         self.environments = {
@@ -43,36 +55,41 @@ class DeploymentEnvironments(pulumi.ComponentResource):
         }
         self.checks: dict[str, pulumi.Resource] = {}
         timeout = args.approval_timeout_minutes
-        for env in ("qa", "prod"):
-            if env not in self.environments:
-                continue
+        for env, guard in args.environments.items():
             target = {
                 "project_id": args.project_id,
                 "target_resource_id": self.environments[env].id,
                 "target_resource_type": "environment",
             }
-            self.checks[f"{env}-branch"] = azuredevops.CheckBranchControl(
-                f"{name}-{env}-branch-control",
-                display_name=f"{env} deploys from main only",
-                allowed_branches=MAIN_BRANCH,
-                verify_branch_protection=True,
-                ignore_unknown_protection_status=False,
-                timeout=timeout,
-                **target,
-                opts=child,
-            )
-            if env == "prod":
-                self.checks["prod-approval"] = azuredevops.CheckApproval(
-                    f"{name}-prod-approval",
-                    approvers=list(args.prod_approvers),
-                    requester_can_approve=False,
-                    minimum_required_approvers=1,
-                    instructions="Approve the model version shown in the run before it serves production.",
+            if guard.main_only:
+                self.checks[f"{env}-branch"] = azuredevops.CheckBranchControl(
+                    f"{name}-{env}-branch-control",
+                    display_name=f"{env} deploys from main only",
+                    allowed_branches=MAIN_BRANCH,
+                    verify_branch_protection=True,
+                    ignore_unknown_protection_status=False,
                     timeout=timeout,
                     **target,
                     opts=child,
                 )
-                self.checks["prod-lock"] = azuredevops.CheckExclusiveLock(
-                    f"{name}-prod-exclusive-lock", timeout=timeout, **target, opts=child
+            if guard.approval:
+                self.checks[f"{env}-approval"] = azuredevops.CheckApproval(
+                    f"{name}-{env}-approval",
+                    approvers=list(args.approvers),
+                    requester_can_approve=False,
+                    minimum_required_approvers=1,
+                    instructions=f"Approve the model version shown in the run before it serves {env}.",
+                    timeout=timeout,
+                    **target,
+                    opts=child,
                 )
-        self.register_outputs({env: e.id for env, e in self.environments.items()})
+                self.checks[f"{env}-lock"] = azuredevops.CheckExclusiveLock(
+                    f"{name}-{env}-exclusive-lock", timeout=timeout, **target, opts=child
+                )
+        self.approval_required = sorted(env for env, guard in args.environments.items() if guard.approval)
+        self.register_outputs(
+            {
+                "environmentIds": {env: e.id for env, e in self.environments.items()},
+                "approvalRequired": self.approval_required,
+            }
+        )

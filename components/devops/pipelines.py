@@ -269,3 +269,8 @@ BUILD_SERVICE_PERMISSIONS: dict[str, tuple[str, ...]] = {
 # What the build service may do on the platform repository (Devops-MLops): the PR preview's last
 # job creates and edits its comment on the pull request (commands/pr_comment.py).
 BUILD_SERVICE_REPOSITORY_PERMISSIONS: tuple[str, ...] = ("PullRequestContribute",)
+
+
+def deployed_environments() -> frozenset[str]:
+    """The environments some pipeline deploys to: the shared stack's table must name each."""
+    return frozenset(env for pipeline in PIPELINES for env in pipeline.environments)

@@ -47,7 +47,7 @@ class MlCompute(pulumi.ComponentResource):
     fixed by config. Not protected for that reason."""
 
     def __init__(self, name: str, args: MlComputeArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("digitre:ml:MlCompute", name, None, opts)
+        super().__init__("digitre:ml_platform:MlCompute", name, None, opts)
         priority = ml.VmPriority.LOW_PRIORITY if args.low_priority else ml.VmPriority.DEDICATED
         self.cluster = ml.Compute(
             f"{name}-cluster",

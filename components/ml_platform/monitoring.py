@@ -24,7 +24,7 @@ class Monitoring(pulumi.ComponentResource):
     component the AML workspace and the serving environments report to; both protected."""
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("digitre:monitoring:Monitoring", name, None, opts)
+        super().__init__("digitre:ml_platform:Monitoring", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         # Both hold or route every environment's logs and telemetry, and the App Insights
         # connection string is wired into the AML workspace and every serving environment:

@@ -27,7 +27,7 @@ class Registry(pulumi.ComponentResource):
     the user-assigned identity with AcrPull that ACI and AKS use to pull images (protected)."""
 
     def __init__(self, name: str, args: RegistryArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("digitre:registry:Registry", name, None, opts)
+        super().__init__("digitre:ml_platform:Registry", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.registry = containerregistry.Registry(
             f"{name}-acr",
@@ -63,11 +63,15 @@ class Registry(pulumi.ComponentResource):
             opts=child,
         )
         self.registry_id = self.registry.id
+        self.registry_name = self.registry.name
         self.login_server = self.registry.login_server
+        self.pull_identity_id = self.pull_identity.id
+        self.pull_identity_client_id = self.pull_identity.client_id
+        self.pull_identity_principal_id = self.pull_identity.principal_id
         self.register_outputs(
             {
                 "registryId": self.registry_id,
                 "loginServer": self.login_server,
-                "pullIdentityId": self.pull_identity.id,
+                "pullIdentityId": self.pull_identity_id,
             }
         )

@@ -46,7 +46,7 @@ class MlWorkspace(pulumi.ComponentResource):
     itself."""
 
     def __init__(self, name: str, args: MlWorkspaceArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("digitre:ml:MlWorkspace", name, None, opts)
+        super().__init__("digitre:ml_platform:MlWorkspace", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         stateful = pulumi.ResourceOptions.merge(child, pulumi.ResourceOptions(protect=True))
         tags = dict(args.tags)
@@ -146,11 +146,15 @@ class MlWorkspace(pulumi.ComponentResource):
             opts=child,
         )
         self.workspace_name = self.workspace.name
+        self.workspace_id = self.workspace.id
+        self.key_vault_id = self.key_vault.id
+        self.key_vault_name = self.key_vault.name
+        self.storage_account_name = self.storage_account.name
         self.register_outputs(
             {
                 "workspaceName": self.workspace_name,
-                "workspaceId": self.workspace.id,
-                "keyVaultId": self.key_vault.id,
+                "workspaceId": self.workspace_id,
+                "keyVaultId": self.key_vault_id,
                 "storageAccountId": self.storage_account.id,
             }
         )

@@ -16,7 +16,6 @@ from pulumi_azure_native import containerservice as aks
 from pulumi_command import local
 
 from components import roles
-from components.config import AccessWaitConfig, DeployerConfig, ExistingClusterConfig, NodePoolConfig
 
 # What AKS cannot change on an existing node pool, in the cluster's inline pool: its VM size
 # (docs/assumptions.md, "Changes Azure cannot apply in place"). pulumi-azure-native replaces a
@@ -55,6 +54,39 @@ CONTAINER_INSIGHTS_STREAMS = (
 
 
 @dataclass(frozen=True)
+class NodePool:
+    """An autoscaling node pool."""
+
+    vm_size: str
+    min_count: int
+    max_count: int
+
+
+@dataclass(frozen=True)
+class Deployer:
+    """An Entra ID principal that gets cluster-admin besides the pipelines' identity."""
+
+    object_id: str
+    principal_type: str
+
+
+@dataclass(frozen=True)
+class ExistingCluster:
+    """A cluster looked up instead of created."""
+
+    name: str
+    resource_group: str
+
+
+@dataclass(frozen=True)
+class BoundedWait:
+    """How often, and how far apart, a wait asks again."""
+
+    attempts: int
+    interval_seconds: int
+
+
+@dataclass(frozen=True)
 class AksClusterArgs:
     resource_group_name: pulumi.Input[str]
     location: str
@@ -65,8 +97,8 @@ class AksClusterArgs:
     kubernetes_version: str | None
     tier: str
     upgrade_channel: str
-    system_pool: NodePoolConfig
-    user_pool: NodePoolConfig
+    system_pool: NodePool
+    user_pool: NodePool
     admin_group_object_ids: Sequence[str]
     log_analytics_workspace_id: pulumi.Input[str]
     # The workspace's region: a data collection rule lives where its workspace does.
@@ -77,12 +109,12 @@ class AksClusterArgs:
     # Who gets cluster-admin to install the release: the pipelines' identity (from the
     # shared stack) and the configured deployers; never the caller's own identity.
     pipeline_identity_principal_id: pulumi.Input[str]
-    deployers: Sequence[DeployerConfig]
+    deployers: Sequence[Deployer]
     # The release's namespace and how long to wait for the grants to take effect.
     namespace: str
-    access_wait: AccessWaitConfig
+    access_wait: BoundedWait
     tags: Mapping[str, str]
-    existing: ExistingClusterConfig | None = None
+    existing: ExistingCluster | None = None
     # What the public entry needs of a cluster made here (components/serving/https_entry.py): its
     # ingress profile and add-ons beside Container Insights.
     ingress_profile: aks.ManagedClusterIngressProfileArgs | None = None
@@ -99,7 +131,7 @@ class AksCluster(pulumi.ComponentResource):
     its eTag, which changes with every update of the cluster."""
 
     def __init__(self, name: str, args: AksClusterArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("digitre:aks:AksCluster", name, None, opts)
+        super().__init__("digitre:serving:AksCluster", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.cluster: aks.ManagedCluster | None = None
         self.user_pool: aks.AgentPool | None = None
@@ -157,6 +189,8 @@ class AksCluster(pulumi.ComponentResource):
         )
         self.grants = grants
         self.cluster_name = cluster_name
+        # Whether this stack owns the cluster (and so may change its settings).
+        self.created_here = self.cluster is not None
         self.register_outputs({"clusterId": self.cluster_id, "clusterName": self.cluster_name})
 
     def _deployer_grants(
@@ -363,7 +397,7 @@ class AksCluster(pulumi.ComponentResource):
         )
 
 
-def _autoscaling_pool(pool: NodePoolConfig) -> dict[str, Any]:
+def _autoscaling_pool(pool: NodePool) -> dict[str, Any]:
     """What every node pool here shares: Azure Linux VM scale sets autoscaling in config bounds."""
     return {
         "type": aks.AgentPoolType.VIRTUAL_MACHINE_SCALE_SETS,

@@ -14,8 +14,8 @@ from enum import StrEnum
 
 import pulumi
 
-from commands.image_tag import ServingImage
 from components.config import ServingConfig, StackConfig
+from components.serving.image import ServingImage
 
 # The stack output that records the served version; read back when the key is absent.
 SERVED_VERSION_OUTPUT = "modelVersion"

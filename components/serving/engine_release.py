@@ -3,7 +3,7 @@ only through the HTTPS entry, whose values it renders (components/serving/https_
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -70,20 +70,19 @@ def chart_values(
 
 @dataclass(frozen=True)
 class EngineReleaseArgs:
-    provider: kubernetes.Provider
     namespace: str
     values: Mapping[str, Any]
     timeout_seconds: int
-    depends_on: Sequence[pulumi.Resource]
 
 
 class EngineRelease(pulumi.ComponentResource):
     """Owns the Helm release (atomic: a failed upgrade rolls back; created or upgraded in
-    place). Its revision changes with each deploy, for what must be checked again then."""
+    place). Its revision changes with each deploy, for what must be checked again then. The
+    cluster's Kubernetes provider comes in `opts.providers`, and what must exist first in
+    `opts.depends_on`."""
 
     def __init__(self, name: str, args: EngineReleaseArgs, opts: pulumi.ResourceOptions | None = None):
-        super().__init__("digitre:aks:EngineRelease", name, None, opts)
-        on_cluster = pulumi.ResourceOptions(parent=self, provider=args.provider)
+        super().__init__("digitre:serving:EngineRelease", name, None, opts)
         self.release = kubernetes.helm.v3.Release(
             f"{name}-release",
             kubernetes.helm.v3.ReleaseArgs(
@@ -97,7 +96,7 @@ class EngineRelease(pulumi.ComponentResource):
                 max_history=10,
                 values=dict(args.values),
             ),
-            opts=pulumi.ResourceOptions.merge(on_cluster, pulumi.ResourceOptions(depends_on=list(args.depends_on))),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.revision: pulumi.Output[str] = self.release.status.apply(lambda status: str(status.revision))
         self.register_outputs({"revision": self.revision})

@@ -19,7 +19,6 @@ class HealthCheckArgs:
     interval_seconds: int
     # What re-runs the check: the served image (so a new model version is checked).
     triggers: Sequence[pulumi.Input[str]]
-    depends_on: Sequence[pulumi.Resource]
 
 
 class HealthCheck(pulumi.ComponentResource):
@@ -39,6 +38,6 @@ class HealthCheck(pulumi.ComponentResource):
             create="python3 -m commands.health_probe",
             environment=environment,
             triggers=list(args.triggers),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=list(args.depends_on)),
+            opts=pulumi.ResourceOptions(parent=self),
         )
         self.register_outputs({"stdout": self.command.stdout})

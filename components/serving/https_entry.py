@@ -23,7 +23,7 @@ from pulumi_azure_native import managedidentity
 from pulumi_command import local
 
 from components import roles
-from components.config import AccessWaitConfig
+from components.serving.aks import BoundedWait
 
 TYPE = "digitre:serving:HttpsEntry"
 # The add-on's Gateway API implementation and the GatewayClass it serves.
@@ -141,10 +141,8 @@ class HttpsEntryArgs:
     key_vault_name: pulumi.Input[str]
     certificate_name: str
     subscription_id: pulumi.Input[str]
-    wait: AccessWaitConfig
+    wait: BoundedWait
     tags: Mapping[str, str]
-    # What must hold before anything asks the cluster (the caller's access to it).
-    depends_on: Sequence[pulumi.Resource]
     dns_zone_id: str | None = None
     # Without it (no model served yet) nothing is published and there is nothing to prove.
     publish: Publish | None = None
@@ -218,7 +216,7 @@ class HttpsEntry(pulumi.ComponentResource):
             {"ENTRY_GATEWAY_CLASS": GATEWAY_CLASS},
             # Asked again whenever the check ran again (it may have turned the implementation back on).
             [args.cluster_id, self.implementation.id],
-            [*args.depends_on, self.implementation],
+            [self.implementation],
         )
         # What the published workload needs first.
         self.before_publish: list[pulumi.Resource] = [

@@ -10,15 +10,17 @@ from typing import Any
 import yaml
 
 from components.config import PROJECT
-from offline.evaluate import ROOT, STACKS, Evaluation, evaluate, shared_stack_name, stack_config
+from offline.evaluate import ROOT, STACKS, Evaluation, environment_table, evaluate, shared_stack_name, stack_config
 
 MODEL_VERSION = "7"
 ENVIRONMENTS = STACKS[1:]
-# The resource that serves the model in each environment.
+# The resource that serves the model in each environment, by the platform the shared stack's
+# table gives it.
 WORKLOAD = {
-    "dev": "azure-native:containerinstance:ContainerGroup",
-    "qa": "azure-native:containerinstance:ContainerGroup",
-    "prod": "kubernetes:helm.sh/v3:Release",
+    env: {"aci": "azure-native:containerinstance:ContainerGroup", "aks": "kubernetes:helm.sh/v3:Release"}[
+        spec.serving_platform
+    ]
+    for env, spec in environment_table().items()
 }
 
 
