@@ -221,7 +221,7 @@ BAD_CONFIG = [
     ("dev", "aks", '{"minReplicas": 2}', f"{PROJECT}:aks is only read when serving.platform is aks, not aci"),
     ("prod", "aci", '{"restartPolicy": "Always"}', f"{PROJECT}:aci is only read when serving.platform is aci, not aks"),
     ("prod", "aks", '{"userPool": {"minCount": 5, "maxCount": 2}}', f"{PROJECT}:aks.userPool is invalid: maxCount (2) must not be below minCount (5)"),
-    ("prod", "aks", '{"minReplicas": 4, "maxReplicas": 3}', f"{PROJECT}:aks is invalid: maxReplicas (3) must not be below minReplicas (4)"),
+    ("prod", "aks", prod_aks(minReplicas=4, maxReplicas=3)[key("aks")], f"{PROJECT}:aks is invalid: maxReplicas (3) must not be below minReplicas (4)"),
     ("prod", "aks", '{"systemPool": {"vmSize": "D2"}}', f"{PROJECT}:aks.systemPool.vmSize must be an Azure VM size of 4 or more vCPUs, not B-series, such as Standard_D4ds_v5, got D2"),
     ("prod", "aks", '{"systemPool": {"vmSize": "Standard_B4ms"}}', f"{PROJECT}:aks.systemPool.vmSize must be an Azure VM size of 4 or more vCPUs, not B-series, such as Standard_D4ds_v5, got Standard_B4ms"),
     ("prod", "aks", '{"systemPool": {"minCount": 1}}', f"{PROJECT}:aks.systemPool.minCount must be an integer 2..100 (a system pool keeps two nodes), got 1"),
