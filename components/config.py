@@ -390,9 +390,13 @@ class DevOpsConfig(_Section):
     subscription_name: Annotated[
         str, Field(min_length=1, max_length=64, description="the Azure subscription's display name (1-64)")
     ] = "DigitRE"
-    prod_approver_groups: Annotated[
+    approver_groups: Annotated[
         tuple[Annotated[str, Field(min_length=1, max_length=256)], ...],
-        Field(min_length=1, max_length=10, description="a list of 1-10 Azure DevOps group names that approve prod"),
+        Field(
+            min_length=1,
+            max_length=10,
+            description="a list of 1-10 Azure DevOps group names that approve the environments marked approval",
+        ),
     ] = ("Project Administrators",)
     approval_timeout_minutes: Annotated[Int, Field(ge=60, le=43200, description="an integer 60..43200 (minutes)")] = (
         1440
@@ -501,13 +505,17 @@ class EnvironmentConfig(_Section):
     Its Azure DevOps environment's checks, the rights its deploys get, its preview's reads and
     the policy pack all follow from this entry, never from its name."""
 
-    # What serves it: ACI answers plain HTTP on a public IP (fit for test traffic only); AKS
-    # answers HTTPS only, through the HTTPS entry, and its deploys assign cluster-admin and,
-    # with a DNS zone, DNS Zone Contributor in its group (components/devops/platform.py).
+    # What serves it. "May it be plain HTTP" and "the rights its deploys need" are no columns
+    # of their own because the platform decides both: ACI answers plain HTTP on a public IP
+    # (fit for test traffic only) and its deploys need no grant; AKS answers HTTPS only,
+    # through the HTTPS entry, and its deploys must assign cluster-admin and, with a DNS zone,
+    # DNS Zone Contributor in its group (components/devops/platform.py). Separate fields could
+    # only disagree with the platform: an ACI environment cannot be made HTTPS-only, nor an AKS
+    # one deployed without those grants.
     serving_platform: Annotated[Literal["aci", "aks"], Field(description="one of aci, aks")] = "aci"
     # Branch control on its Azure DevOps environment: main only, branch protection verified.
     main_only: Annotated[Bool, Field(description="true or false (deploys from main only, protection verified)")] = False
-    # An approval by devops.prodApproverGroups (the requester cannot approve) and an exclusive
+    # An approval by devops.approverGroups (the requester cannot approve) and an exclusive
     # lock, so one deploy at a time.
     approval: Annotated[Bool, Field(description="true or false (an approval and one deploy at a time)")] = False
 

@@ -180,7 +180,7 @@ def _devops_settings(devops: DevOpsConfig) -> DevOpsSettings:
         project=devops.project,
         create_project=devops.create_project,
         subscription_name=devops.subscription_name,
-        approver_groups=devops.prod_approver_groups,
+        approver_groups=devops.approver_groups,
         approval_timeout_minutes=devops.approval_timeout_minutes,
         notification_from=devops.notification_from,
         notification_to=devops.notification_to,
