@@ -9,7 +9,8 @@ declares nothing. Every message names the key, the value and the rule.
 from __future__ import annotations
 
 import json
-from collections.abc import Collection
+from collections.abc import Collection, Iterator
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 from urllib.parse import parse_qs, urlsplit
@@ -21,12 +22,16 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    Tag,
+    TypeAdapter,
     ValidationError,
     model_validator,
 )
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 
 from components.naming import resource_group_name
 from components.regions import AZURE_REGIONS
@@ -68,6 +73,13 @@ def _azure_region(value: str) -> str:
     if value not in AZURE_REGIONS:
         raise ValueError("not an Azure region")
     return value
+
+
+@dataclass(frozen=True)
+class RequiredBecause:
+    """Beside a required key inside a section: why the stack's role or platform needs it."""
+
+    reason: str
 
 
 class _Section(BaseModel):
@@ -143,6 +155,19 @@ class ServingConfig(_Section):
     ] = "/score"
     cpu: Annotated[Float, Field(ge=0.25, le=4, description="a number of cores 0.25..4")] = 1.0
     memory_gb: Annotated[Float, Field(ge=0.5, le=16, description="a number of GB 0.5..16")] = 1.5
+
+
+class AciServingConfig(ServingConfig):
+    """The serving contract: one definition for the container group, the Helm chart and the
+    health check. Port and routes default to the Azure ML inference HTTP server's."""
+
+    platform: Annotated[Literal["aci"], Field(description="one of aci, aks")] = "aci"
+
+
+class AksServingConfig(ServingConfig):
+    """The serving contract on AKS (see `serving` on ACI)."""
+
+    platform: Annotated[Literal["aks"], Field(description="one of aci, aks")]
 
 
 class HealthCheckConfig(_Section):
@@ -325,11 +350,12 @@ class AksConfig(_Section):
         Field(max_length=10, description="a list of up to 10 objects with keys objectId, principalType"),
     ] = ()
     access_wait: AccessWaitConfig = AccessWaitConfig()
-    # No default: a host name and a certificate have no sane default, and prod serves HTTPS only.
+    # No default: a host name and a certificate have no sane default, and AKS serves HTTPS only.
     ingress: Annotated[
-        IngressConfig | None,
+        IngressConfig,
         Field(description="an object with keys host, certificateName and optionally dnsZoneId"),
-    ] = None
+        RequiredBecause("prod is served over HTTPS only"),
+    ]
 
     @model_validator(mode="after")
     def _max_not_below_min(self) -> AksConfig:
@@ -364,9 +390,13 @@ class DevOpsConfig(_Section):
     subscription_name: Annotated[
         str, Field(min_length=1, max_length=64, description="the Azure subscription's display name (1-64)")
     ] = "DigitRE"
-    prod_approver_groups: Annotated[
+    approver_groups: Annotated[
         tuple[Annotated[str, Field(min_length=1, max_length=256)], ...],
-        Field(min_length=1, max_length=10, description="a list of 1-10 Azure DevOps group names that approve prod"),
+        Field(
+            min_length=1,
+            max_length=10,
+            description="a list of 1-10 Azure DevOps group names that approve the environments marked approval",
+        ),
     ] = ("Project Administrators",)
     approval_timeout_minutes: Annotated[Int, Field(ge=60, le=43200, description="an integer 60..43200 (minutes)")] = (
         1440
@@ -475,27 +505,26 @@ class EnvironmentConfig(_Section):
     Its Azure DevOps environment's checks, the rights its deploys get, its preview's reads and
     the policy pack all follow from this entry, never from its name."""
 
-    # What serves it: ACI answers plain HTTP on a public IP (fit for test traffic only); AKS
-    # answers HTTPS only, through the HTTPS entry, and its deploys assign cluster-admin and,
-    # with a DNS zone, DNS Zone Contributor in its group (components/devops/platform.py).
+    # What serves it. "May it be plain HTTP" and "the rights its deploys need" are no columns
+    # of their own because the platform decides both: ACI answers plain HTTP on a public IP
+    # (fit for test traffic only) and its deploys need no grant; AKS answers HTTPS only,
+    # through the HTTPS entry, and its deploys must assign cluster-admin and, with a DNS zone,
+    # DNS Zone Contributor in its group (components/devops/platform.py). Separate fields could
+    # only disagree with the platform: an ACI environment cannot be made HTTPS-only, nor an AKS
+    # one deployed without those grants.
     serving_platform: Annotated[Literal["aci", "aks"], Field(description="one of aci, aks")] = "aci"
     # Branch control on its Azure DevOps environment: main only, branch protection verified.
     main_only: Annotated[Bool, Field(description="true or false (deploys from main only, protection verified)")] = False
-    # An approval by devops.prodApproverGroups (the requester cannot approve) and an exclusive
+    # An approval by devops.approverGroups (the requester cannot approve) and an exclusive
     # lock, so one deploy at a time.
     approval: Annotated[Bool, Field(description="true or false (an approval and one deploy at a time)")] = False
 
 
-# Keys that only one role reads; setting one on a stack of the other role is a mistake
-# (it would be silently ignored), so it is rejected.
-SHARED_ONLY = ("registry", "aml_compute", "key_vault", "storage", "monitoring", "environments", "devops")
-_ENVIRONMENT_ONLY = ("shared_stack", "model_version", "serving", "health_check", "aci", "aks")
-# Sections named after the serving platform that reads them.
-_PLATFORM_SECTIONS = ("aci", "aks")
+_ROLES = "one of shared, environment"
 
 
-class StackConfig(_Section):
-    """A stack's validated configuration. Build it with `load_config()`."""
+class _Stack(_Section):
+    """What every stack sets, whatever its role."""
 
     stack: Annotated[
         str,
@@ -504,7 +533,7 @@ class StackConfig(_Section):
             description="2-8 lowercase letters or digits starting with a letter (it feeds Azure resource names)",
         ),
     ]
-    role: Annotated[Role, Field(description="one of shared, environment")]
+    role: Annotated[Role, Field(description=_ROLES)]
     owner: Annotated[
         str,
         Field(
@@ -534,6 +563,45 @@ class StackConfig(_Section):
             description="2-8 lowercase letters or digits starting with a letter (it starts every Azure name)",
         ),
     ] = "digitre"
+
+    @property
+    def tags(self) -> dict[str, str]:
+        """The tags every taggable Azure resource of this stack carries."""
+        return {
+            "project": PROJECT,
+            "environment": self.stack,
+            "managed-by": MANAGED_BY,
+            "owner": self.owner,
+            "cost-center": self.cost_center,
+        }
+
+
+class SharedStackConfig(_Stack):
+    """The shared platform's stack: what every environment uses, and the environment table."""
+
+    role: Annotated[Literal[Role.SHARED], Field(description=_ROLES)]
+    # No default: which environments exist, and what guards them, is the platform's own choice.
+    environments: Annotated[
+        dict[Annotated[str, Field(pattern=STACK_NAME)], EnvironmentConfig],
+        Field(
+            min_length=1,
+            max_length=10,
+            description="a map of 1-10 environment stack names (2-8 lowercase letters or digits each) to objects "
+            "with keys servingPlatform, mainOnly, approval",
+        ),
+    ]
+    devops: DevOpsConfig
+    registry: RegistryConfig = RegistryConfig()
+    aml_compute: AmlComputeConfig = AmlComputeConfig()
+    monitoring: MonitoringConfig = MonitoringConfig()
+    key_vault: KeyVaultConfig = KeyVaultConfig()
+    storage: StorageConfig = StorageConfig()
+
+
+class EnvironmentStackConfig(_Stack):
+    """What an environment's stack sets on either serving platform."""
+
+    role: Annotated[Literal[Role.ENVIRONMENT], Field(description=_ROLES)]
     shared_stack: Annotated[
         str,
         Field(
@@ -548,36 +616,63 @@ class StackConfig(_Section):
             description="a registered model version: 1-30 letters, digits or . _ - (it feeds the image tag)",
         ),
     ] = None
-    serving: ServingConfig = ServingConfig()
+    serving: ServingConfig
     health_check: HealthCheckConfig = HealthCheckConfig()
-    aci: AciConfig = AciConfig()
-    aks: AksConfig = AksConfig()
-    environments: Annotated[
-        dict[Annotated[str, Field(pattern=STACK_NAME)], EnvironmentConfig],
-        Field(
-            min_length=1,
-            max_length=10,
-            description="a map of 1-10 environment stack names (2-8 lowercase letters or digits each) to objects "
-            "with keys servingPlatform, mainOnly, approval",
-        ),
-    ] = {}
-    devops: DevOpsConfig | None = None
-    registry: RegistryConfig = RegistryConfig()
-    aml_compute: AmlComputeConfig = AmlComputeConfig()
-    monitoring: MonitoringConfig = MonitoringConfig()
-    key_vault: KeyVaultConfig = KeyVaultConfig()
-    storage: StorageConfig = StorageConfig()
 
-    @property
-    def tags(self) -> dict[str, str]:
-        """The tags every taggable Azure resource of this stack carries."""
-        return {
-            "project": PROJECT,
-            "environment": self.stack,
-            "managed-by": MANAGED_BY,
-            "owner": self.owner,
-            "cost-center": self.cost_center,
-        }
+
+class AciStackConfig(EnvironmentStackConfig):
+    """An environment served by a container group (ACI): plain HTTP on a public address."""
+
+    serving: AciServingConfig = AciServingConfig()
+    aci: AciConfig = AciConfig()
+
+
+class AksStackConfig(EnvironmentStackConfig):
+    """An environment served by a Helm release on AKS, over HTTPS only."""
+
+    serving: AksServingConfig
+    aks: AksConfig
+
+
+def _platform(raw: dict[str, Any]) -> str:
+    # Anything but aks is validated as aci, whose model then names a bad platform by its rule.
+    serving = raw.get("serving")
+    return "aks" if isinstance(serving, dict) and serving.get("platform") == "aks" else "aci"
+
+
+def _role(raw: dict[str, Any]) -> Any:
+    return raw.get("role")
+
+
+# A stack's config: its role picks the model, and an environment's serving platform picks the
+# section it reads, so a key the stack does not read is an unknown key of its own model.
+StackConfig = Annotated[
+    Annotated[SharedStackConfig, Tag(Role.SHARED.value)]
+    | Annotated[
+        Annotated[
+            Annotated[AciStackConfig, Tag("aci")] | Annotated[AksStackConfig, Tag("aks")], Discriminator(_platform)
+        ],
+        Tag(Role.ENVIRONMENT.value),
+    ],
+    Discriminator(_role),
+]
+_STACK = TypeAdapter[SharedStackConfig | AciStackConfig | AksStackConfig](StackConfig)
+
+
+def _variants(annotation: Any, tags: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], type[_Stack]]]:
+    """Each model of the union with the tags that select it, e.g. (environment, aks)."""
+    if get_origin(annotation) is Annotated:
+        inner, *meta = get_args(annotation)
+        tags += tuple(m.tag for m in meta if isinstance(m, Tag))
+        yield from _variants(inner, tags)
+    elif isinstance(annotation, type) and issubclass(annotation, _Stack):
+        yield tags, annotation
+    else:
+        for member in get_args(annotation):
+            yield from _variants(member, tags)
+
+
+_VARIANTS = dict(_variants(StackConfig))
 
 
 def load_config(
@@ -588,26 +683,21 @@ def load_config(
     the shared stack's table must include."""
     stack = pulumi.get_stack() if stack is None else stack
     config = pulumi.Config(PROJECT) if config is None else config
+    declared = {_alias(n): f for model in _VARIANTS.values() for n, f in model.model_fields.items() if n != "stack"}
     raw: dict[str, Any] = {"stack": stack}
-    for field_name, field in StackConfig.model_fields.items():
-        if field_name == "stack":
-            continue
-        key = _alias(field_name)
+    for key in sorted(declared.keys() | _configured_keys()):
         value = config.get(key)
-        if value is None:
-            continue
-        raw[key] = _parse_object(value) if _is_structured(field) else value
-    unknown = [
-        f"{PROJECT}:{key} is not a known key; known keys: {', '.join(_known_keys(()))}"
-        for key in sorted(_configured_keys() - {_alias(n) for n in StackConfig.model_fields})
-    ]
+        if value is not None:
+            raw[key] = _parse_object(value) if key in declared and _is_structured(declared[key]) else value
     try:
-        cfg = StackConfig.model_validate(raw)
+        cfg = _STACK.validate_python(raw)
     except ValidationError as err:
-        raise ConfigError(unknown + [_describe(e) for e in err.errors()]) from None
-    if unknown:
-        raise ConfigError(unknown)
-    problems = _role_mismatches(cfg, deployed_to) + _secrets_in_plain_text()
+        raise ConfigError([_describe(e, stack) for e in err.errors()]) from None
+    problems = _secrets_in_plain_text()
+    if isinstance(cfg, SharedStackConfig):
+        problems += _environment_problems(cfg, deployed_to)
+    if isinstance(cfg, AksStackConfig):
+        problems += _zone_outside_own_group(cfg)
     if problems:
         raise ConfigError(problems)
     return cfg
@@ -646,53 +736,14 @@ def _parse_object(value: str) -> Any:
         return value
 
 
-def _role_mismatches(cfg: StackConfig, deployed_to: Collection[str]) -> list[str]:
-    unused = _ENVIRONMENT_ONLY if cfg.role is Role.SHARED else SHARED_ONLY
-    problems = [
-        f"{PROJECT}:{_alias(name)} is only read by stacks of another role, "
-        f"not role {cfg.role.value}: remove it from Pulumi.{cfg.stack}.yaml"
-        for name in unused
-        if name in cfg.model_fields_set
-    ]
-    if cfg.role is Role.SHARED:
-        problems += _environment_problems(cfg)
-    missing = sorted(set(deployed_to) - set(cfg.environments))
-    if cfg.role is Role.SHARED and missing:
-        problems.append(
-            f"{PROJECT}:environments must include every environment a pipeline deploys to "
-            f"({', '.join(sorted(deployed_to))}), got {_show(list(cfg.environments))}: missing {', '.join(missing)}"
-        )
-    if cfg.role is Role.SHARED and "environments" not in cfg.model_fields_set:
-        # No default: which environments exist, and what guards them, is the platform's own choice.
-        problems.append(f"{PROJECT}:environments is required for role shared: set it to {_rule(('environments',))}")
-    if cfg.role is Role.SHARED and cfg.devops is None:
-        problems.append(f"{PROJECT}:devops is required for role shared: set it to {_rule(('devops',))}")
-    if cfg.role is Role.ENVIRONMENT:
-        problems += [
-            f"{PROJECT}:{name} is only read when serving.platform is {name}, "
-            f"not {cfg.serving.platform}: remove it from Pulumi.{cfg.stack}.yaml"
-            for name in _PLATFORM_SECTIONS
-            if name in cfg.model_fields_set and name != cfg.serving.platform
-        ]
-        if cfg.serving.platform == "aks" and cfg.aks.ingress is None:
-            problems.append(
-                f"{PROJECT}:aks.ingress is required when serving.platform is aks (prod is served over HTTPS only): "
-                f"set it to {_rule(('aks', 'ingress'))}"
-            )
-        problems += _zone_outside_own_group(cfg)
-    return problems
-
-
-def _zone_outside_own_group(cfg: StackConfig) -> list[str]:
+def _zone_outside_own_group(cfg: AksStackConfig) -> list[str]:
     """The stack grants the public entry's identity DNS Zone Contributor on its zone, and the
     pipelines' identity that deploys it may assign roles in the environment's own resource group only
     (components/devops/platform.py): a zone elsewhere fails the deploy at the grant."""
-    zone = cfg.aks.ingress.dns_zone_id if cfg.serving.platform == "aks" and cfg.aks.ingress else None
-    if zone is None:
-        return []
+    zone = cfg.aks.ingress.dns_zone_id
     group = resource_group_name(cfg.prefix, cfg.stack)
     # /subscriptions/<s>/resourceGroups/<g>/...; Azure resource group names ignore case.
-    if zone.split("/")[4].lower() == group.lower():
+    if zone is None or zone.split("/")[4].lower() == group.lower():
         return []
     return [
         f"{PROJECT}:aks.ingress.dnsZoneId must be a DNS zone in this environment's resource group {group}, "
@@ -700,91 +751,121 @@ def _zone_outside_own_group(cfg: StackConfig) -> list[str]:
     ]
 
 
-def _environment_problems(cfg: StackConfig) -> list[str]:
-    """Names that would declare the shared platform's own resource group twice."""
+def _environment_problems(cfg: SharedStackConfig, deployed_to: Collection[str]) -> list[str]:
+    """Names that would declare the shared platform's own resource group twice, and environments
+    a pipeline deploys to that the table lacks."""
+    problems = []
     reserved = sorted({env for env in cfg.environments if env in (Role.SHARED.value, cfg.stack)})
-    if not reserved:
-        return []
-    return [
-        f"{PROJECT}:environments must not name the shared platform itself "
-        f"({Role.SHARED.value!r} or this stack, {cfg.stack!r}), got {_show(list(cfg.environments))}: "
-        f"remove {', '.join(reserved)}"
-    ]
+    if reserved:
+        problems.append(
+            f"{PROJECT}:environments must not name the shared platform itself "
+            f"({Role.SHARED.value!r} or this stack, {cfg.stack!r}), got {_show(list(cfg.environments))}: "
+            f"remove {', '.join(reserved)}"
+        )
+    missing = sorted(set(deployed_to) - set(cfg.environments))
+    if missing:
+        problems.append(
+            f"{PROJECT}:environments must include every environment a pipeline deploys to "
+            f"({', '.join(sorted(deployed_to))}), got {_show(list(cfg.environments))}: missing {', '.join(missing)}"
+        )
+    return problems
 
 
-def _describe(error: Any) -> str:
-    # A map's bad key is reported at the key itself.
-    loc = tuple(str(part) for part in error["loc"] if part != "[key]")
+def _describe(error: Any, stack: str) -> str:
+    """One line naming the key, the value and the rule, from pydantic's own error: its type,
+    where it is (the tags of the model the stack's role and platform picked, then the key) and
+    the value given."""
+    kind, loc = error["type"], tuple(str(part) for part in error["loc"] if part != "[key]")
+    tags = max((t for t in _VARIANTS if loc[: len(t)] == t), key=len, default=())
+    model, loc = _VARIANTS.get(tags, _Stack), loc[len(tags) :]
+    if kind.startswith("union_tag"):  # the role picks the model: it is missing, or no role
+        kind, loc, error = kind.replace("union_tag_not_found", "missing"), ("role",), {**error, **error["ctx"]}
     key = "stack name" if loc == ("stack",) else f"{PROJECT}:{'.'.join(loc)}"
-    kind = error["type"]
-    if kind == "missing":
-        return f"{key} is required: set it to {_rule(loc)}"
+    path = _fields_at(model, loc)
     if kind == "extra_forbidden":
-        return f"{key} is not a known key; known keys: {', '.join(_known_keys(loc[:-1]))}"
-    if kind == "value_error" and _is_section(_field_at(loc)):
+        readers = [t for t, m in _VARIANTS.items() if len(loc) == 1 and _field(m, loc[0])]
+        remove = f": remove it from Pulumi.{stack}.yaml"
+        platforms = [t[-1] for t in readers if t[0] == tags[0]]
+        if platforms:
+            return f"{key} is only read when serving.platform is {platforms[0]}, not {tags[-1]}{remove}"
+        if readers:
+            return f"{key} is only read by stacks of another role, not role {tags[0]}{remove}"
+        return f"{key} is not a known key; known keys: {', '.join(_known_keys(model, loc[:-1]))}"
+    if kind == "missing":
+        return f"{key} is required{_required_by(tags, loc, path)}: set it to {_rule(model, loc)}"
+    if kind == "value_error" and path and _is_section(path[-1]):
         # A rule across keys of one object (e.g. max below min).
         return f"{key} is invalid: {error['msg'].removeprefix('Value error, ')}"
-    rule = _rule(loc) or error["msg"]
-    if _is_secret(_field_at(loc)):
+    rule = _rule(model, loc) or error["msg"]
+    if path and SecretStr in (path[-1].annotation, *get_args(path[-1].annotation)):
         return f"{key} must be {rule}"  # the value is a secret: never repeat it
-    return f"{key} must be {rule}, got {_show(error['input'])}"
+    return f"{key} must be {rule}, got {_show(error.get('tag', error['input']))}"
 
 
-def _is_secret(field: Any) -> bool:
-    return field is not None and SecretStr in (field.annotation, *get_args(field.annotation))
+def _required_by(tags: tuple[str, ...], loc: tuple[str, ...], path: list[FieldInfo]) -> str:
+    """What makes a missing key required: the role or serving platform whose model alone
+    declares it (for a key of its own, or one that says why it is required)."""
+    reasons = [m.reason for m in path[-1].metadata if isinstance(m, RequiredBecause)] if path else []
+    if not tags or (len(loc) > 1 and not reasons):
+        return ""
+    why = "".join(f" ({reason})" for reason in reasons)
+    readers = [t for t, m in _VARIANTS.items() if _field(m, loc[0])]
+    if readers == [t for t in _VARIANTS if t[0] == tags[0]]:
+        return f" for role {tags[0]}{why}"
+    return f" when serving.platform is {tags[-1]}{why}" if readers == [tags] else why
 
 
-def _field_at(loc: tuple[str, ...]) -> Any:
-    model: Any = StackConfig
-    field = None
+def _field(model: Any, key: str) -> FieldInfo | None:
+    if not (isinstance(model, type) and issubclass(model, BaseModel)):
+        return None
+    return next((f for n, f in model.model_fields.items() if key in (n, _alias(n))), None)
+
+
+def _fields_at(model: type[BaseModel], loc: tuple[str, ...]) -> list[FieldInfo]:
+    """The fields along `loc`, from `model` down; empty when `loc` names no field."""
+    found: list[FieldInfo] = []
     keyed = False
     for part in loc:
-        if (part.isdigit() or keyed or part == "[key]") and field is not None:
+        if found and (keyed or part.isdigit()):
             keyed = False
             continue  # an item of a list or a map: its rule is the list's or the map's
-        if not (isinstance(model, type) and issubclass(model, BaseModel)):
-            return None
-        field = next((f for n, f in model.model_fields.items() if part in (n, _alias(n))), None)
+        field = _field(_model_of(found[-1].annotation) if found else model, part)
         if field is None:
-            return None
-        model = _model_of(field.annotation)
+            return []
+        found.append(field)
         keyed = get_origin(field.annotation) is dict
-    return field
+    return found
 
 
 def _model_of(annotation: Any) -> Any:
-    """The model inside `Model | None`, else the annotation itself."""
+    """The model inside `Model | None` or a list or map of models, else the annotation itself."""
     members = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
     return members[0] if members else annotation
 
 
-def _rule(loc: tuple[str, ...]) -> str:
-    field = _field_at(loc)
-    if field is None:
+def _rule(model: type[BaseModel], loc: tuple[str, ...]) -> str:
+    path = _fields_at(model, loc)
+    if not path:
         return ""
-    if field.description:
-        return str(field.description)
-    if _is_section(field):
-        return f"an object with keys {', '.join(_known_keys(loc))}"
-    return ""
+    if path[-1].description:
+        return str(path[-1].description)
+    return f"an object with keys {', '.join(_known_keys(model, loc))}" if _is_section(path[-1]) else ""
 
 
-def _is_structured(field: Any) -> bool:
+def _is_structured(field: FieldInfo) -> bool:
     """Objects and lists arrive as JSON text."""
     return _is_section(field) or get_origin(field.annotation) in (tuple, list, dict)
 
 
-def _is_section(field: Any) -> bool:
-    if field is None:
-        return False
+def _is_section(field: FieldInfo) -> bool:
     model = _model_of(field.annotation)
     return isinstance(model, type) and issubclass(model, _Section)
 
 
-def _known_keys(loc: tuple[str, ...]) -> list[str]:
-    field = _field_at(loc)
-    model = StackConfig if field is None else _model_of(field.annotation)
-    return [_alias(n) for n in model.model_fields if n != "stack"]
+def _known_keys(model: type[BaseModel], loc: tuple[str, ...]) -> list[str]:
+    path = _fields_at(model, loc)
+    inner = _model_of(path[-1].annotation) if path else model
+    return [_alias(n) for n in inner.model_fields if n != "stack"]
 
 
 def _show(value: Any) -> str:

@@ -13,12 +13,8 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
 
 from components.types import PROJECT, ConfigError
-
-if TYPE_CHECKING:  # naming reads a validated config; config reads resource_group_name from here
-    from components.config import StackConfig
 
 
 @dataclass(frozen=True)
@@ -74,9 +70,9 @@ def resource_group_name(prefix: str, stack: str) -> str:
     return f"rg-{prefix}-{stack}"
 
 
-def unique_suffix(cfg: StackConfig, length: int = 6) -> str:
+def unique_suffix(prefix: str, stack: str, length: int = 6) -> str:
     """Stable across runs, different per stack (and per prefix, for a fork of this repo)."""
-    seed = f"{PROJECT}/{cfg.prefix}/{cfg.stack}".encode()
+    seed = f"{PROJECT}/{prefix}/{stack}".encode()
     return hashlib.sha256(seed).hexdigest()[:length]
 
 
@@ -91,7 +87,7 @@ class Names:
     key_vault: str
     container_registry: str
     ml_workspace: str
-    ml_compute: str
+    ml_compute: str | None
     user_assigned_identity: str
     ml_workspace_identity: str
     pipeline_identity: str
@@ -104,18 +100,19 @@ class Names:
     aks_insights_rule: str
 
     @classmethod
-    def for_stack(cls, cfg: StackConfig) -> Names:
-        base = f"{cfg.prefix}-{cfg.stack}"
-        compact = f"{cfg.prefix}{cfg.stack}{unique_suffix(cfg)}"
+    def for_stack(cls, prefix: str, stack: str, location: str, ml_compute: str | None = None) -> Names:
+        """The names of stack `stack`; `ml_compute` is the shared stack's configured compute name."""
+        base = f"{prefix}-{stack}"
+        compact = f"{prefix}{stack}{unique_suffix(prefix, stack)}"
         names = cls(
-            resource_group=resource_group_name(cfg.prefix, cfg.stack),
+            resource_group=resource_group_name(prefix, stack),
             log_analytics=f"log-{base}",
             app_insights=f"appi-{base}",
             storage_account=f"st{compact}",
             key_vault=f"kv{compact}",
             container_registry=f"cr{compact}",
             ml_workspace=f"mlw-{base}",
-            ml_compute=cfg.aml_compute.name,
+            ml_compute=ml_compute,
             user_assigned_identity=f"id-{base}-acrpull",
             ml_workspace_identity=f"id-{base}-mlw",
             pipeline_identity=f"id-{base}-pipelines",
@@ -128,7 +125,7 @@ class Names:
             aks_dns_prefix=base,
             aks_node_resource_group=f"rg-{base}-aks-nodes",
             # Azure's own name for a cluster's Container Insights rule: MSCI-<region>-<cluster>.
-            aks_insights_rule=f"MSCI-{cfg.location}-aks-{base}",
+            aks_insights_rule=f"MSCI-{location}-aks-{base}",
         )
         names.check()
         return names
@@ -140,7 +137,7 @@ class Names:
             f"{_SOURCES.get(f.name, f.name + ' name')} {getattr(self, f.name)!r} breaks Azure's rule: "
             f"{RULES[f.name].description}"
             for f in fields(self)
-            if not RULES[f.name].check(getattr(self, f.name))
+            if getattr(self, f.name) is not None and not RULES[f.name].check(getattr(self, f.name))
         ]
         if bad:
             raise ConfigError(bad)

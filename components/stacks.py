@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import authorization, resources
 
-from components.config import DevOpsConfig, StackConfig
+from components.config import AciStackConfig, AksStackConfig, DevOpsConfig, SharedStackConfig
 from components.devops.deployment_environments import EnvironmentGuard
 from components.devops.platform import DevOpsPlatform, DevOpsPlatformArgs, DevOpsSettings, StateContainer
 from components.ml_platform.compute import MlCompute, MlComputeArgs
@@ -34,7 +34,7 @@ from components.serving.model_service import LogAnalyticsTarget, ModelService, M
 from components.shared_platform import SharedPlatform
 
 
-async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[object]]:
+async def build_shared(cfg: SharedStackConfig, names: Names) -> dict[str, pulumi.Input[object]]:
     """The long-lived platform every environment uses: monitoring, registry, AML, and the
     environments' resource groups (so the pipelines' identity is scoped to existing groups)."""
     client = authorization.get_client_config_output()
@@ -104,7 +104,7 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
             resource_group_name=group.name,
             workspace_name=ml.workspace_name,
             location=cfg.location,
-            compute_name=names.ml_compute,
+            compute_name=cfg.aml_compute.name,
             vm_size=cfg.aml_compute.vm_size,
             max_nodes=cfg.aml_compute.max_nodes,
             idle_seconds_before_scale_down=cfg.aml_compute.idle_seconds_before_scale_down,
@@ -112,8 +112,6 @@ async def build_shared(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input
             tags=cfg.tags,
         ),
     )
-    if cfg.devops is None:  # load_config requires it for this role; kept for the type checker
-        raise ValueError("digitre-mlops:devops is required for role shared")
     devops = DevOpsPlatform(
         "devops",
         DevOpsPlatformArgs(
@@ -182,7 +180,7 @@ def _devops_settings(devops: DevOpsConfig) -> DevOpsSettings:
         project=devops.project,
         create_project=devops.create_project,
         subscription_name=devops.subscription_name,
-        approver_groups=devops.prod_approver_groups,
+        approver_groups=devops.approver_groups,
         approval_timeout_minutes=devops.approval_timeout_minutes,
         notification_from=devops.notification_from,
         notification_to=devops.notification_to,
@@ -197,12 +195,12 @@ def _devops_settings(devops: DevOpsConfig) -> DevOpsSettings:
     )
 
 
-async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.Input[object]]:
+async def build_environment(cfg: AciStackConfig | AksStackConfig, names: Names) -> dict[str, pulumi.Input[object]]:
     """A serving environment (dev, qa on ACI; prod on AKS) in the resource group the shared
     stack made for it, reading the shared platform. Only the prod cluster is protected, so
     `pulumi destroy --stack dev` removes exactly what dev created."""
     shared = SharedPlatform.from_stack(pulumi.StackReference("shared", stack_name=cfg.shared_stack))
-    served = await resolve_served_model(cfg)
+    served = await resolve_served_model(cfg.model_version)
     group = shared.environment_resource_group(cfg.stack)
     outputs: dict[str, pulumi.Input[object]] = {
         "location": cfg.location,
@@ -214,24 +212,22 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         SERVED_VERSION_OUTPUT: served.version or "",
         "modelVersionSource": served.source.value,
     }
-    cluster = _cluster(cfg, names, group, shared) if cfg.serving.platform == "aks" else None
-    if cluster is not None:
-        outputs["aksClusterName"] = cluster.cluster_name
     if served.version is None:
-        if cluster is not None:
+        if isinstance(cfg, AksStackConfig):
             # Nothing served yet, so nothing public: the entry is readied for the first deploy.
+            cluster = _cluster(cfg, names, group, shared, outputs)
             _https_entry(cfg, names, group, cluster, shared, publish=None)
         outputs["serving"] = "nothing yet: deploy with --config digitre-mlops:modelVersion=<version>"
         return outputs
 
-    contract = ServingContract.from_config(cfg.serving)
+    contract = ServingContract(cfg.serving.port, cfg.serving.health_path, cfg.serving.score_path)
     # The same function names the image the build pipeline pushes (components/serving/image.py).
     pulled = serving_image(cfg.serving.repository, cfg.serving.model_name, served.version)
     repository = pulumi.Output.concat(shared.registry_login_server, "/", pulled.repository)
     image = image_reference(shared.registry_login_server, pulled)
     base_url: pulumi.Input[str]
     check_after: list[pulumi.Resource]
-    if cluster is None:
+    if isinstance(cfg, AciStackConfig):
         service = ModelService(
             "engine",
             ModelServiceArgs(
@@ -259,7 +255,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
         )
         base_url, check_after = service.base_url, [service]
     else:
-        aks_cluster = cluster
+        aks_cluster = _cluster(cfg, names, group, shared, outputs)
 
         # Resolved once per image while `pulumi up` runs: prod pulls the locked tag's bytes by digest.
         digest = ImageDigest("engine-image", ImageDigestArgs(registry_name=shared.registry_name, image=pulled.name))
@@ -290,7 +286,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
             )
             return Published(resources=[release], revision=release.revision)
 
-        entry = _https_entry(cfg, names, group, cluster, shared, publish=publish)
+        entry = _https_entry(cfg, names, group, aks_cluster, shared, publish=publish)
         base_url, check_after = entry.base_url, entry.ready
     health_url = pulumi.Output.concat(base_url, contract.health_path)
     scoring_url = pulumi.Output.concat(base_url, contract.score_path)
@@ -309,7 +305,7 @@ async def build_environment(cfg: StackConfig, names: Names) -> dict[str, pulumi.
 
 
 def _https_entry(
-    cfg: StackConfig,
+    cfg: AksStackConfig,
     names: Names,
     group: pulumi.Output[str],
     cluster: AksCluster,
@@ -319,8 +315,6 @@ def _https_entry(
     """prod's public entry: HTTPS on `aks.ingress.host` with the shared vault's certificate (and
     the host's record in `aks.ingress.dnsZoneId`), its waits within the cluster access wait's
     bounds."""
-    if cfg.aks.ingress is None:  # load_config requires it for aks; kept for the type checker
-        raise ValueError("digitre-mlops:aks.ingress is required when serving.platform is aks")
     return HttpsEntry(
         "https-entry",
         HttpsEntryArgs(
@@ -348,10 +342,17 @@ def _https_entry(
     )
 
 
-def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: SharedPlatform) -> AksCluster:
+def _cluster(
+    cfg: AksStackConfig,
+    names: Names,
+    group: pulumi.Output[str],
+    shared: SharedPlatform,
+    outputs: dict[str, pulumi.Input[object]],
+) -> AksCluster:
+    """prod's cluster (or the existing one it names), its name added to the stack's outputs."""
     client = authorization.get_client_config_output()
     aks = cfg.aks
-    return AksCluster(
+    cluster = AksCluster(
         "aks",
         AksClusterArgs(
             resource_group_name=group,
@@ -385,3 +386,5 @@ def _cluster(cfg: StackConfig, names: Names, group: pulumi.Output[str], shared: 
             addons=cluster_addons(),
         ),
     )
+    outputs["aksClusterName"] = cluster.cluster_name
+    return cluster

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from pydantic import TypeAdapter
-from pydantic.alias_generators import to_camel
 
 from components import config
 from offline.evaluate import ROOT
@@ -82,7 +81,7 @@ class Key:
 
 def config_schema() -> Schema:
     """The JSON schema of what `load_config()` returns, keys by their stack-file names."""
-    root = typing.get_type_hints(config.load_config)["return"]
+    root = typing.get_type_hints(config.load_config, include_extras=True)["return"]
     return TypeAdapter(root).json_schema(by_alias=True)
 
 
@@ -98,6 +97,17 @@ def _members(schema: Schema, defs: Schema) -> list[Schema]:
     return [_resolve(option, defs) for option in options if option.get("type") != "null"]
 
 
+def _is_union(schema: Schema) -> bool:
+    return "oneOf" in schema or "anyOf" in schema
+
+
+def _objects(schema: Schema, defs: Schema) -> list[Schema]:
+    """The models of a union, nested unions opened."""
+    if not _is_union(schema):
+        return [schema]
+    return [o for member in _members(schema, defs) for o in _objects(member, defs)]
+
+
 def _constant(schema: Schema) -> object | None:
     if "const" in schema:
         return schema["const"]
@@ -105,14 +115,20 @@ def _constant(schema: Schema) -> object | None:
     return values[0] if isinstance(values, list) and len(values) == 1 else None
 
 
-def _variant_condition(variant: Schema, defs: Schema, prefix: str) -> str:
-    """What tells this model of a union apart: its keys that hold one constant value."""
-    constants = []
-    for name, prop in (variant.get("properties") or {}).items():
-        value = _constant(_resolve(prop, defs))
+def _constants(schema: Schema, defs: Schema, prefix: str) -> dict[str, object]:
+    """The keys that hold one constant value in this model (or in every model of a union)."""
+    if _is_union(schema):
+        each = [_constants(member, defs, prefix) for member in _members(schema, defs)]
+        return {k: v for k, v in each[0].items() if all(other.get(k) == v for other in each[1:])}
+    found: dict[str, object] = {}
+    for name, prop in (schema.get("properties") or {}).items():
+        prop = _resolve(prop, defs)
+        value = _constant(prop)
         if value is not None:
-            constants.append(f"{prefix}{name}: {value}")
-    return ", ".join(constants) or variant.get("title", "one of the alternatives")
+            found[prefix + name] = value
+        elif _is_object(prop):
+            found.update(_constants(prop, defs, f"{prefix}{name}."))
+    return found
 
 
 def _is_object(schema: Schema) -> bool:
@@ -133,9 +149,9 @@ def _is_secret(schema: Schema) -> bool:
     return schema.get("writeOnly") is True or schema.get("format") == "password"
 
 
-def _walk(schema: Schema, defs: Schema, prefix: str, conditions: tuple[str, ...], optional: str = "") -> Iterator[Key]:
-    """The keys of one object schema, each with the conditions under which it is read;
-    `optional` names the object when it may be left out as a whole."""
+def _walk(schema: Schema, defs: Schema, prefix: str, optional: str = "") -> Iterator[Key]:
+    """The keys of one object schema, each with the conditions (inside it) under which it is
+    read; `optional` names the object when it may be left out as a whole."""
     required = set(schema.get("required") or ())
     for name, prop in (schema.get("properties") or {}).items():
         if not prefix and name in NOT_A_KEY:
@@ -145,7 +161,7 @@ def _walk(schema: Schema, defs: Schema, prefix: str, conditions: tuple[str, ...]
         objects = [m for m in members if _is_object(m)]
         if objects and len(objects) == len(members):
             may_omit = path if name not in required and _resolve(prop, defs).get("default", {}) is None else ""
-            yield from _walk_union(objects, defs, path + ".", conditions, may_omit)
+            yield from _walk_union(objects, defs, path + ".", may_omit)
             continue
         resolved = _resolve(prop, defs)
         items = _resolve(resolved.get("items") or {}, defs)
@@ -158,77 +174,58 @@ def _walk(schema: Schema, defs: Schema, prefix: str, conditions: tuple[str, ...]
             default = _show_default(resolved.get("default"))
         if any(_is_secret(m) for m in members):
             default += ", a Pulumi secret"
-        yield Key(path, conditions, default, rule)
+        yield Key(path, (), default, rule)
         if _is_object(items):
-            yield from _walk(items, defs, path + "[].", conditions, path)
+            yield from _walk(items, defs, path + "[].", path)
         if _is_object(values):
-            yield from _walk(values, defs, path + ".<name>.", conditions, path)
+            yield from _walk(values, defs, path + ".<name>.", path)
 
 
-def _walk_union(
-    variants: list[Schema], defs: Schema, prefix: str, conditions: tuple[str, ...], optional: str = ""
-) -> Iterator[Key]:
-    if len(variants) == 1:
-        yield from _walk(variants[0], defs, prefix, conditions, optional)
+def _walk_union(variants: list[Schema], defs: Schema, prefix: str, optional: str = "") -> Iterator[Key]:
+    """The keys of the models of a union, each with what selects the models that read it: the
+    keys whose constant value tells the models apart (a nested union, by what its models share)."""
+    if len(variants) == 1 and not _is_union(variants[0]):
+        yield from _walk(variants[0], defs, prefix, optional)
         return
-    # A key every alternative reads alike is listed once, without the alternatives' condition.
-    per_variant = [
-        (_variant_condition(v, defs, prefix), list(_walk(v, defs, prefix, conditions, optional))) for v in variants
-    ]
-    seen: dict[tuple[str, str, str], list[tuple[str, Key]]] = {}
-    for condition, keys in per_variant:
-        for key in keys:
-            seen.setdefault((key.path, key.default, key.rule), []).append((condition, key))
+    if len(variants) == 1:
+        variants = _members(variants[0], defs)
+    constants = [_constants(v, defs, prefix) for v in variants]
+    telling = {k for c in constants for k in c if any(other.get(k) != c[k] for other in constants)}
+    seen: dict[tuple[str, str, str, tuple[str, ...]], list[tuple[str, Key]]] = {}
+    for variant, constant in zip(variants, constants, strict=True):
+        condition = ", ".join(f"{k}: {v}" for k, v in constant.items() if k in telling)
+        for key in _walk_union([variant], defs, prefix, optional):
+            # The key that tells the models apart is one key: unset, it selects the model whose default it is.
+            group = (key.path, "", "", ()) if key.path in telling else (key.path, key.default, key.rule, key.conditions)
+            seen.setdefault(group, []).append((condition or variant.get("title", "one model"), key))
     for found in seen.values():
-        condition, key = found[0]
         if len(found) == len(variants):
-            yield key
+            yield next((k for _, k in found if k.default != "required"), found[0][1])
         else:
             either = " or ".join(c for c, _ in found)
-            yield Key(key.path, (*key.conditions, either), key.default, key.rule)
-
-
-def _listed_conditions(path: str) -> tuple[str, ...]:
-    """Until the config model carries the role in its types (one model per role), the
-    sections that one role or one serving platform reads are named by lists beside it."""
-    top = path.split(".", 1)[0].split("[", 1)[0]
-    names = {to_camel(n) for n in getattr(config, "SHARED_ONLY", ())}
-    environment = {to_camel(n) for n in getattr(config, "_ENVIRONMENT_ONLY", ())}
-    platforms = {to_camel(n) for n in getattr(config, "_PLATFORM_SECTIONS", ())}
-    if top in names:
-        return ("role: shared",)
-    if top in platforms:
-        return ("role: environment", f"serving.platform: {top}")
-    if top in environment:
-        return ("role: environment",)
-    return ()
+            key = found[0][1]
+            yield Key(key.path, (either, *key.conditions), key.default, key.rule)
 
 
 def config_keys(schema: Schema | None = None) -> list[Key]:
     """Every key of `schema` (the config model's by default), in the model's order."""
     schema = config_schema() if schema is None else schema
-    defs = schema.get("$defs", {})
-    variants = _members(schema, defs)
-    keys = list(_walk_union(variants, defs, "", ()))
-    if len(variants) > 1:
-        return keys
-    return [Key(k.path, _listed_conditions(k.path) + k.conditions, k.default, k.rule) for k in keys]
+    return list(_walk_union([schema], schema.get("$defs", {}), ""))
 
 
 def _section_description(schema: Schema, path: str) -> str:
-    """The docstring of the model a section is made of, if it has one."""
+    """The docstring of the model a section is made of (in the first model that has it)."""
     defs = schema.get("$defs", {})
-    node: Schema = _members(schema, defs)[0]
-    for part in path.split("."):
-        prop = (node.get("properties") or {}).get(part)
-        if prop is None:
-            return ""
-        members = [m for m in _members(prop, defs) if _is_object(m)]
-        if not members:
-            return ""
-        node = members[0]
-    text = str(node.get("description") or "")
-    return " ".join(text.split())
+    for node in _objects(schema, defs):
+        for part in path.split("."):
+            prop = (node.get("properties") or {}).get(part)
+            members = [m for m in _members(prop, defs) if _is_object(m)] if prop is not None else []
+            if not members:
+                break
+            node = members[0]
+        else:
+            return " ".join(str(node.get("description") or "").split())
+    return ""
 
 
 def _cell(text: str) -> str:

@@ -27,7 +27,15 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 from pydantic import TypeAdapter
 
-from components.config import PROJECT, ConfigError, DevOpsConfig, EnvironmentConfig, StackConfig, load_config
+from components.config import (
+    PROJECT,
+    ConfigError,
+    DevOpsConfig,
+    EnvironmentConfig,
+    EnvironmentStackConfig,
+    SharedStackConfig,
+    load_config,
+)
 from components.devops.pipelines import deployed_environments
 from components.serving.image_digest import COMMAND as IMAGE_DIGEST_COMMAND
 
@@ -35,7 +43,7 @@ ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"
 # The shared stack is the one environments reference by default; the environments are
 # whatever its `environments` config lists.
-SHARED = str(StackConfig.model_fields["shared_stack"].default).rsplit("/", 1)[-1]
+SHARED = str(EnvironmentStackConfig.model_fields["shared_stack"].default).rsplit("/", 1)[-1]
 # The organization name Pulumi's local and blob backends use.
 LOCAL_ORGANIZATION = "organization"
 SUBSCRIPTION_ID = "00000000-0000-0000-0000-000000000001"
@@ -514,7 +522,7 @@ def _config_for(
 
 def validate(
     stack: str, *, overrides: Mapping[str, str | None] | None = None, secrets: Iterable[str] = ()
-) -> StackConfig | ConfigError:
+) -> SharedStackConfig | EnvironmentStackConfig | ConfigError:
     """Only the program's first step: `load_config` on the config `evaluate` would pass, without
     running the program (fast). Returns the validated config, or the error it raised."""
     config, secret_keys = _config_for(stack, overrides, secrets, bootstrap_secrets=True)
@@ -612,14 +620,14 @@ def _is_api_version_alias(alias: Any, type_: str) -> bool:
 def shared_stack_name(stack: str) -> str:
     """The stack reference an environment stack's config points at."""
     config, _ = stack_config(stack)
-    return config.get(f"{PROJECT}:sharedStack", StackConfig.model_fields["shared_stack"].default)
+    return config.get(f"{PROJECT}:sharedStack", EnvironmentStackConfig.model_fields["shared_stack"].default)
 
 
 def environments() -> tuple[str, ...]:
     """The environment stacks, as the shared stack's `environments` table names them. A value
     that is not a map falls back to the default here; evaluating the shared stack then reports
     it (a missing or broken stack file, likewise)."""
-    default = tuple(StackConfig.model_fields["environments"].default)
+    default: tuple[str, ...] = ()  # the shared stack requires a table
     try:
         config, _ = stack_config(SHARED)
     except FileNotFoundError:
@@ -651,12 +659,11 @@ def _environment_files() -> tuple[str, ...]:
 
 def environment_table() -> dict[str, EnvironmentConfig]:
     """The shared stack's `environments` table, validated as the shared stack validates it
-    (the default table when the file sets none)."""
+    (empty when the file sets none, which the shared stack refuses)."""
     config, _ = stack_config(SHARED)
     raw = config.get(f"{PROJECT}:environments")
-    field = StackConfig.model_fields["environments"]
     if raw is None:
-        return dict(field.default)
+        return {}
     table: dict[str, EnvironmentConfig] = TypeAdapter(dict[str, EnvironmentConfig]).validate_python(json.loads(raw))
     return table
 

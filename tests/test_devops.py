@@ -533,7 +533,7 @@ def test_qa_has_branch_control_and_dev_has_no_check(shared):
 
 
 def test_approvers_come_from_config(shared):
-    devops = {**shared_devops(), "prodApproverGroups": ["ML Leads", "Release Managers"]}
+    devops = {**shared_devops(), "approverGroups": ["ML Leads", "Release Managers"]}
     run = evaluate("shared", overrides={f"{PROJECT}:devops": json.dumps(devops)})
     (approval,) = of(run, "CheckApproval")
     # The provider's documented approver id is the group's origin id (not its descriptor).

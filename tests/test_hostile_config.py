@@ -2,8 +2,8 @@
 too long), is rejected by an error naming that key; and rejected before any resource is
 declared.
 
-The keys are enumerated from the config model itself, so a key added later is covered
-without editing this file. Every case runs the config's validation alone (`load_config` on the
+The keys are enumerated from the config model itself (the model each stack's role and
+serving platform pick), so a key added later is covered without editing this file. Every case runs the config's validation alone (`load_config` on the
 config the engine would pass, fast); one case per top-level key runs the whole program too,
 to prove that a rejected config declares nothing."""
 
@@ -17,7 +17,7 @@ import pytest
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
-from components.config import PROJECT, SHARED_ONLY, ConfigError, StackConfig
+from components.config import PROJECT, ConfigError
 from offline.evaluate import evaluate, stack_config, validate
 
 LONG = "x" * 300
@@ -67,17 +67,26 @@ def hostile_values(annotation: Any) -> list[Any]:
     return ["", LONG, {"nested": 1}]
 
 
-# Which stack reads a key (shared-only keys on shared, the rest on an environment).
-SHARED_KEYS = {to_camel(name) for name in SHARED_ONLY}
+def _keys_by_stack() -> dict[tuple[str, ...], tuple[str, Any]]:
+    """Each key with a stack that reads it: the model a stack validates to declares its keys (a
+    key every role reads is tried on dev)."""
+    found: dict[tuple[str, ...], tuple[str, Any]] = {}
+    for stack in ("dev", "prod", "shared"):
+        model = type(validate(stack))
+        assert issubclass(model, BaseModel), model
+        for path, annotation in leaves(model):
+            found.setdefault(path, (stack, annotation))
+    return found
+
+
+KEYS = _keys_by_stack()
 
 
 def stack_for(path: tuple[str, ...]) -> str:
-    if path[0] in SHARED_KEYS:
-        return "shared"
-    return "prod" if path[0] == "aks" else "dev"
+    return KEYS[path][0]
 
 
-CASES = [(path, value) for path, annotation in leaves(StackConfig) for value in hostile_values(annotation)]
+CASES = [(path, value) for path, (_, annotation) in KEYS.items() for value in hostile_values(annotation)]
 
 
 def override(stack: str, path: tuple[str, ...], value: Any) -> dict[str, str]:

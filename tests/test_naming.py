@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from components.config import PROJECT, ConfigError, StackConfig
+from components.config import PROJECT, ConfigError
 from components.naming import RULES, Names
 from offline.evaluate import evaluate
 
@@ -149,10 +149,7 @@ def test_a_fork_with_its_own_prefix_gets_its_own_global_names(shared):
 
 
 def names_for(stack: str, prefix: str = "digitre") -> Names:
-    cfg = StackConfig.model_validate(
-        {"stack": stack, "role": "shared", "owner": "o", "costCenter": "c", "prefix": prefix}
-    )
-    return Names.for_stack(cfg)
+    return Names.for_stack(prefix, stack, "westeurope", ml_compute="cpu-cluster")
 
 
 def test_global_suffix_differs_per_stack_and_is_deterministic():

@@ -191,7 +191,8 @@ def test_bad_shared_config_is_one_line_without_a_traceback(repo, capsys):
 
 
 def test_bad_config_of_the_stack_itself_is_one_line(repo, capsys):
-    edit(repo / "Pulumi.prod.yaml", "aks", {"minReplicas": 4, "maxReplicas": 3})
+    aks = yaml.safe_load((repo / "Pulumi.prod.yaml").read_text())["config"]["digitre-mlops:aks"]
+    edit(repo / "Pulumi.prod.yaml", "aks", {**aks, "minReplicas": 4, "maxReplicas": 3})
     edit(repo / "Pulumi.prod.yaml", "location", "West Europe")
     assert main(["prod"]) == 1
     err = capsys.readouterr().err

@@ -103,7 +103,8 @@ def post(url: str, body: bytes) -> tuple[int, str, bytes]:
 
 def contract_of(stack: str) -> ServingContract:
     config, _ = stack_config(stack)
-    return ServingContract.from_config(ServingConfig.model_validate(json.loads(config.get(f"{PROJECT}:serving", "{}"))))
+    serving = ServingConfig.model_validate(json.loads(config.get(f"{PROJECT}:serving", "{}")))
+    return ServingContract(serving.port, serving.health_path, serving.score_path)
 
 
 def health_checks(run) -> list[tuple[str, str, int | None]]:

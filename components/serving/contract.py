@@ -14,7 +14,6 @@ from enum import StrEnum
 
 import pulumi
 
-from components.config import ServingConfig, StackConfig
 from components.serving.image import ServingImage
 
 # The stack output that records the served version; read back when the key is absent.
@@ -23,13 +22,11 @@ SERVED_VERSION_OUTPUT = "modelVersion"
 
 @dataclass(frozen=True)
 class ServingContract:
+    """Where the engine listens and what it answers: its port, its health and scoring routes."""
+
     port: int
     health_path: str
     score_path: str
-
-    @classmethod
-    def from_config(cls, serving: ServingConfig) -> ServingContract:
-        return cls(port=serving.port, health_path=serving.health_path, score_path=serving.score_path)
 
 
 def image_reference(login_server: pulumi.Input[str], image: ServingImage) -> pulumi.Output[str]:
@@ -55,10 +52,11 @@ def self_reference_name() -> str:
     return f"{pulumi.get_organization()}/{pulumi.get_project()}/{pulumi.get_stack()}"
 
 
-async def resolve_served_model(cfg: StackConfig) -> ServedModel:
-    """Config wins; else the version this stack exported last time; else nothing yet."""
-    if cfg.model_version is not None:
-        return ServedModel(cfg.model_version, VersionSource.CONFIG)
+async def resolve_served_model(model_version: str | None) -> ServedModel:
+    """The version config names wins; else the version this stack exported last time; else
+    nothing yet."""
+    if model_version is not None:
+        return ServedModel(model_version, VersionSource.CONFIG)
     previous = pulumi.StackReference("previous-deployment", stack_name=self_reference_name())
     details = await previous.get_output_details(SERVED_VERSION_OUTPUT)
     if details.value:

@@ -18,7 +18,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import TypeAdapter, ValidationError
 
-from components.config import PROJECT, Role, ServingConfig, StackConfig
+from components.config import PROJECT, EnvironmentStackConfig, Role, ServingConfig
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -70,7 +70,7 @@ def environment_serving(root: Path = ROOT) -> dict[str, ServingConfig]:
 
 
 # The stacks' own rule for digitre-mlops:modelVersion, so the pipeline accepts no version they refuse.
-_VERSION_FIELD = StackConfig.model_fields["model_version"]
+_VERSION_FIELD = EnvironmentStackConfig.model_fields["model_version"]
 _VERSION = TypeAdapter(Annotated[str, *_VERSION_FIELD.metadata])
 
 
