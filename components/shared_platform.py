@@ -20,6 +20,9 @@ class SharedPlatform:
     resource_group_name: pulumi.Input[str]
     # Environment name -> the resource group the shared stack made for it.
     environment_resource_groups: pulumi.Input[Mapping[str, str]]
+    # Environment name -> the serving platform the shared stack's environment table gives it
+    # (the rights the pipelines hold, the policy and the checks follow that row).
+    environment_platforms: pulumi.Input[Mapping[str, str]]
     registry_name: pulumi.Input[str]
     registry_id: pulumi.Input[str]
     registry_login_server: pulumi.Input[str]

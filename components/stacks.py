@@ -32,6 +32,7 @@ from components.serving.image import serving_image
 from components.serving.image_digest import ImageDigest, ImageDigestArgs
 from components.serving.model_service import LogAnalyticsTarget, ModelService, ModelServiceArgs
 from components.shared_platform import SharedPlatform
+from components.types import PROJECT, ConfigError
 
 
 async def build_shared(cfg: SharedStackConfig, names: Names) -> dict[str, pulumi.Input[object]]:
@@ -143,6 +144,7 @@ async def build_shared(cfg: SharedStackConfig, names: Names) -> dict[str, pulumi
         location=cfg.location,
         resource_group_name=group.name,
         environment_resource_groups=pulumi.Output.all(**{env: g.name for env, g in environment_groups.items()}),
+        environment_platforms={env: row.serving_platform for env, row in cfg.environments.items()},
         registry_name=registry.registry_name,
         registry_id=registry.registry_id,
         registry_login_server=registry.login_server,
@@ -195,11 +197,42 @@ def _devops_settings(devops: DevOpsConfig) -> DevOpsSettings:
     )
 
 
+async def _check_platform_against_the_table(
+    cfg: AciStackConfig | AksStackConfig, reference: pulumi.StackReference
+) -> None:
+    """Refuse a stack whose `serving.platform` is not what the shared stack's environment table
+    says of it (its rights, checks and policy follow the table), before anything but the
+    reference is declared. A shared stack that exports no table yet leaves the check to the
+    resource group lookup, which fails by name."""
+    details = await reference.get_output_details("environmentPlatforms")
+    table = details.value or details.secret_value
+    if not isinstance(table, dict):
+        return
+    row = table.get(cfg.stack)
+    if row is None:
+        raise ConfigError(
+            [
+                f"the shared stack {cfg.shared_stack}'s {PROJECT}:environments has no row for {cfg.stack} "
+                f"(has {', '.join(sorted(table))}): add it there first"
+            ]
+        )
+    if row != cfg.serving.platform:
+        raise ConfigError(
+            [
+                f"{PROJECT}:serving.platform is {cfg.serving.platform}, but the shared stack "
+                f"{cfg.shared_stack}'s {PROJECT}:environments gives {cfg.stack} servingPlatform {row}: "
+                "the two must agree (the pipelines' rights, checks and policy follow the table)"
+            ]
+        )
+
+
 async def build_environment(cfg: AciStackConfig | AksStackConfig, names: Names) -> dict[str, pulumi.Input[object]]:
     """A serving environment (dev, qa on ACI; prod on AKS) in the resource group the shared
     stack made for it, reading the shared platform. Only the prod cluster is protected, so
     `pulumi destroy --stack dev` removes exactly what dev created."""
-    shared = SharedPlatform.from_stack(pulumi.StackReference("shared", stack_name=cfg.shared_stack))
+    reference = pulumi.StackReference("shared", stack_name=cfg.shared_stack)
+    await _check_platform_against_the_table(cfg, reference)
+    shared = SharedPlatform.from_stack(reference)
     served = await resolve_served_model(cfg.model_version)
     group = shared.environment_resource_group(cfg.stack)
     outputs: dict[str, pulumi.Input[object]] = {

@@ -16,9 +16,11 @@ import yaml
 from components import roles
 from components.config import PROJECT
 from components.devops import pipelines as spec
+from components.types import ConfigError
 from offline import evaluate as offline
 from offline.evaluate import ROOT, SHARED, Evaluation, environment_table, evaluate, stack_config
 from policy import validators as v
+from tests.support.evaluations import deploy
 
 # staging: served from ACI, deploys from main only like qa, no approval.
 STAGING = {"servingPlatform": "aci", "mainOnly": True}
@@ -173,3 +175,34 @@ def _environment_files() -> list[Path]:
         for path in ROOT.glob("Pulumi.*.yaml")
         if (yaml.safe_load(path.read_text()).get("config") or {}).get(f"{PROJECT}:role") == "environment"
     ]
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        (
+            {"dev": "aks", "qa": "aci", "prod": "aks"},
+            f"{PROJECT}:serving.platform is aci, but the shared stack organization/digitre-mlops/shared's "
+            f"{PROJECT}:environments gives dev servingPlatform aks: the two must agree",
+        ),
+        (
+            {"qa": "aci", "prod": "aks"},
+            f"{PROJECT}:environments has no row for dev (has prod, qa): add it there first",
+        ),
+    ],
+    ids=["other platform", "no row"],
+)
+def test_a_stack_that_disagrees_with_the_shared_table_is_refused_before_any_resource(shared, table, message):
+    # What the shared stack exports of its table, as a StackReference reads it.
+    outputs = {**shared.outputs, "environmentPlatforms": table}
+    run = deploy("dev", shared, references={offline.shared_stack_name("dev"): outputs})
+    assert isinstance(run.error, ConfigError), run.error
+    assert message in str(run.error)
+    # Only the StackReference (a read) was declared; no resource was registered.
+    assert run.resources == []
+
+
+def test_the_shared_stack_exports_its_table_as_each_environment_checks_it(shared):
+    assert shared.outputs["environmentPlatforms"] == {
+        env: row.serving_platform for env, row in environment_table().items()
+    }
