@@ -11,7 +11,17 @@ import argparse
 import sys
 from pathlib import Path
 
-from components.serving.image import ROOT, ImageNameError, promoted_image
+from components.config import StackFileError, check_model_version, environment_servings
+from components.serving.image import ImageNameError, ServingImage, promoted_image
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def image_for(version: str, registered_model: str | None = None, root: Path = ROOT) -> ServingImage:
+    """The image the environment stack files under `root` pull for `version`."""
+    servings = environment_servings(root)
+    pairs = {stack: (serving.repository, serving.model_name) for stack, serving in servings.items()}
+    return promoted_image(check_model_version(version), pairs, registered_model)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,8 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--root", type=Path, default=ROOT, help="the folder holding the Pulumi.<stack>.yaml files")
     args = parser.parse_args(argv)
     try:
-        image = promoted_image(args.version, args.registered_model, args.root)
-    except ImageNameError as err:
+        image = image_for(args.version, args.registered_model, args.root)
+    except (ImageNameError, StackFileError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
     print(image.name)

@@ -12,10 +12,12 @@ import json
 from collections.abc import Collection, Iterator
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal, get_args, get_origin
 from urllib.parse import parse_qs, urlsplit
 
 import pulumi
+import yaml
 from pulumi.runtime.config import is_config_secret
 from pydantic import (
     AfterValidator,
@@ -872,3 +874,38 @@ def _show(value: Any) -> str:
     if isinstance(value, str) and value and value.strip() == value:
         return value
     return json.dumps(value)
+
+
+class StackFileError(ValueError):
+    """A stack file read outside a Pulumi program (by a pipeline's command) breaks a rule."""
+
+
+def environment_servings(root: Path) -> dict[str, ServingConfig]:
+    """Each environment stack file's `serving` section under `root`, validated as the stack
+    validates it: what a pipeline reads to name the image the stacks will pull."""
+    found: dict[str, ServingConfig] = {}
+    for path in sorted(root.glob("Pulumi.*.yaml")):
+        config = (yaml.safe_load(path.read_text()) or {}).get("config") or {}
+        if config.get(f"{PROJECT}:role") != Role.ENVIRONMENT.value:
+            continue
+        stack = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        section: Any = config.get(f"{PROJECT}:serving", {})
+        if isinstance(section, str):  # `pulumi config set` may store an object as JSON text
+            section = json.loads(section)
+        try:
+            found[stack] = ServingConfig.model_validate(section)
+        except ValidationError as err:
+            raise StackFileError(f"{path.name}: {PROJECT}:serving is invalid: {err}") from None
+    if not found:
+        raise StackFileError(f"no environment stack file (Pulumi.<stack>.yaml with role environment) in {root}")
+    return found
+
+
+def check_model_version(version: str) -> str:
+    """`version` if the stacks accept it as `modelVersion`, so a pipeline names no image they refuse."""
+    field = EnvironmentStackConfig.model_fields["model_version"]
+    try:
+        TypeAdapter(Annotated[str, *field.metadata]).validate_python(version)
+    except ValidationError:
+        raise StackFileError(f"{version!r} is not a model version: {field.description}") from None
+    return version

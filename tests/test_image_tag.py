@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from commands.image_tag import main
-from components.config import PROJECT
+from commands.image_tag import image_for, main
+from components.config import PROJECT, StackFileError
 from components.devops import pipelines as spec
-from components.serving.image import ImageNameError, image_tag, promoted_image
+from components.serving.image import image_tag
 from offline.evaluate import ROOT
 from tests.support.evaluations import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
 from tests.support.pipeline_jobs import jobs_of, script_of
@@ -119,19 +119,19 @@ def test_a_model_registered_under_another_name_is_refused(tmp_path):
 
 @pytest.mark.parametrize("version", ["", "-1", "7; rm -rf /", "a" * 31])
 def test_a_version_the_stacks_would_refuse_is_refused(tmp_path, version):
-    with pytest.raises(ImageNameError, match="is not a model version"):
-        promoted_image(version, root=stack_files(tmp_path))
+    with pytest.raises(StackFileError, match="is not a model version"):
+        image_for(version, root=stack_files(tmp_path))
 
 
 def test_no_environment_stack_is_an_error(tmp_path):
-    with pytest.raises(ImageNameError, match="no environment stack file"):
-        promoted_image("7", root=tmp_path)
+    with pytest.raises(StackFileError, match="no environment stack file"):
+        image_for("7", root=tmp_path)
 
 
 def test_an_invalid_serving_section_names_the_file(tmp_path):
     stack_files(tmp_path, {"repository": "Not A Repository"}, only="dev")
-    with pytest.raises(ImageNameError, match=r"Pulumi\.dev\.yaml: digitre-mlops:serving is invalid"):
-        promoted_image("7", root=tmp_path)
+    with pytest.raises(StackFileError, match=r"Pulumi\.dev\.yaml: digitre-mlops:serving is invalid"):
+        image_for("7", root=tmp_path)
 
 
 def test_the_tag_is_model_and_version_lowercased():
