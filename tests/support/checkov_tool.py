@@ -21,11 +21,11 @@ from typing import Any
 import yaml
 
 from offline.evaluate import ROOT
+from tests.support.locked_environment import sync
 
 PROJECT = ROOT / "tests" / "fixtures" / "checkov"
 ENVIRONMENT = PROJECT / ".venv"
 CHECKOV = ENVIRONMENT / "bin" / "checkov"
-INSTALL_TIMEOUT = 900.0
 SCAN_TIMEOUT = 600.0
 FRAMEWORKS = ("dockerfile", "kubernetes", "azure_pipelines")
 # checkov's Azure Pipelines runner reads only files whose names end so
@@ -56,21 +56,7 @@ def _dependencies(project: Path) -> list[str]:
 
 def install() -> Path:
     """checkov's environment from its lock (network to PyPI on a cold cache); its executable."""
-    uv = shutil.which("uv")
-    if uv is None:
-        raise AssertionError("uv is not on PATH: checkov runs from its own uv environment")
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env.update(UV_PROJECT_ENVIRONMENT=str(ENVIRONMENT), UV_PYTHON_DOWNLOADS="never")
-    result = subprocess.run(
-        [uv, "sync", "--project", str(PROJECT), "--locked", "--quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"uv sync of checkov's environment failed:\n{result.stderr[-4000:]}")
+    sync(PROJECT, ENVIRONMENT, "checkov")
     return CHECKOV
 
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from offline.evaluate import ROOT
+from tests.support.locked_environment import sync
 
 DOCKERFILE = ROOT / "serving" / "Dockerfile"
 FIXTURES = ROOT / "tests" / "fixtures"
@@ -34,7 +35,6 @@ FIXTURES = ROOT / "tests" / "fixtures"
 SERVER_PROJECT = FIXTURES / "inference_server"
 SERVING = FIXTURES / "serving"
 
-INSTALL_TIMEOUT = 600.0
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 10.0
 
@@ -213,21 +213,7 @@ SERVER_ENVIRONMENT = SERVER_PROJECT / ".venv"
 def install_server() -> Path:
     """Create the server's environment from its lock (network to PyPI on a cold cache);
     return its interpreter."""
-    uv = shutil.which("uv")
-    if uv is None:
-        raise AssertionError("uv is not on PATH: the inference server runs from its own uv environment")
-    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
-    env.update(UV_PROJECT_ENVIRONMENT=str(SERVER_ENVIRONMENT), UV_PYTHON_DOWNLOADS="never")
-    result = subprocess.run(
-        [uv, "sync", "--project", str(SERVER_PROJECT), "--locked", "--quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT,
-        check=False,
-    )
-    if result.returncode != 0:
-        raise AssertionError(f"uv sync of the inference server's environment failed:\n{result.stderr[-4000:]}")
+    sync(SERVER_PROJECT, SERVER_ENVIRONMENT, "the inference server")
     return SERVER_ENVIRONMENT / "bin" / "python"
 
 

@@ -1,0 +1,32 @@
+"""A tool's own uv environment, made from its lock: checkov and the inference server pin
+packages that clash with Pulumi's, so each runs from a project of its own under
+tests/fixtures/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+# A cold uv cache downloads every package from PyPI.
+INSTALL_TIMEOUT = 900.0
+
+
+def sync(project: Path, environment: Path, what: str) -> None:
+    """`uv sync --locked` of `project` into `environment`; fails naming `what` it was for."""
+    uv = shutil.which("uv")
+    if uv is None:
+        raise AssertionError(f"uv is not on PATH: {what} runs from its own uv environment")
+    env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
+    env.update(UV_PROJECT_ENVIRONMENT=str(environment), UV_PYTHON_DOWNLOADS="never")
+    result = subprocess.run(
+        [uv, "sync", "--project", str(project), "--locked", "--quiet"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=INSTALL_TIMEOUT,
+        check=False,
+    )
+    if result.returncode != 0:
+        raise AssertionError(f"uv sync of {what}'s environment failed:\n{result.stderr[-4000:]}")
