@@ -15,6 +15,7 @@ import functools
 import os
 import re
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -150,31 +151,27 @@ def _inline(item: dict[str, Any], outer: dict[str, Any], base: Path) -> list[Any
     return body
 
 
-def evaluate(expression: str, parameters: dict[str, Any]) -> Any:
-    """The value of a template expression of the subset these files use."""
-    value, rest = _parse(expression.strip(), parameters)
-    if rest.strip():
-        raise ValueError(f"cannot evaluate {expression!r}")
-    return value
+Atom = Callable[[str], "tuple[Any, str] | None"]
 
 
-def _parse(text: str, parameters: dict[str, Any]) -> tuple[Any, str]:
+def _parse(text: str, atom: Atom) -> tuple[Any, str]:
+    """One value of the expression subset these files use: a quoted string, what `atom` reads
+    (a parameter, a variable, `succeeded()`), or eq, ne, and, or, not of values (eq and ne
+    compare case-insensitively, as Azure's do). Anything else raises, so a new construct is
+    noticed."""
     text = text.lstrip()
     if text.startswith("'"):
         end = text.index("'", 1)
         return text[1:end], text[end + 1 :]
-    match = re.match(r"parameters\.(\w+)", text)
-    if match:
-        value = parameters[match.group(1)]
-        return (
-            value in (True, "true", "True") if value in (True, False, "true", "false", "True", "False") else value
-        ), text[match.end() :]
+    found = atom(text)
+    if found is not None:
+        return found
     match = re.match(r"(eq|ne|and|or|not)\(", text)
     if not match:
         raise ValueError(f"cannot evaluate {text!r}")
     args, rest = [], text[match.end() :]
     while True:
-        value, rest = _parse(rest, parameters)
+        value, rest = _parse(rest, atom)
         args.append(value)
         rest = rest.lstrip()
         if rest.startswith(","):
@@ -193,6 +190,28 @@ def _parse(text: str, parameters: dict[str, Any]) -> tuple[Any, str]:
     if name == "or":
         return any(args), rest
     return not args[0], rest
+
+
+def _whole(expression: str, atom: Atom) -> Any:
+    value, rest = _parse(expression.strip(), atom)
+    if rest.strip():
+        raise ValueError(f"cannot evaluate {expression!r}")
+    return value
+
+
+def evaluate(expression: str, parameters: dict[str, Any]) -> Any:
+    """The value of a template expression: `parameters.<name>` (booleans as booleans)."""
+
+    def parameter(text: str) -> tuple[Any, str] | None:
+        match = re.match(r"parameters\.(\w+)", text)
+        if not match:
+            return None
+        value = parameters[match.group(1)]
+        if value in (True, False, "true", "false", "True", "False"):
+            value = value in (True, "true", "True")
+        return value, text[match.end() :]
+
+    return _whole(expression, parameter)
 
 
 def script_of(step: dict[str, Any]) -> str:
@@ -230,42 +249,12 @@ def runtime_condition(expression: str, variables: dict[str, str], succeeded: boo
     raises, so a new construct is noticed."""
     lowered = {k.lower(): v for k, v in variables.items()}
 
-    def parse(text: str) -> tuple[Any, str]:
-        text = text.lstrip()
-        if text.startswith("'"):
-            end = text.index("'", 1)
-            return text[1:end], text[end + 1 :]
+    def variable(text: str) -> tuple[Any, str] | None:
         if text.startswith("succeeded()"):
             return succeeded, text[len("succeeded()") :]
         match = re.match(r"variables\['([^']+)'\]", text)
         if match:
             return lowered.get(match.group(1).lower(), ""), text[match.end() :]
-        match = re.match(r"(eq|ne|and|or|not)\(", text)
-        if not match:
-            raise ValueError(f"cannot evaluate {text!r}")
-        args, rest = [], text[match.end() :]
-        while True:
-            value, rest = parse(rest)
-            args.append(value)
-            rest = rest.lstrip()
-            if rest.startswith(","):
-                rest = rest[1:]
-                continue
-            if rest.startswith(")"):
-                rest = rest[1:]
-                break
-            raise ValueError(f"cannot evaluate {text!r}")
-        name = match.group(1)
-        if name in ("eq", "ne"):
-            equal = str(args[0]).lower() == str(args[1]).lower()
-            return (equal if name == "eq" else not equal), rest
-        if name == "and":
-            return all(args), rest
-        if name == "or":
-            return any(args), rest
-        return not args[0], rest
+        return None
 
-    value, rest = parse(expression.strip())
-    if rest.strip():
-        raise ValueError(f"cannot evaluate {expression!r}")
-    return bool(value)
+    return bool(_whole(expression, variable))
