@@ -14,7 +14,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -22,7 +21,7 @@ import pytest
 
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
-from tests.support.loopback import serve
+from tests.support.loopback import JsonHandler, serve
 from tests.support.pipeline_jobs import expand, jobs_of, load, run_script, runtime_condition, script_of
 
 # BuildStatus, the values statusFilter takes (vsts-rest-api-specs, specification/build/7.1/build.json).
@@ -90,18 +89,7 @@ def timeline(builds: Builds, build: int) -> dict:
 
 @contextmanager
 def devops(builds: Builds) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _answer(self, body: object, code: int = 200) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def _record(self, body: object = None) -> tuple[str, dict[str, list[str]]]:
             url = urlparse(self.path)
             query = parse_qs(url.query)
@@ -127,22 +115,22 @@ def devops(builds: Builds) -> Iterator[str]:
             path, query = self._record()
             prefix = f"/{PROJECT_ID}/_apis/build/builds"
             if builds.refuse_lists and path == prefix:
-                return self._answer({"message": "TF400813: not authorized"}, 401)
+                return self.answer({"message": "TF400813: not authorized"}, 401)
             if path == prefix:
                 value = self._list(query)
-                return self._answer({"count": len(value), "value": value})
+                return self.answer({"count": len(value), "value": value})
             if path.endswith("/timeline"):
-                return self._answer(timeline(builds, int(path.split("/")[-2])))
+                return self.answer(timeline(builds, int(path.split("/")[-2])))
             build = int(path.rsplit("/", 1)[1])
             with builds.lock:
                 left = builds.polls_until_done.get(build, 0)
                 if left == 0 and builds.status[build] in ("cancelling", "inProgress"):
                     builds.status[build] = "completed"
                 builds.polls_until_done[build] = max(left - 1, 0)
-                return self._answer({"id": build, "status": builds.status[build]})
+                return self.answer({"id": build, "status": builds.status[build]})
 
         def do_PATCH(self) -> None:
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = self.read_json()
             path, _ = self._record(body)
             build = int(path.rsplit("/", 1)[1])
             assert body == {"status": "cancelling"}
@@ -150,7 +138,7 @@ def devops(builds: Builds) -> Iterator[str]:
                 if builds.destroy_stage.get(build) in ("inProgress", "completed"):
                     builds.cancelled_while_destroying.append(build)
                 builds.status[build] = "cancelling"
-            self._answer({"id": build, "status": "cancelling"})
+            self.answer({"id": build, "status": "cancelling"})
 
     with serve(Handler) as url:
         yield url
@@ -725,21 +713,13 @@ class Runs:
 
 @contextmanager
 def runs_api(runs: Runs) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             url = urlparse(self.path)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = self.read_json()
             runs.requests.append(("POST", url.path, parse_qs(url.query), body, self.headers["Authorization"]))
             code, answer = (403, {"message": "TF215106: not allowed to queue"}) if runs.refuse else (200, {"id": 901})
-            data = json.dumps(answer).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.answer(answer, code)
 
     with serve(Handler) as url:
         yield url
@@ -871,21 +851,13 @@ class Oidc:
 
 @contextmanager
 def oidc_endpoint(oidc: Oidc) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
+    class Handler(JsonHandler):
         def do_POST(self) -> None:
             url = urlparse(self.path)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            body = self.read_json()
             oidc.requests.append((url.path, parse_qs(url.query), dict(self.headers), body))
             answer = {"message": "no"} if oidc.refuse else {"oidcToken": f"federated-{len(oidc.requests)}"}
-            data = json.dumps(answer).encode()
-            self.send_response(401 if oidc.refuse else 200)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
+            self.answer(answer, 401 if oidc.refuse else 200)
 
     with serve(Handler) as url:
         yield url

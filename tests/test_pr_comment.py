@@ -12,7 +12,6 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
@@ -24,7 +23,7 @@ from commands.preview_summary import Change, StackSummary, summarise
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
 from tests.support import ledger
-from tests.support.loopback import serve
+from tests.support.loopback import JsonHandler, serve
 from tests.support.pipeline_jobs import jobs_of, load, run_script, script_of
 
 FIXTURES = ROOT / "tests" / "fixtures" / "preview_events"
@@ -143,18 +142,7 @@ class PullRequestThreads:
 
 @contextmanager
 def azure_devops(pr: PullRequestThreads) -> Iterator[str]:
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _answer(self, body: object, code: int = 200) -> None:
-            data = json.dumps(body).encode()
-            self.send_response(code)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
+    class Handler(JsonHandler):
         def _path(self) -> str:
             url = urlparse(self.path)
             with pr.lock:
@@ -165,11 +153,11 @@ def azure_devops(pr: PullRequestThreads) -> Iterator[str]:
 
         def _body(self) -> Any:
             assert self.headers["Content-Type"] == "application/json"
-            return json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            return self.read_json()
 
         def do_GET(self) -> None:
             assert self._path() == THREADS
-            self._answer({"value": pr.threads, "count": len(pr.threads)})
+            self.answer({"value": pr.threads, "count": len(pr.threads)})
 
         def do_POST(self) -> None:
             assert self._path() == THREADS
@@ -184,7 +172,7 @@ def azure_devops(pr: PullRequestThreads) -> Iterator[str]:
                 "isDeleted": False,
             }
             pr.threads.append(thread)
-            self._answer(thread)
+            self.answer(thread)
 
         def do_PATCH(self) -> None:
             path = self._path()
@@ -194,11 +182,11 @@ def azure_devops(pr: PullRequestThreads) -> Iterator[str]:
             assert set(body) == {"content"}
             thread_id, comment_id = int(match.group(1)), int(match.group(2))
             if thread_id in pr.foreign:
-                return self._answer({"message": "TF401181: only the author may edit"}, 403)
+                return self.answer({"message": "TF401181: only the author may edit"}, 403)
             (thread,) = [t for t in pr.threads if t["id"] == thread_id]
             (comment,) = [c for c in thread["comments"] if c["id"] == comment_id]
             comment["content"] = body["content"]
-            self._answer(comment)
+            self.answer(comment)
 
     with serve(Handler) as url:
         yield url
