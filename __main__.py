@@ -8,7 +8,8 @@ from functools import partial
 
 import pulumi
 
-from components.config import SharedStackConfig, load_config
+from components.config.load import load_config
+from components.config.stack import SharedStackConfig
 from components.devops.pipelines import deployed_environments
 from components.naming import Names
 from components.stacks import build_environment, build_shared

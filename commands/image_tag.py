@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from components.config import StackFileError, check_model_version, environment_servings
+from components.config.stack_files import StackFileError, check_model_version, environment_servings
 from components.serving.image import ImageNameError, ServingImage, promoted_image
 
 ROOT = Path(__file__).resolve().parents[1]

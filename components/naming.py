@@ -14,7 +14,8 @@ import hashlib
 import re
 from dataclasses import dataclass, fields
 
-from components.types import PROJECT, ConfigError
+from components.config.errors import ConfigError
+from components.types import PROJECT
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,9 @@ from typing import Any
 import pulumi
 from pulumi_azure_native import authorization, resources
 
-from components.config import AciStackConfig, AksStackConfig, DevOpsConfig, SharedStackConfig
+from components.config.errors import ConfigError
+from components.config.shared import DevOpsConfig
+from components.config.stack import AciStackConfig, AksStackConfig, SharedStackConfig
 from components.devops.deployment_environments import EnvironmentGuard
 from components.devops.platform import DevOpsPlatform, DevOpsPlatformArgs, DevOpsSettings, StateContainer
 from components.ml_platform.compute import MlCompute, MlComputeArgs
@@ -32,7 +34,7 @@ from components.serving.image import serving_image
 from components.serving.image_digest import ImageDigest, ImageDigestArgs
 from components.serving.model_service import LogAnalyticsTarget, ModelService, ModelServiceArgs
 from components.shared_platform import SharedPlatform
-from components.types import PROJECT, ConfigError
+from components.types import PROJECT
 
 
 async def build_shared(cfg: SharedStackConfig, names: Names) -> dict[str, pulumi.Input[object]]:

@@ -1,24 +1,15 @@
-"""What the config model and the components share: the project's name, the config error, and
-the annotated value types several keys use, each defined once (a VM size, a GUID, a principal
-map, strict numbers and flags)."""
+"""What the config model and the components share: the project's name and the annotated value
+types several keys use, each defined once (a VM size, a GUID, a principal map, strict numbers
+and flags). No Pulumi here: the build pipeline's command imports it."""
 
 from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-import pulumi
 from pydantic import BeforeValidator, Field
 
 PROJECT = "digitre-mlops"
 MANAGED_BY = "pulumi"
-
-
-class ConfigError(pulumi.RunError):
-    """Stack configuration that breaks a rule; raised before any resource is declared."""
-
-    def __init__(self, problems: list[str]):
-        self.problems = problems
-        super().__init__("invalid stack configuration:\n  " + "\n  ".join(problems))
 
 
 def _reject_bool(value: Any) -> Any:

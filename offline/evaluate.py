@@ -27,17 +27,13 @@ from pulumi.runtime.stack import run_in_stack
 from pulumi.runtime.sync_await import _sync_await
 from pydantic import TypeAdapter
 
-from components.config import (
-    PROJECT,
-    ConfigError,
-    DevOpsConfig,
-    EnvironmentConfig,
-    EnvironmentStackConfig,
-    SharedStackConfig,
-    load_config,
-)
+from components.config.errors import ConfigError
+from components.config.load import load_config
+from components.config.shared import DevOpsConfig, EnvironmentConfig
+from components.config.stack import EnvironmentStackConfig, SharedStackConfig
 from components.devops.pipelines import deployed_environments
 from components.serving.image_digest import COMMAND as IMAGE_DIGEST_COMMAND
+from components.types import PROJECT
 
 ROOT = Path(__file__).resolve().parent.parent
 MAIN = ROOT / "__main__.py"

@@ -26,8 +26,9 @@ import pulumi
 import yaml
 
 from components import roles
-from components.config import PROJECT, ConfigError
+from components.config.errors import ConfigError
 from components.devops import pipelines
+from components.types import PROJECT
 from offline.configuration import CONFIG_DOCS, render_configuration
 from offline.evaluate import (
     ROOT,

@@ -301,7 +301,7 @@ def test_names_the_code_sends_are_the_providers_own():
 
     from pulumi_azure_native import containerservice
 
-    from components.config import AksConfig
+    from components.config.environment import AksConfig
     from components.serving.aks import KUBECONFIG_FORMAT, KUBELET_IDENTITY_KEY
 
     assert containerservice.OSSKU.AZURE_LINUX.value == "AzureLinux"

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from commands.cluster_access import KUBECTL, Check, kubectl_runner, release_checks, wait_for_access
-from components.config import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
+from components.config.environment import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
 from tests.support.fake_kubectl import calls
 from tests.support.fake_kubectl import fake_kubectl as kubectl_stand_in
 from tests.support.local_command import run_module

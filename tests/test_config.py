@@ -7,8 +7,9 @@ import json
 import pytest
 import yaml
 
-from components.config import PROJECT, ConfigError
+from components.config.errors import ConfigError
 from components.regions import AZURE_REGIONS, REGION_DISPLAY_NAMES, programmatic_name
+from components.types import PROJECT
 from offline.evaluate import ROOT, STACKS, evaluate, stack_config, validate
 from tests.support.evaluations import deploy, prod_aks
 
@@ -293,7 +294,7 @@ def test_every_problem_is_reported_at_once():
 
 def test_stack_name_that_cannot_feed_azure_names_is_rejected():
     # The stack name goes into storage and vault names (lowercase alphanumerics, 24 max).
-    from components.config import load_config
+    from components.config.load import load_config
 
     class FakeConfig:
         def get(self, name):

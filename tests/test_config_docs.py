@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, Field, TypeAdapter
 
-from components.config import PROJECT
+from components.types import PROJECT
 from offline.configuration import CONFIG_DOCS, NOTES, Key, config_keys, render_configuration
 from offline.evaluate import ROOT
 

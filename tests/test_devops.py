@@ -13,9 +13,10 @@ import pytest
 import yaml
 
 from components import roles
-from components.config import PROJECT, ConfigError
+from components.config.errors import ConfigError
 from components.devops import pipelines as spec
 from components.devops.variable_groups import SENDGRID_SECRET
+from components.types import PROJECT
 from offline.evaluate import ROOT, SUBSCRIPTION_ID, Evaluation, Registration, _guid, evaluate
 from tests.support.evaluations import MODEL_VERSION, deploy, prod_aks, shared_devops
 from tests.support.pipeline_jobs import load

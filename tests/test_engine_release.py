@@ -11,9 +11,9 @@ import jsonschema
 import pytest
 import yaml
 
-from components.config import PROJECT
 from components.serving.contract import ServingContract
 from components.serving.engine_release import CHART_PATH, chart_values
+from components.types import PROJECT
 from offline.evaluate import ROOT
 from tests.support.evaluations import deploy, prod_aks
 

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from components import roles
-from components.config import PROJECT
+from components.config.errors import ConfigError
 from components.devops import pipelines as spec
-from components.types import ConfigError
+from components.types import PROJECT
 from offline import evaluate as offline
 from offline.evaluate import ROOT, SHARED, Evaluation, environment_table, evaluate, stack_config
 from policy import validators as v

@@ -18,7 +18,8 @@ from typing import ClassVar
 import pytest
 
 from commands.health_probe import smoke_score, wait_healthy
-from components.config import PROJECT, ConfigError
+from components.config.errors import ConfigError
+from components.types import PROJECT
 from offline.evaluate import stack_config
 from tests.support.evaluations import ENVIRONMENTS, WORKLOAD, deploy
 from tests.support.loopback import serve

@@ -17,7 +17,8 @@ import pytest
 from pydantic import BaseModel
 from pydantic.alias_generators import to_camel
 
-from components.config import PROJECT, ConfigError
+from components.config.errors import ConfigError
+from components.types import PROJECT
 from offline.evaluate import evaluate, stack_config, validate
 
 LONG = "x" * 300

@@ -16,9 +16,10 @@ import pytest
 import yaml
 
 from commands.image_tag import image_for, main
-from components.config import PROJECT, StackFileError
+from components.config.stack_files import StackFileError
 from components.devops import pipelines as spec
 from components.serving.image import image_tag
+from components.types import PROJECT
 from offline.evaluate import ROOT
 from tests.support.evaluations import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
 from tests.support.pipeline_jobs import jobs_of, script_of

@@ -8,7 +8,7 @@ import re
 
 import yaml
 
-from components.config import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
+from components.config.environment import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
 from components.devops import variable_groups
 from components.devops.build_definitions import BUILD_EXPIRES_WHEN_MAIN_MOVES
 from offline.evaluate import ROOT

@@ -17,8 +17,8 @@ from typing import Any
 
 import pytest
 
-from components.config import PROJECT
 from components.lifecycle import MAY_GO, PROTECTED
+from components.types import PROJECT
 from offline.evaluate import Evaluation, Registration, evaluate, stack_config
 from tests.support import ledger
 from tests.support.evaluations import MODEL_VERSION, deploy, prod_aks, shared_devops

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 
 from components import roles
-from components.config import PROJECT
+from components.types import PROJECT
 from offline.evaluate import evaluate
 
 

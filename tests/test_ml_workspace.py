@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 
 from components import roles
-from components.config import PROJECT
+from components.types import PROJECT
 from offline.evaluate import SUBSCRIPTION_ID, TENANT_ID, evaluate
 from tests.support import ledger
 

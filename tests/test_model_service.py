@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from components.config import PROJECT
+from components.types import PROJECT
 from tests.support.evaluations import deploy
 
 ACI = "azure-native:containerinstance:ContainerGroup"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from components.config import PROJECT
+from components.types import PROJECT
 from offline.evaluate import evaluate
 
 

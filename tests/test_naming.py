@@ -7,8 +7,9 @@ from collections import Counter
 
 import pytest
 
-from components.config import PROJECT, ConfigError
+from components.config.errors import ConfigError
 from components.naming import RULES, Names
+from components.types import PROJECT
 from offline.evaluate import evaluate
 
 # The kind of name (a row of components/naming.py's RULES) each resource's own name is.

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pulumi
 import pytest
 
-from components.config import PROJECT
+from components.types import PROJECT
 from offline import evaluate as offline
 from offline.evaluate import SHARED, STACKS, environments, evaluate, shared_stack_name
 from tests.support.evaluations import MODEL_VERSION

@@ -15,7 +15,7 @@ import sys
 import pytest
 
 from commands.preview_summary import NOT_CHANGES, STATEFUL_TYPES, Change, StackSummary, console, summarise
-from components.config import PROJECT
+from components.types import PROJECT
 from offline.evaluate import ROOT, Evaluation, evaluate, stack_config
 
 FIXTURES = ROOT / "tests" / "fixtures" / "preview_events"

@@ -14,7 +14,8 @@ from typing import Any, get_args, get_origin, get_type_hints
 
 from pulumi_azure_native import containerinstance, containerregistry, storage
 
-from components.config import AciConfig, RegistryConfig, StorageConfig
+from components.config.environment import AciConfig
+from components.config.shared import RegistryConfig, StorageConfig
 from components.serving.model_service import provider_value
 from tests.support.provider_sdk import mapping_values, referenced, sdk_args, wire_properties
 

@@ -10,8 +10,8 @@ import re
 import pytest
 import yaml
 
-from components.config import PROJECT
 from components.devops.pipelines import ML_SERVICE_CONNECTION, PIPELINES, Pipeline, short_branch
+from components.types import PROJECT
 from offline.evaluate import ROOT
 
 README = (ROOT / "README.md").read_text()

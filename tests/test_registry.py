@@ -4,7 +4,7 @@ user and anonymous pull off: the policy pack's acr rule, run on every stack by t
 from __future__ import annotations
 
 from components import roles
-from components.config import PROJECT
+from components.types import PROJECT
 from offline.evaluate import SUBSCRIPTION_ID, evaluate
 from tests.support import ledger
 

@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from components.config import PROJECT
+from components.types import PROJECT
 from offline.evaluate import ROOT, SHARED, Evaluation, Registration, evaluate
 from tests.support.pipeline_jobs import load
 

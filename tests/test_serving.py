@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from components.config import PROJECT
 from components.serving.image import image_tag
+from components.types import PROJECT
 from offline.evaluate import LOCAL_ORGANIZATION
 from tests.support.evaluations import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
 

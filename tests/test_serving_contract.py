@@ -22,9 +22,10 @@ from pathlib import Path
 
 import pytest
 
-from components.config import PROJECT, ServingConfig
+from components.config.serving import ServingConfig
 from components.devops import pipelines as spec
 from components.serving.contract import ServingContract
+from components.types import PROJECT
 from offline.evaluate import ROOT, stack_config
 from tests.support.evaluations import ENVIRONMENTS, WORKLOAD
 from tests.support.inference_server import (

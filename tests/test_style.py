@@ -12,7 +12,7 @@ from pathlib import Path
 import pulumi
 import pytest
 
-from components.config import PROJECT
+from components.types import PROJECT
 from offline.evaluate import ROOT, SHARED, Evaluation, evaluate, stack_config
 from tests.support.evaluations import deploy
 from tests.support.python_source import parse
@@ -45,7 +45,7 @@ def test_config_is_read_only_in_components_config():
         for path in PROGRAM_FILES
         if re.search(r"\bpulumi\.Config\(|\bfrom pulumi import [^\n]*\bConfig\b", path.read_text())
     ]
-    assert readers == ["components/config.py"]
+    assert readers == ["components/config/load.py"]
 
 
 def test_every_component_follows_the_house_shape():

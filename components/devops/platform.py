@@ -108,7 +108,7 @@ ASSIGNED_ON_REGISTRY = (roles.ACR_PULL,)
 ASSIGNED_ON_KEY_VAULT = (roles.KEY_VAULT_SECRETS_USER,)
 # What the deploys of an environment assign in its own group, by its serving platform. With
 # `aks.ingress.dnsZoneId`, the entry also gets DNS Zone Contributor on that zone, which config
-# only accepts inside the environment's own group (components/config.py): the pipelines
+# only accepts inside the environment's own group (components/config/load.py): the pipelines
 # already hold Contributor there, so this right hands out nothing they could not do themselves.
 ASSIGNED_IN_ENVIRONMENT: Mapping[str, tuple[str, ...]] = {
     "aci": (),

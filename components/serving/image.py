@@ -2,7 +2,7 @@
 
 Both sides derive `<serving.repository>:<serving.modelName>-<version>` with the same function,
 from plain values: the stacks from their validated `serving` section, the build pipeline from
-the environment stack files that components/config.py reads for it
+the environment stack files that components/config/stack_files.py reads for it
 (`python -m commands.image_tag --version <v>`, run with the locked dependencies). One image is built and promoted dev -> qa -> prod, so the
 environment stacks must agree on the name; the command refuses to print one when they do
 not, and when Azure ML registered the model under another name than `serving.modelName`.

@@ -9,7 +9,7 @@ from typing import Any
 
 import yaml
 
-from components.config import PROJECT
+from components.types import PROJECT
 from offline.evaluate import ROOT, STACKS, Evaluation, environment_table, evaluate, shared_stack_name, stack_config
 
 MODEL_VERSION = "7"
