@@ -17,6 +17,7 @@ from typing import ClassVar
 
 import pytest
 
+from commands import health_probe
 from commands.health_probe import smoke_score, wait_healthy
 from components.config.errors import ConfigError
 from components.types import PROJECT
@@ -249,12 +250,23 @@ def probe_with(env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
         ),
     ],
 )
-def test_a_bad_setting_is_one_line_not_a_traceback(env, message):
-    result = probe_with(env)
+def test_a_bad_setting_is_one_line_not_a_traceback(env, message, capsys):
+    # The command's own entry point, given the settings as its environment (an exception
+    # escaping it would be the traceback); the process around it is run below.
+    code = health_probe.main({k: v for k, v in env.items() if v is not None})
+    out, err = capsys.readouterr()
+    assert code == 2
+    assert out == ""
+    assert err.count("\n") == 1
+    assert err.startswith(f"health_probe: {message}"), err
+
+
+def test_the_process_exits_2_with_the_one_line_on_a_bad_setting():
+    result = probe_with({"HEALTH_URL": "http://e/", "HEALTH_ATTEMPTS": "many"})
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
-    assert result.stderr.startswith(f"health_probe: {message}"), result.stderr
+    assert result.stderr == "health_probe: HEALTH_ATTEMPTS must be an integer 1..60, got 'many'\n"
 
 
 @pytest.fixture(scope="module")

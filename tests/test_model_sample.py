@@ -127,10 +127,26 @@ def run_read(tmp_path: Path, pipeline: spec.Pipeline, sample: bytes | None, vers
     return run_script(step["bash"], macros, macro_env(step, macros), tmp_path)
 
 
+def read_groups(pipelines) -> list[list[spec.Pipeline]]:
+    """The pipelines grouped by what their read step runs: the same compiled step reading the
+    artifact from the same place runs once for all of its pipelines (prod and custom qa read
+    the version's artifact alike); a pipeline whose step differs gets a run of its own."""
+    groups: dict[str, list[spec.Pipeline]] = {}
+    for pipeline in pipelines:
+        job = deploy_job(pipeline)
+        same = json.dumps([step_named(job, READ), str(artifact_dir(job, Path("/workspace")))], sort_keys=True)
+        groups.setdefault(same, []).append(pipeline)
+    return list(groups.values())
+
+
+def group_id(group: list[spec.Pipeline]) -> str:
+    return "+".join(p.key for p in group)
+
+
 LARGEST = json.dumps({"data": "x" * (16384 - len('{"data": ""}'))}).encode()
 
 
-@pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
+@pytest.mark.parametrize("pipelines", read_groups(DEPLOYS), ids=group_id)
 @pytest.mark.parametrize(
     ("sample", "problem"),
     [
@@ -140,8 +156,8 @@ LARGEST = json.dumps({"data": "x" * (16384 - len('{"data": ""}'))}).encode()
         (LARGEST + b" ", "it has 16385 bytes, more than 16384"),
     ],
 )
-def test_every_deploy_refuses_an_artifact_without_a_usable_sample(tmp_path, pipeline, sample, problem):
-    result = run_read(tmp_path, pipeline, sample)
+def test_every_deploy_refuses_an_artifact_without_a_usable_sample(tmp_path, pipelines, sample, problem):
+    result = run_read(tmp_path, pipelines[0], sample)
     assert result.returncode == 1
     assert "setvariable" not in result.stdout
     assert "model estimation-model version 7: the model artifact carries no usable sample-request.json" in result.stderr
@@ -151,9 +167,10 @@ def test_every_deploy_refuses_an_artifact_without_a_usable_sample(tmp_path, pipe
     assert "beside registration.json in its registration output (docs/engine-contract.md)" in result.stderr
 
 
-@pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
-def test_every_deploy_hands_the_sample_on_as_a_file(tmp_path, pipeline):
+@pytest.mark.parametrize("pipelines", read_groups(DEPLOYS), ids=group_id)
+def test_every_deploy_hands_the_sample_on_as_a_file(tmp_path, pipelines):
     assert len(LARGEST) == 16384
+    pipeline = pipelines[0]
     result = run_read(tmp_path, pipeline, LARGEST)
     assert result.returncode == 0, result.stderr
     sample = Path(set_variables(result.stdout)["MODEL_SAMPLE"])
@@ -161,11 +178,22 @@ def test_every_deploy_hands_the_sample_on_as_a_file(tmp_path, pipeline):
     assert sample.read_bytes() == LARGEST
 
 
-@pytest.mark.parametrize("pipeline", [spec.CUSTOM_QA_DEPLOY, spec.PROD_DEPLOYMENT], ids=lambda p: p.key)
-def test_an_artifact_of_another_version_is_refused(tmp_path, pipeline):
-    result = run_read(tmp_path, pipeline, b"{}", version="6", requested="7")
+@pytest.mark.parametrize("pipelines", read_groups([spec.CUSTOM_QA_DEPLOY, spec.PROD_DEPLOYMENT]), ids=group_id)
+def test_an_artifact_of_another_version_is_refused(tmp_path, pipelines):
+    result = run_read(tmp_path, pipelines[0], b"{}", version="6", requested="7")
     assert result.returncode == 1
     assert "the run tagged model-version-7 published model version 6" in result.stderr
+
+
+def test_the_read_groups_hold_every_deploy_once_and_keep_different_steps_apart():
+    groups = read_groups(DEPLOYS)
+    assert sorted(p.key for group in groups for p in group) == sorted(p.key for p in DEPLOYS)
+    for group in groups:
+        reads = [(step_named(deploy_job(p), READ), artifact_dir(deploy_job(p), Path("/w"))) for p in group]
+        assert all(read == reads[0] for read in reads), group_id(group)
+    # dev reads the artifact of its own training run, qa that of the dev deploy it promotes.
+    dev, qa = (next(g for g in groups if p in g) for p in (spec.DEV_BUILD_AND_DEPLOY, spec.QA_DEPLOY))
+    assert dev is not qa
 
 
 def test_the_reads_size_limit_is_the_probes(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import urllib.parse
@@ -155,30 +156,45 @@ def test_the_image_serves_on_the_contract_port(image, served, stack):
     assert ports == {contract.port}
 
 
-def test_the_contract_port_is_the_servers_own_default(image, server_python):
-    # What the server listens on without --port, from the real server's help.
-    result = subprocess.run(
-        [str(server_python), "-c", LAUNCHER, "azmlinfsrv", "--help"], capture_output=True, text=True, timeout=60
-    )
-    match = re.search(r"--port PORT\s+The serving port of the server\. Default is (\d+)\.", result.stdout)
-    assert match is not None, result.stdout
-    assert int(match.group(1)) == int(image.argument("--port"))
+# The server's own defaults, read from one run of its environment's Python: the host it binds
+# (before LAUNCHER rebinds it) on the first line, then the server's `--help`.
+DEFAULTS = (
+    "import contextlib, runpy, sys\n"
+    "from azureml_inference_server_http import amlserver\n"
+    "print(amlserver.DEFAULT_HOST, flush=True)\n"
+    "sys.argv = ['-c', 'azmlinfsrv', '--help']\n"
+    "with contextlib.suppress(SystemExit):\n"
+    "    exec(LAUNCHER)\n"
+)
 
 
-def test_in_the_container_the_server_listens_on_every_interface(server_python):
-    # ACI's and the kubelet's probes reach the container's own IP, not its loopback; the
-    # tests rebind to 127.0.0.1 (LAUNCHER) only because they run on a shared machine.
+@pytest.fixture(scope="module")
+def server_defaults(server_python: Path) -> tuple[str, str]:
+    """(the host the server binds by default, its --help text)."""
     result = subprocess.run(
-        [
-            str(server_python),
-            "-c",
-            "from azureml_inference_server_http import amlserver; print(amlserver.DEFAULT_HOST)",
-        ],
+        [str(server_python), "-c", f"LAUNCHER = {LAUNCHER!r}\n{DEFAULTS}"],
         capture_output=True,
         text=True,
         timeout=60,
     )
-    assert result.stdout.strip() == "0.0.0.0", result.stderr
+    host, _, help_text = result.stdout.partition("\n")
+    assert help_text, result.stdout + result.stderr
+    return host.strip(), help_text
+
+
+def test_the_contract_port_is_the_servers_own_default(image, server_defaults):
+    # What the server listens on without --port, from the real server's help.
+    _, help_text = server_defaults
+    match = re.search(r"--port PORT\s+The serving port of the server\. Default is (\d+)\.", help_text)
+    assert match is not None, help_text
+    assert int(match.group(1)) == int(image.argument("--port"))
+
+
+def test_in_the_container_the_server_listens_on_every_interface(server_defaults):
+    # ACI's and the kubelet's probes reach the container's own IP, not its loopback; the
+    # tests rebind to 127.0.0.1 (LAUNCHER) only because they run on a shared machine.
+    host, _ = server_defaults
+    assert host == "0.0.0.0"
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
@@ -281,14 +297,23 @@ def test_the_post_deploy_check_fails_when_the_model_cannot_score(broken_engine):
 # engine's sample, the deploy reads it, and its scoring step posts it to the real server. ---
 
 
-def deploy_scoring(tmp_path: Path, pipeline: spec.Pipeline, server: RunningServer) -> subprocess.CompletedProcess[str]:
-    trained, artifact = run_training(tmp_path / "train", sample=ENGINE_SAMPLE.read_bytes())
+@pytest.fixture(scope="module")
+def trained_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The `model` artifact training's own step publishes with the engine's sample (one run;
+    each deploy below gets a copy)."""
+    trained, artifact = run_training(tmp_path_factory.mktemp("train"), sample=ENGINE_SAMPLE.read_bytes())
     assert trained.returncode == 0, trained.stderr
+    return artifact
+
+
+def deploy_scoring(
+    tmp_path: Path, pipeline: spec.Pipeline, server: RunningServer, artifact: Path
+) -> subprocess.CompletedProcess[str]:
     job = deploy_job(pipeline)
     workspace = tmp_path / "deploy"
     target = artifact_dir(job, workspace)
     target.parent.mkdir(parents=True)
-    artifact.rename(target)
+    shutil.copytree(artifact, target)
     read_step = step_named(job, READ)
     macros = {"Pipeline.Workspace": str(workspace), "MODEL_VERSION": "7"}
     read = run_script(read_step["bash"], macros, macro_env(read_step, macros), tmp_path)
@@ -323,16 +348,18 @@ def deploy_scoring(tmp_path: Path, pipeline: spec.Pipeline, server: RunningServe
 
 
 @pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
-def test_every_deploy_passes_when_the_engine_scores_the_models_own_sample(engine, tmp_path, pipeline):
-    result = deploy_scoring(tmp_path, pipeline, engine)
+def test_every_deploy_passes_when_the_engine_scores_the_models_own_sample(engine, trained_artifact, tmp_path, pipeline):
+    result = deploy_scoring(tmp_path, pipeline, engine, trained_artifact)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "posting the sample request of model estimation-model version 7" in result.stdout
     assert "scored:" in result.stdout
 
 
 @pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
-def test_every_deploy_fails_when_the_engines_run_raises_on_its_own_sample(broken_engine, tmp_path, pipeline):
-    result = deploy_scoring(tmp_path, pipeline, broken_engine)
+def test_every_deploy_fails_when_the_engines_run_raises_on_its_own_sample(
+    broken_engine, trained_artifact, tmp_path, pipeline
+):
+    result = deploy_scoring(tmp_path, pipeline, broken_engine, trained_artifact)
     assert result.returncode == 1
     assert "healthy:" in result.stdout and "HTTP 500" in result.stdout
     assert f"the model does not score the sample request: {broken_engine.url}/score" in result.stderr

@@ -11,10 +11,16 @@ from pathlib import Path
 
 # A cold uv cache downloads every package from PyPI.
 INSTALL_TIMEOUT = 900.0
+# Environments synced by this test process: one `uv sync` each is enough (several modules
+# use the same tool, and the lock does not change while the tests run).
+_SYNCED: set[tuple[Path, Path]] = set()
 
 
 def sync(project: Path, environment: Path, what: str) -> None:
-    """`uv sync --locked` of `project` into `environment`; fails naming `what` it was for."""
+    """`uv sync --locked` of `project` into `environment`, once per test process; fails naming
+    `what` it was for."""
+    if (project, environment) in _SYNCED:
+        return
     uv = shutil.which("uv")
     if uv is None:
         raise AssertionError(f"uv is not on PATH: {what} runs from its own uv environment")
@@ -30,3 +36,4 @@ def sync(project: Path, environment: Path, what: str) -> None:
     )
     if result.returncode != 0:
         raise AssertionError(f"uv sync of {what}'s environment failed:\n{result.stderr[-4000:]}")
+    _SYNCED.add((project, environment))
