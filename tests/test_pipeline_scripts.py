@@ -335,42 +335,14 @@ exit 0
 """
 
 
-# `uv run --locked python ...` is the locked environment's python, which runs these tests. The
-# image name comes from the real `commands.image_tag`, run once per argument list in a module:
-# its answer (output and exit status) is kept under $UV_ANSWERS and given again to a later build
-# asking the same (the build tests differ in what the registry holds, not in the name).
-FAKE_UV = """#!/bin/bash
-[ "$1 $2 $3" = "run --locked python" ] && shift 3
-[ "$1 $2" = "-m commands.image_tag" ] || exec {python} "$@"
-answer="$UV_ANSWERS/$(printf '%s\\0' "$@" | sha256sum | cut -c1-64)"
-if [ ! -f "$answer.status" ]; then
-  status=0
-  {python} "$@" >"$answer.out" 2>"$answer.err" || status=$?
-  echo "$status" >"$answer.status"
-fi
-cat "$answer.out"
-cat "$answer.err" >&2
-exit "$(cat "$answer.status")"
-"""
-
-
-@pytest.fixture(scope="module")
-def uv_answers(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("uv-answers")
-
-
-def run_build(
-    tmp_path: Path,
-    state: str,
-    model_name: str = "estimation-model",
-    artifact_made: bool = False,
-    *,
-    answers: Path,
-):
+def run_build(tmp_path: Path, state: str, model_name: str = "estimation-model", artifact_made: bool = False):
     bin_dir = tmp_path / "fake-bin"
     bin_dir.mkdir()
     (bin_dir / "az").write_text(FAKE_AZ)
-    (bin_dir / "uv").write_text(FAKE_UV.format(python=sys.executable))
+    # `uv run --locked python ...` is the locked environment's python, which runs these tests.
+    (bin_dir / "uv").write_text(
+        f'#!/bin/sh\n[ "$1 $2 $3" = "run --locked python" ] && shift 3\nexec {sys.executable} "$@"\n'
+    )
     for tool in ("az", "uv"):
         (bin_dir / tool).chmod(0o755)
     (tmp_path / "self").symlink_to(ROOT)
@@ -393,7 +365,6 @@ def run_build(
         "ACR_NAME": "crdigitre",
         "AML_RESOURCE_GROUP": "rg-digitre-shared",
         "AML_WORKSPACE": "mlw-digitre",
-        "UV_ANSWERS": str(answers),
     }
     result = run_script(script, macros, env, tmp_path)
     log = (tmp_path / "az.log").read_text().splitlines() if (tmp_path / "az.log").exists() else []
@@ -403,8 +374,8 @@ def run_build(
 IMAGE = "estimation-engine:estimation-model-7"
 
 
-def test_a_new_image_is_built_from_the_model_and_engine_then_locked(tmp_path, uv_answers):
-    result, log = run_build(tmp_path, "absent", answers=uv_answers)
+def test_a_new_image_is_built_from_the_model_and_engine_then_locked(tmp_path):
+    result, log = run_build(tmp_path, "absent")
     assert result.returncode == 0, result.stderr
     builds = [i for i, line in enumerate(log) if line.startswith("acr build ")]
     locks = [i for i, line in enumerate(log) if line.startswith("acr repository update ")]
@@ -431,7 +402,7 @@ echo '{"data": [{"surface_m2": 80, "rooms": 3}]}' > "$path/named-outputs/registr
 """
 
 
-def test_the_image_is_built_from_the_scoring_files_training_publishes_with_the_model(tmp_path, uv_answers):
+def test_the_image_is_built_from_the_scoring_files_training_publishes_with_the_model(tmp_path):
     # Train-Evaluate-Register's step writes the `model` artifact; `download: train` puts it at
     # $(Pipeline.Workspace)/train/model, where Build_and_Deploy reads the engine's files.
     engine = tmp_path / "engine" / "src"
@@ -455,28 +426,28 @@ def test_the_image_is_built_from_the_scoring_files_training_publishes_with_the_m
     # Build_and_Deploy's job has no engine checkout: only the artifact.
     trained_with = {name: (engine / name).read_text() for name in ("score.py", "requirements.txt")}
     shutil.rmtree(tmp_path / "engine")
-    built, _ = run_build(tmp_path, "absent", artifact_made=True, answers=uv_answers)
+    built, _ = run_build(tmp_path, "absent", artifact_made=True)
     assert built.returncode == 0, built.stderr
     context = tmp_path / "temp" / "image"
     assert {name: (context / name).read_text() for name in trained_with} == trained_with
 
 
-def test_a_locked_image_of_the_same_version_is_deployed_unchanged(tmp_path, uv_answers):
-    result, log = run_build(tmp_path, "locked", answers=uv_answers)
+def test_a_locked_image_of_the_same_version_is_deployed_unchanged(tmp_path):
+    result, log = run_build(tmp_path, "locked")
     assert result.returncode == 0, result.stderr
     assert not any(line.startswith(("acr build", "ml model download", "acr repository update")) for line in log)
     assert "deploying it unchanged" in result.stdout
 
 
-def test_an_unlocked_existing_tag_fails_the_build(tmp_path, uv_answers):
-    result, log = run_build(tmp_path, "unlocked", answers=uv_answers)
+def test_an_unlocked_existing_tag_fails_the_build(tmp_path):
+    result, log = run_build(tmp_path, "unlocked")
     assert result.returncode == 1
     assert "is not locked" in result.stderr
     assert not any(line.startswith(("acr build", "acr repository update")) for line in log)
 
 
-def test_a_model_registered_under_another_name_fails_before_anything_is_built(tmp_path, uv_answers):
-    result, log = run_build(tmp_path, "absent", model_name="another-model", answers=uv_answers)
+def test_a_model_registered_under_another_name_fails_before_anything_is_built(tmp_path):
+    result, log = run_build(tmp_path, "absent", model_name="another-model")
     assert result.returncode != 0
     assert "Azure ML registered model 'another-model'" in result.stderr
     assert log == []
@@ -528,7 +499,7 @@ def set_variables(stdout: str) -> dict[str, str]:
     return dict(re.findall(r"^##vso\[task\.setvariable variable=(\w+)\](.*)$", stdout, re.MULTILINE))
 
 
-def test_the_image_is_built_from_the_engine_files_of_the_commit_extract_prepare_passed(tmp_path, uv_answers):
+def test_the_image_is_built_from_the_engine_files_of_the_commit_extract_prepare_passed(tmp_path):
     origin, trained, newest = engine_origin(tmp_path)
     # Extract-Prepare prepared the data from `trained`; develop has moved on to `newest` since.
     prepare = tmp_path / "prepare"
@@ -570,7 +541,7 @@ def test_the_image_is_built_from_the_engine_files_of_the_commit_extract_prepare_
     )
     assert checked.returncode == 0, checked.stderr
     assert not (deploy / "engine").exists()
-    built, _ = run_build(deploy, "absent", artifact_made=True, answers=uv_answers)
+    built, _ = run_build(deploy, "absent", artifact_made=True)
     assert built.returncode == 0, built.stderr
     context = deploy / "temp" / "image"
     for name in ("score.py", "requirements.txt"):
