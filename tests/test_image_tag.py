@@ -105,7 +105,7 @@ def test_stacks_that_disagree_on_the_image_are_refused(tmp_path):
     result = pipeline_image(stack_files(tmp_path, CUSTOM, only="qa"), MODEL_VERSION, "estimation-model")
     assert result.returncode == 1
     assert "error: the environment stacks name different images" in result.stderr
-    assert "qa: pricing/valuation-engine:valuation_model-7" in result.stderr and result.stdout == ""
+    assert f"qa: pricing/valuation-engine:valuation_model-{MODEL_VERSION}" in result.stderr and result.stdout == ""
 
 
 def test_a_model_registered_under_another_name_is_refused(tmp_path):

@@ -22,8 +22,11 @@ from offline.evaluate import (
     shared_stack_name,
     stack_config,
 )
+from offline.plan import DOCS_MODEL_VERSION
 
-MODEL_VERSION = "7"
+# The version docs/architecture.md shows the environments serving: the session's deploys are
+# then the very evaluations the docs are generated from (tests/test_plan.py reuses them).
+MODEL_VERSION = DOCS_MODEL_VERSION
 ENVIRONMENTS = STACKS[1:]
 # The resource that serves the model in each environment, by the platform the shared stack's
 # table gives it.
