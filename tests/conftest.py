@@ -13,6 +13,7 @@ from tests.support.evaluations import (
     deploy,
     prod_on_an_existing_cluster,
     self_reference,
+    watching_applies,
 )
 from tests.support.evaluations import (
     customised as customised_run,
@@ -28,9 +29,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def runs() -> dict[str, Evaluation]:
+def declared_in_applies() -> list[str]:
+    """Each resource declared inside an `Output.apply` callback while `runs` and `served`
+    were evaluated (tests/test_style.py holds it empty)."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def runs(declared_in_applies: list[str]) -> dict[str, Evaluation]:
     """Each stack as a PR preview sees it: no model version passed, none deployed yet."""
-    evaluations = evaluate_all()
+    with watching_applies(declared_in_applies):
+        evaluations = evaluate_all()
     for stack, run in evaluations.items():
         assert run.error is None, f"stack {stack} failed to evaluate: {run.error}"
     return evaluations
@@ -42,9 +51,10 @@ def shared(runs: dict[str, Evaluation]) -> Evaluation:
 
 
 @pytest.fixture(scope="session")
-def served(shared: Evaluation) -> dict[str, Evaluation]:
+def served(shared: Evaluation, declared_in_applies: list[str]) -> dict[str, Evaluation]:
     """The environments deployed with model version MODEL_VERSION."""
-    evaluations = {stack: deploy(stack, shared) for stack in ENVIRONMENTS}
+    with watching_applies(declared_in_applies):
+        evaluations = {stack: deploy(stack, shared) for stack in ENVIRONMENTS}
     for stack, run in evaluations.items():
         assert run.error is None, f"stack {stack} failed to evaluate with a model version: {run.error}"
     return evaluations

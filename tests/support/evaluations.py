@@ -4,9 +4,14 @@ tests/conftest.py."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
+from collections.abc import Iterator
 from typing import Any
 
+import pulumi
+import pytest
 import yaml
 
 from components.config import PROJECT
@@ -166,3 +171,35 @@ def prod_on_an_existing_cluster(shared: Evaluation) -> Evaluation:
     existing = {"name": "aks-platform", "resourceGroup": "rg-platform-aks"}
     ingress = {**_section("prod", "aks")["ingress"], "dnsZoneId": PROD_ZONE}
     return deploy("prod", shared, overrides=prod_aks(existingCluster=existing, ingress=ingress))
+
+
+# Set while an apply's callback runs: a resource declared then is missing from previews.
+_IN_APPLY: contextvars.ContextVar[bool] = contextvars.ContextVar("in_apply", default=False)
+
+
+@contextlib.contextmanager
+def watching_applies(born: list[str] | None = None) -> Iterator[list[str]]:
+    """While inside: each resource declared within an `Output.apply` callback, as "<type> <name>",
+    appended to `born` (a new list unless given), which is yielded."""
+    found: list[str] = [] if born is None else born
+    apply, resource_init = pulumi.Output.apply, pulumi.Resource.__init__
+
+    def watched_apply(self, func, run_with_unknowns=False):  # type: ignore[no-untyped-def]
+        def flagged(value):  # type: ignore[no-untyped-def]
+            token = _IN_APPLY.set(True)
+            try:
+                return func(value)
+            finally:
+                _IN_APPLY.reset(token)
+
+        return apply(self, flagged, run_with_unknowns)
+
+    def watched_init(self, t, name, *args, **kwargs):  # type: ignore[no-untyped-def]
+        if _IN_APPLY.get():
+            found.append(f"{t} {name}")
+        resource_init(self, t, name, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pulumi.Output, "apply", watched_apply)
+        patch.setattr(pulumi.Resource, "__init__", watched_init)
+        yield found
