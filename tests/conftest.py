@@ -7,16 +7,15 @@ import gc
 import pytest
 
 from offline import evaluate as offline
-from offline.evaluate import Evaluation, evaluate_all
+from offline.evaluate import STACKS, Evaluation, evaluate_all
 from tests.support.evaluations import (
     ENVIRONMENTS,
+    Evaluations,
+    customised_stack,
     deploy,
     prod_on_an_existing_cluster,
     self_reference,
     watching_applies,
-)
-from tests.support.evaluations import (
-    customised as customised_run,
 )
 
 
@@ -67,13 +66,11 @@ def every_run(runs: dict[str, Evaluation], served: dict[str, Evaluation]) -> lis
 
 
 @pytest.fixture(scope="session")
-def customised(shared: Evaluation) -> dict[str, Evaluation]:
+def customised(shared: Evaluation) -> Evaluations:
     """Each stack with every setting the "comes from config" tests check changed at once
-    (tests/support/evaluations.py, CUSTOM_*): one evaluation per stack for all of them."""
-    evaluations = {stack: customised_run(stack, shared) for stack in ("shared", *ENVIRONMENTS)}
-    for stack, run in evaluations.items():
-        assert run.error is None, f"stack {stack} failed to evaluate customised: {run.error}"
-    return evaluations
+    (tests/support/evaluations.py, CUSTOM_*): one evaluation per stack for all of them,
+    made when a test first asks for it."""
+    return Evaluations(STACKS, lambda stack: customised_stack(stack, shared), "customised")
 
 
 @pytest.fixture(scope="session")
@@ -104,15 +101,14 @@ def prod_by_someone_else(shared: Evaluation) -> Evaluation:
 
 
 @pytest.fixture(scope="session")
-def served_next(shared: Evaluation, served: dict[str, Evaluation]) -> dict[str, Evaluation]:
-    """The environments deployed with model version 8 after `served` (version MODEL_VERSION)."""
-    evaluations = {
-        stack: deploy(stack, shared, version="8", references={self_reference(stack): served[stack]})
-        for stack in ENVIRONMENTS
-    }
-    for stack, run in evaluations.items():
-        assert run.error is None, f"stack {stack} failed to evaluate with version 8: {run.error}"
-    return evaluations
+def served_next(shared: Evaluation, served: dict[str, Evaluation]) -> Evaluations:
+    """The environments deployed with model version 8 after `served` (version MODEL_VERSION),
+    each made when a test first asks for it."""
+
+    def next_deploy(stack: str) -> Evaluation:
+        return deploy(stack, shared, version="8", references={self_reference(stack): served[stack]})
+
+    return Evaluations(ENVIRONMENTS, next_deploy, "with version 8")
 
 
 @pytest.fixture(scope="session")

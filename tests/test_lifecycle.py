@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -96,7 +97,7 @@ def declared(runs: list[Evaluation], type_: str) -> list[Registration]:
 
 
 @pytest.fixture(scope="module")
-def variants(customised: dict[str, Evaluation], prod_existing: Evaluation) -> list[Evaluation]:
+def variants(customised: Mapping[str, Evaluation], prod_existing: Evaluation) -> list[Evaluation]:
     """Stacks as other config shapes them: every stack customised (among others a created
     DevOps project, deployers, a DNS zone), and prod on an existing cluster."""
     assert customised["shared"].of_type("azuredevops:index/project:Project")
@@ -190,7 +191,7 @@ CHANGES = {
 
 
 @pytest.fixture(scope="module")
-def changed_runs(shared: Evaluation, served_next: dict[str, Evaluation]) -> dict[str, Evaluation]:
+def changed_runs(shared: Evaluation, served_next: Mapping[str, Evaluation]) -> dict[str, Evaluation]:
     evaluations = {"new version": served_next["dev"]}
     for label, (stack, overrides) in CHANGED_RUNS.items():
         if stack == "shared":

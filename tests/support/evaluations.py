@@ -7,7 +7,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import pulumi
@@ -157,7 +157,7 @@ def customised_overrides(stack: str) -> dict[str, str]:
     return overrides
 
 
-def customised(stack: str, shared: Evaluation) -> Evaluation:
+def customised_stack(stack: str, shared: Evaluation) -> Evaluation:
     """`stack` evaluated with every setting of CUSTOM_* (environments deployed with
     MODEL_VERSION, reading the committed shared stack's outputs)."""
     if stack == SHARED:
@@ -203,3 +203,27 @@ def watching_applies(born: list[str] | None = None) -> Iterator[list[str]]:
         patch.setattr(pulumi.Output, "apply", watched_apply)
         patch.setattr(pulumi.Resource, "__init__", watched_init)
         yield found
+
+
+class Evaluations(Mapping[str, Evaluation]):
+    """Stacks evaluated on first use, each once: a test worker that needs one stack's run does
+    not pay for the others (pytest-xdist gives every worker its own session fixtures)."""
+
+    def __init__(self, stacks: tuple[str, ...], make: Callable[[str], Evaluation], what: str):
+        self._stacks, self._make, self._what = stacks, make, what
+        self._done: dict[str, Evaluation] = {}
+
+    def __getitem__(self, stack: str) -> Evaluation:
+        if stack not in self._stacks:
+            raise KeyError(stack)
+        if stack not in self._done:
+            run = self._make(stack)
+            assert run.error is None, f"stack {stack} failed to evaluate {self._what}: {run.error}"
+            self._done[stack] = run
+        return self._done[stack]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._stacks)
+
+    def __len__(self) -> int:
+        return len(self._stacks)
