@@ -6,8 +6,17 @@ import gc
 
 import pytest
 
-from offline.evaluate import Evaluation, evaluate_all
-from tests.support.evaluations import ENVIRONMENTS, deploy
+from offline import evaluate as offline
+from offline.evaluate import STACKS, Evaluation, evaluate_all
+from tests.support.evaluations import (
+    ENVIRONMENTS,
+    Evaluations,
+    customised_stack,
+    deploy,
+    prod_on_an_existing_cluster,
+    self_reference,
+    watching_applies,
+)
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -19,9 +28,17 @@ def pytest_collection_finish(session: pytest.Session) -> None:
 
 
 @pytest.fixture(scope="session")
-def runs() -> dict[str, Evaluation]:
+def declared_in_applies() -> list[str]:
+    """Each resource declared inside an `Output.apply` callback while `runs` and `served`
+    were evaluated (tests/test_style.py holds it empty)."""
+    return []
+
+
+@pytest.fixture(scope="session")
+def runs(declared_in_applies: list[str]) -> dict[str, Evaluation]:
     """Each stack as a PR preview sees it: no model version passed, none deployed yet."""
-    evaluations = evaluate_all()
+    with watching_applies(declared_in_applies):
+        evaluations = evaluate_all()
     for stack, run in evaluations.items():
         assert run.error is None, f"stack {stack} failed to evaluate: {run.error}"
     return evaluations
@@ -33,9 +50,10 @@ def shared(runs: dict[str, Evaluation]) -> Evaluation:
 
 
 @pytest.fixture(scope="session")
-def served(shared: Evaluation) -> dict[str, Evaluation]:
+def served(shared: Evaluation, declared_in_applies: list[str]) -> dict[str, Evaluation]:
     """The environments deployed with model version MODEL_VERSION."""
-    evaluations = {stack: deploy(stack, shared) for stack in ENVIRONMENTS}
+    with watching_applies(declared_in_applies):
+        evaluations = {stack: deploy(stack, shared) for stack in ENVIRONMENTS}
     for stack, run in evaluations.items():
         assert run.error is None, f"stack {stack} failed to evaluate with a model version: {run.error}"
     return evaluations
@@ -45,3 +63,57 @@ def served(shared: Evaluation) -> dict[str, Evaluation]:
 def every_run(runs: dict[str, Evaluation], served: dict[str, Evaluation]) -> list[Evaluation]:
     """Every stack, the environments both with and without a model version."""
     return [*runs.values(), *served.values()]
+
+
+@pytest.fixture(scope="session")
+def customised(shared: Evaluation) -> Evaluations:
+    """Each stack with every setting the "comes from config" tests check changed at once
+    (tests/support/evaluations.py, CUSTOM_*): one evaluation per stack for all of them,
+    made when a test first asks for it."""
+    return Evaluations(STACKS, lambda stack: customised_stack(stack, shared), "customised")
+
+
+@pytest.fixture(scope="session")
+def prod_existing(shared: Evaluation) -> Evaluation:
+    """prod on a cluster it looks up instead of creating, with a DNS zone for its entry."""
+    run = prod_on_an_existing_cluster(shared)
+    assert run.error is None, run.error
+    return run
+
+
+@pytest.fixture(scope="session")
+def prod_preview(shared: Evaluation) -> Evaluation:
+    """prod deployed in a preview, where pulumi-command runs no local command."""
+    run = deploy("prod", shared, preview=True)
+    assert run.error is None, run.error
+    return run
+
+
+@pytest.fixture(scope="session")
+def prod_by_someone_else(shared: Evaluation) -> Evaluation:
+    """prod's deploy evaluated again, by another identity than the pipelines' (`pulumi up`
+    run by hand): the same config must declare the same."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(offline, "DEPLOYER_OBJECT_ID", "99999999-9999-4999-8999-999999999999")
+        run = deploy("prod", shared)
+    assert run.error is None, run.error
+    return run
+
+
+@pytest.fixture(scope="session")
+def served_next(shared: Evaluation, served: dict[str, Evaluation]) -> Evaluations:
+    """The environments deployed with model version 8 after `served` (version MODEL_VERSION),
+    each made when a test first asks for it."""
+
+    def next_deploy(stack: str) -> Evaluation:
+        return deploy(stack, shared, version="8", references={self_reference(stack): served[stack]})
+
+    return Evaluations(ENVIRONMENTS, next_deploy, "with version 8")
+
+
+@pytest.fixture(scope="session")
+def shared_preview() -> Evaluation:
+    """The shared stack evaluated in a preview."""
+    run = offline.evaluate("shared", preview=True)
+    assert run.error is None, run.error
+    return run

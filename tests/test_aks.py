@@ -18,15 +18,15 @@ from components.serving.aks import (
 )
 from offline import evaluate as offline
 from offline.evaluate import SUBSCRIPTION_ID, TENANT_ID, mock_kubeconfig
-from tests.support.evaluations import deploy, prod_aks
+from tests.support.evaluations import ADMIN_GROUP, CUSTOM_PROD_AKS, DEPLOYER_GROUP, DEPLOYER_USER, deploy, prod_aks
 
 CLUSTER = "azure-native:containerservice:ManagedCluster"
 PROVIDER = "pulumi:providers:kubernetes"
 ASSIGNMENT = "azure-native:authorization:RoleAssignment"
 COMMAND = "command:local:Command"
 RELEASE = "kubernetes:helm.sh/v3:Release"
-USER = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
-GROUP = "1a2b3c4d-5e6f-4a8b-9c0d-1e2f3a4b5c6d"
+USER = DEPLOYER_USER
+GROUP = DEPLOYER_GROUP
 
 
 def admin_grants(run):
@@ -134,7 +134,7 @@ def test_cluster_admin_goes_to_the_pipelines_identity_only(prod, shared):
     assert offline.DEPLOYER_OBJECT_ID not in json.dumps([r.inputs for r in prod.resources])
 
 
-def test_whoever_runs_up_changes_nothing(shared, monkeypatch):
+def test_whoever_runs_up_changes_nothing(served, prod_by_someone_else):
     """Running `pulumi up` by hand must not re-point cluster-admin at the person running it."""
 
     def declared(run):
@@ -142,16 +142,13 @@ def test_whoever_runs_up_changes_nothing(shared, monkeypatch):
         # The engine gets dependencies in no fixed order.
         return {r.urn: (r.inputs, sorted(r.depends_on)) for r in run.resources}
 
-    as_pipeline = declared(deploy("prod", shared))
-    monkeypatch.setattr(offline, "DEPLOYER_OBJECT_ID", "99999999-9999-4999-8999-999999999999")
-    as_someone_else = declared(deploy("prod", shared))
-    assert as_someone_else == as_pipeline
+    assert declared(prod_by_someone_else) == declared(served["prod"])
 
 
-def test_configured_deployers_get_cluster_admin_with_their_principal_type(shared):
+def test_configured_deployers_get_cluster_admin_with_their_principal_type(shared, customised):
     deployers = [{"objectId": USER, "principalType": "User"}, {"objectId": GROUP, "principalType": "Group"}]
-    run = deploy("prod", shared, overrides=prod_aks(keep_file=False, deployers=deployers))
-    assert run.error is None, run.error
+    assert CUSTOM_PROD_AKS["deployers"] == deployers
+    run = customised["prod"]
     grants = admin_grants(run)
     assert set(grants) == {shared.outputs["pipelineIdentityPrincipalId"], USER, GROUP}
     assert grants[USER].inputs["principalType"] == "User"
@@ -208,10 +205,10 @@ def test_access_wait_keeps_the_kubeconfig_secret_in_inputs_and_state(prod):
     assert all("kube" not in value.lower() for value in wait.inputs["environment"].values())
 
 
-def test_access_wait_bounds_come_from_config(shared):
+def test_access_wait_bounds_come_from_config(customised):
     aks = {"namespace": "engine", "accessWait": {"attempts": 60, "intervalSeconds": 10}}
-    run = deploy("prod", shared, overrides=prod_aks(keep_file=False, **aks))
-    assert run.error is None, run.error
+    assert aks.items() <= CUSTOM_PROD_AKS.items()
+    run = customised["prod"]
     assert run.named("aks-access-wait").inputs["environment"] == {
         "ACCESS_NAMESPACE": "engine",
         "ACCESS_ATTEMPTS": "60",
@@ -219,10 +216,8 @@ def test_access_wait_bounds_come_from_config(shared):
     }
 
 
-def test_access_wait_is_declared_in_preview_where_pulumi_command_does_not_run_it(shared):
-    run = deploy("prod", shared, preview=True)
-    assert run.error is None, run.error
-    assert run.named("aks-access-wait").type == COMMAND
+def test_access_wait_is_declared_in_preview_where_pulumi_command_does_not_run_it(prod_preview):
+    assert prod_preview.named("aks-access-wait").type == COMMAND
 
 
 def test_kubeconfig_is_secret_and_never_exported(prod):
@@ -250,19 +245,18 @@ def test_kubeconfig_switches_kubelogin_to_azure_cli_login():
     assert converted["clusters"][0]["cluster"]["server"].startswith("https://aks-x.")
 
 
-def test_an_existing_cluster_is_looked_up_not_created(shared):
-    existing = {"name": "aks-platform", "resourceGroup": "rg-platform-aks"}
-    run = deploy("prod", shared, overrides=prod_aks(existingCluster=existing))
-    assert run.error is None, run.error
+def test_an_existing_cluster_is_looked_up_not_created(prod_existing):
+    run = prod_existing
     assert run.of_type(CLUSTER) == []
     assert run.of_type("azure-native:containerservice:AgentPool") == []
     assert run.of_type("azure-native:monitor:DataCollectionRule") == []
     grants = {
         r.inputs["roleDefinitionId"].rsplit("/", 1)[1] for r in run.of_type("azure-native:authorization:RoleAssignment")
     }
-    # AcrPull for the kubelet, the certificate's secret for the HTTPS entry: nothing on a cluster
-    # it does not own.
-    assert grants == {roles.ACR_PULL, roles.KEY_VAULT_SECRETS_USER}
+    # AcrPull for the kubelet, the certificate's secret and the DNS zone for the HTTPS entry:
+    # nothing on a cluster it does not own.
+    assert grants == {roles.ACR_PULL, roles.KEY_VAULT_SECRETS_USER, roles.DNS_ZONE_CONTRIBUTOR}
+    assert not [r for r in run.of_type(ASSIGNMENT) if "/ManagedCluster/" in r.inputs["scope"]]
     assert run.outputs["aksClusterName"] == "aks-platform"
     assert run.one(PROVIDER).is_secret("kubeconfig")
     # The owner of a looked-up cluster grants access; the deploy still waits until it works.
@@ -271,14 +265,15 @@ def test_an_existing_cluster_is_looked_up_not_created(shared):
     assert run.waits_for(run.one(RELEASE), wait.urn)
 
 
-def test_pool_sizes_and_admin_groups_come_from_config(shared):
-    group = "0f1e2d3c-4b5a-6978-8a9b-0c1d2e3f4a5b"
+def test_pool_sizes_and_admin_groups_come_from_config(customised):
+    group = ADMIN_GROUP
     aks = {
         "adminGroupObjectIds": [group],
         "userPool": {"minCount": 3, "maxCount": 9},
         "upgradeChannel": "patch",
     }
-    run = deploy("prod", shared, overrides=prod_aks(keep_file=False, **aks))
+    assert aks.items() <= CUSTOM_PROD_AKS.items()
+    run = customised["prod"]
     cluster = run.one(CLUSTER)
     assert cluster.inputs["aadProfile"]["adminGroupObjectIDs"] == [group]
     assert cluster.inputs["autoUpgradeProfile"]["upgradeChannel"] == "patch"

@@ -11,7 +11,7 @@ from components.config.errors import ConfigError
 from components.regions import AZURE_REGIONS, REGION_DISPLAY_NAMES, programmatic_name
 from components.types import PROJECT
 from offline.evaluate import ROOT, STACKS, evaluate, stack_config, validate
-from tests.support.evaluations import deploy, prod_aks
+from tests.support.evaluations import CUSTOM_SHARED, PROD_ZONE, prod_aks
 
 
 def key(name: str) -> str:
@@ -39,7 +39,7 @@ def test_defaults_apply_when_keys_are_absent():
     assert props["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 4, "nodeIdleTimeBeforeScaleDown": "PT300S"}
 
 
-ZONE = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.Network/dnszones/digitre.com"
+ZONE = PROD_ZONE
 
 
 def ingress(**changes: object) -> str:
@@ -315,15 +315,12 @@ def test_tags_come_from_config(shared):
     }
 
 
-def test_a_dns_zone_works_with_an_existing_cluster_too(shared):
+def test_a_dns_zone_works_with_an_existing_cluster_too(prod_existing):
     # The HTTPS entry keeps the record with its own identity (an ExternalDNS in the release's
     # namespace), not through the cluster's add-on profile: an existing cluster needs no change.
-    existing = prod_aks(existingCluster={"name": "aks-x", "resourceGroup": "rg-x"})[key("aks")]
-    aks = json.loads(existing)
-    aks["ingress"]["dnsZoneId"] = ZONE
-    run = deploy("prod", shared, overrides={key("aks"): json.dumps(aks)})
-    assert run.error is None, run.error
-    assert run.one("kubernetes:helm.sh/v3:Release").inputs["values"]["gateway"]["dnsZoneResourceIds"] == [ZONE]
+    assert prod_existing.of_type("azure-native:containerservice:ManagedCluster") == []
+    release = prod_existing.one("kubernetes:helm.sh/v3:Release")
+    assert release.inputs["values"]["gateway"]["dnsZoneResourceIds"] == [ZONE]
 
 
 def test_dev_and_qa_need_no_ingress(runs):
@@ -336,19 +333,27 @@ def test_dev_and_qa_need_no_ingress(runs):
 
 @pytest.mark.parametrize("location", ["swedencentral", "belgiumcentral", "westus3"])
 def test_a_listed_region_is_accepted(location):
-    run = evaluate("shared", overrides={key("location"): location})
-    assert run.error is None, run.error
+    accepted = validate("shared", overrides={key("location"): location})
+    assert not isinstance(accepted, ConfigError), accepted
+
+
+def test_the_configured_region_is_where_the_resources_go(customised):
+    # The customised shared stack's region (tests/support/evaluations.py, CUSTOM_SHARED).
+    location = CUSTOM_SHARED["location"]
+    assert location not in ("westeurope", stack_config("shared")[0][key("location")])
+    run = customised["shared"]
     assert run.named("platform-rg").inputs["location"] == location
+    assert {r.inputs["location"] for r in run.azure_resources if "location" in r.inputs} == {location}
 
 
-@pytest.mark.parametrize(("value", "priority"), [("true", "LowPriority"), ("false", "Dedicated")])
-def test_booleans_are_yaml_booleans(value, priority):
-    # A nested `lowPriority: true` reaches the program as JSON true.
-    compute = f'{{"lowPriority": {value}}}'
-    run = evaluate("shared", overrides={key("amlCompute"): compute})
-    assert run.error is None, run.error
-    props = run.one("azure-native:machinelearningservices:Compute").inputs["properties"]["properties"]
-    assert props["vmPriority"] == priority
+def test_booleans_are_yaml_booleans(shared, customised):
+    # A nested `lowPriority: false` in Pulumi.shared.yaml reaches the program as JSON false;
+    # the customised stack sets it true.
+    assert "lowPriority: false" in (ROOT / "Pulumi.shared.yaml").read_text()
+    assert CUSTOM_SHARED["amlCompute"]["lowPriority"] is True
+    for run, priority in ((shared, "Dedicated"), (customised["shared"], "LowPriority")):
+        props = run.one("azure-native:machinelearningservices:Compute").inputs["properties"]["properties"]
+        assert props["vmPriority"] == priority
 
 
 def test_several_environment_problems_are_reported_together():
@@ -388,7 +393,7 @@ def test_a_dns_zone_outside_the_environments_own_group_is_refused():
     ) in str(run.error)
     assert run.resources == []
     # Azure resource group names ignore case.
-    same = evaluate(
+    same = validate(
         "prod", overrides={key("aks"): ingress(dnsZoneId=ZONE.replace("rg-digitre-prod", "RG-Digitre-Prod"))}
     )
-    assert not isinstance(same.error, ConfigError), same.error
+    assert not isinstance(same, ConfigError), same

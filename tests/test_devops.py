@@ -18,7 +18,14 @@ from components.devops import pipelines as spec
 from components.devops.variable_groups import SENDGRID_SECRET
 from components.types import PROJECT
 from offline.evaluate import ROOT, SUBSCRIPTION_ID, Evaluation, Registration, _guid, evaluate
-from tests.support.evaluations import MODEL_VERSION, deploy, prod_aks, shared_devops
+from tests.support.evaluations import (
+    APPROVER_GROUPS,
+    CRYPTO_OFFICERS,
+    CUSTOM_PROD_AKS,
+    MODEL_VERSION,
+    SECRETS_OFFICERS,
+    shared_devops,
+)
 from tests.support.pipeline_jobs import load
 
 ADO = "azuredevops:index/"
@@ -28,10 +35,11 @@ def of(run, kind: str):
     return [r for r in run.resources if r.type.startswith(ADO) and r.type.endswith(f":{kind}")]
 
 
-def test_project_and_repositories_are_looked_up_not_created(shared):
+def test_project_and_repositories_are_looked_up_not_created(shared, customised):
+    assert shared_devops()["createProject"] is False
     assert of(shared, "Project") == []
-    run = evaluate("shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "createProject": True})})
-    assert run.error is None
+    # The customised shared stack sets createProject: true.
+    run = customised["shared"]
     (project,) = of(run, "Project")
     assert project.inputs["name"] == "DigitRE"
     assert project.protect is True
@@ -159,28 +167,15 @@ def covers(outer: str, inner: str) -> bool:
     return inner == outer or inner.startswith(f"{outer}/")
 
 
-# What the pipelines' identity deploys besides the committed stack files: prod with a DNS
-# zone in its own group and with deployers of each principal type (both allowed by config).
-PROD_ZONE = (
-    f"/subscriptions/{SUBSCRIPTION_ID}/resourceGroups/rg-digitre-prod/providers/Microsoft.Network/dnszones/digitre.com"
-)
-PROD_VARIANTS: dict[str, dict[str, Any]] = {
-    "prod with a DNS zone": {
-        "ingress": {"host": "engine.digitre.com", "certificateName": "tls", "dnsZoneId": PROD_ZONE}
-    },
-    "prod with deployers": {
-        "deployers": [
-            {"objectId": "11111111-2222-3333-4444-555555555555", "principalType": "User"},
-            {"objectId": "66666666-7777-8888-9999-000000000000", "principalType": "Group"},
-        ]
-    },
-}
-
-
-def test_role_assignment_rights_are_exactly_what_the_deployed_stacks_assign(shared, runs, served):
+def test_role_assignment_rights_are_exactly_what_the_deployed_stacks_assign(shared, runs, served, customised):
     """Azure evaluates each role assignment an environment stack makes (run by the
     pipelines' identity) against the conditioned rights whose scope holds it: exactly one
     right must allow it, and every role a right allows must be assigned by some stack."""
+    # What the pipelines' identity deploys besides the committed stack files: prod as the
+    # customised evaluation shapes it, with a DNS zone in its own group and deployers of each
+    # principal type (both allowed by config).
+    assert CUSTOM_PROD_AKS["ingress"]["dnsZoneId"]
+    assert {d["principalType"] for d in CUSTOM_PROD_AKS["deployers"]} == {"User", "Group"}
     rights = [
         a
         for a in grants_of(shared, "pipelines-azure")
@@ -189,7 +184,7 @@ def test_role_assignment_rights_are_exactly_what_the_deployed_stacks_assign(shar
     deployed = {
         **{f"{stack} (no model)": run for stack, run in runs.items() if stack != "shared"},
         **{f"{stack} (model {MODEL_VERSION})": run for stack, run in served.items()},
-        **{label: deploy("prod", shared, overrides=prod_aks(**change)) for label, change in PROD_VARIANTS.items()},
+        "prod with a DNS zone and deployers": customised["prod"],
     }
     assert {label.split(" ")[0] for label in deployed} == set(shared.outputs["environmentResourceGroups"])
     used: set[tuple[str, str]] = set()
@@ -365,39 +360,35 @@ def test_the_branch_proof_fails_when_the_check_is_gone_weakened_or_a_write_right
         assert problem.startswith(f"{spec.ML_SERVICE_CONNECTION}: usable from any branch"), problem
 
 
-def test_key_vault_crypto_officers_come_from_config(shared):
+def test_key_vault_crypto_officers_come_from_config(shared, customised):
     assert [
         a
         for a in shared.of_type("azure-native:authorization:RoleAssignment")
         if a.name.startswith("key-vault-officers-")
     ] == []
-    people = {"11111111-2222-3333-4444-555555555555": "User", "66666666-7777-8888-9999-000000000000": "Group"}
-    run = evaluate(
-        "shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "keyVaultCryptoOfficers": people})}
-    )
+    # The customised shared stack names crypto officers and (other) secrets officers.
+    run = customised["shared"]
     officers = {
-        a.inputs["principalId"]: a
+        (a.inputs["principalId"], last(a.inputs["roleDefinitionId"])): a
         for a in run.of_type("azure-native:authorization:RoleAssignment")
         if a.name.startswith("key-vault-officers-")
     }
-    assert set(officers) == set(people)
-    for object_id, assignment in officers.items():
+    crypto, secrets = roles.KEY_VAULT_CRYPTO_OFFICER, roles.KEY_VAULT_SECRETS_OFFICER
+    assert set(officers) == {(p, crypto) for p in CRYPTO_OFFICERS} | {(p, secrets) for p in SECRETS_OFFICERS}
+    for (object_id, role), assignment in officers.items():
+        people = CRYPTO_OFFICERS if role == crypto else SECRETS_OFFICERS
         assert assignment.inputs["principalType"] == people[object_id]
-        assert last(assignment.inputs["roleDefinitionId"]) == roles.KEY_VAULT_CRYPTO_OFFICER
         assert last(assignment.inputs["scope"]) == run.outputs["keyVaultName"]
 
 
-def test_whoever_deploys_shared_may_delete_the_secret_it_creates(shared):
+def test_whoever_deploys_shared_may_delete_the_secret_it_creates(shared, customised):
     # azure-native deletes a keyvault.Secret through the vault's data plane, which on an RBAC
     # vault takes Key Vault Secrets Officer (or Administrator): an Owner alone cannot.
     secret = shared.one("azure-native:keyvault:Secret")
     deleters = [a for a in shared.of_type("azure-native:authorization:RoleAssignment") if a.urn in secret.depends_on]
     assert deleters == []  # the committed stack file names nobody: docs/operations.md step 0 asks for your id
-    people = {"11111111-2222-3333-4444-555555555555": "User", "66666666-7777-8888-9999-000000000000": "Group"}
-    run = evaluate(
-        "shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "keyVaultSecretsOfficers": people})}
-    )
-    assert run.error is None, run.error
+    people = SECRETS_OFFICERS
+    run = customised["shared"]
     secret = run.one("azure-native:keyvault:Secret")
     vault = run.one("azure-native:keyvault:Vault")
     officers = {
@@ -410,15 +401,11 @@ def test_whoever_deploys_shared_may_delete_the_secret_it_creates(shared):
         assert assignment.inputs["principalType"] == people[object_id]
         # The secret depends on the grant: a destroy deletes the secret while the grant stands.
         assert assignment.urn in secret.depends_on
-    # Crypto Officers are another list: being one does not let anybody delete the secret.
-    crypto = evaluate(
-        "shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "keyVaultCryptoOfficers": people})}
-    )
-    assert not [
-        a
-        for a in crypto.of_type("azure-native:authorization:RoleAssignment")
-        if a.urn in crypto.one("azure-native:keyvault:Secret").depends_on
-    ]
+    # Crypto Officers are another list (the customised stack sets both, to other people):
+    # being one does not let anybody delete the secret.
+    assert not CRYPTO_OFFICERS.keys() & SECRETS_OFFICERS.keys()
+    deleters = [a for a in run.of_type("azure-native:authorization:RoleAssignment") if a.urn in secret.depends_on]
+    assert {a.inputs["principalId"] for a in deleters} == set(people)
 
 
 # The azure-native resource types whose delete goes through a data plane rather than Azure
@@ -533,12 +520,11 @@ def test_qa_has_branch_control_and_dev_has_no_check(shared):
         assert checks_on(shared, kind, "dev") == []
 
 
-def test_approvers_come_from_config(shared):
-    devops = {**shared_devops(), "approverGroups": ["ML Leads", "Release Managers"]}
-    run = evaluate("shared", overrides={f"{PROJECT}:devops": json.dumps(devops)})
-    (approval,) = of(run, "CheckApproval")
+def test_approvers_come_from_config(customised):
+    assert shared_devops()["approverGroups"] != APPROVER_GROUPS
+    (approval,) = of(customised["shared"], "CheckApproval")
     # The provider's documented approver id is the group's origin id (not its descriptor).
-    assert approval.inputs["approvers"] == [_guid("group-origin", g) for g in ("ML Leads", "Release Managers")]
+    assert approval.inputs["approvers"] == [_guid("group-origin", g) for g in APPROVER_GROUPS]
 
 
 def definitions(run) -> dict[str, Registration]:

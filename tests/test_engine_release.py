@@ -13,9 +13,8 @@ import yaml
 
 from components.serving.contract import ServingContract
 from components.serving.engine_release import CHART_PATH, chart_values
-from components.types import PROJECT
 from offline.evaluate import ROOT
-from tests.support.evaluations import deploy, prod_aks
+from tests.support.evaluations import CUSTOM_PROD_AKS, CUSTOM_SERVING
 
 CHART = ROOT / CHART_PATH
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
@@ -55,10 +54,10 @@ def test_release_values_from_stack_config_satisfy_the_chart_schema(release):
     assert release.is_secret("values.appInsightsConnectionString")
 
 
-def test_size_replica_bounds_and_timeout_come_from_config(shared):
-    serving = {f"{PROJECT}:serving": json.dumps({"platform": "aks", "cpu": 0.5, "memoryGb": 1.5})}
-    aks = prod_aks(minReplicas=3, maxReplicas=10, helmTimeoutSeconds=900)
-    inputs = deploy("prod", shared, overrides={**serving, **aks}).one(RELEASE).inputs
+def test_size_replica_bounds_and_timeout_come_from_config(customised):
+    assert {"cpu": 0.5, "memoryGb": 1.5}.items() <= CUSTOM_SERVING["prod"].items()
+    assert {"minReplicas": 3, "maxReplicas": 10, "helmTimeoutSeconds": 900}.items() <= CUSTOM_PROD_AKS.items()
+    inputs = customised["prod"].one(RELEASE).inputs
     values = inputs["values"]
     jsonschema.validate(values, SCHEMA)
     assert inputs["timeout"] == 900

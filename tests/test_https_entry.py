@@ -16,9 +16,9 @@ from components.devops.service_connection import TOKEN_EXCHANGE_AUDIENCE as DEVO
 from components.serving import https_entry
 from components.serving.aks import _oidc_issuer_url
 from components.serving.engine_release import CHART_PATH
-from offline.evaluate import ROOT, mock_issuer, stack_config
+from offline.evaluate import ROOT, mock_issuer
 from tests.support import ledger
-from tests.support.evaluations import deploy, prod_aks
+from tests.support.evaluations import CUSTOM_PROD_AKS, PROD_ZONE
 
 CHART = ROOT / CHART_PATH
 SCHEMA = json.loads((CHART / "values.schema.json").read_text())
@@ -29,7 +29,7 @@ IDENTITY = "azure-native:managedidentity:UserAssignedIdentity"
 FEDERATION = "azure-native:managedidentity:FederatedIdentityCredential"
 COMMAND = "command:local:Command"
 SECTION = "AKS, Kubernetes and Helm"
-ZONE = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.Network/dnszones/digitre.com"
+ZONE = PROD_ZONE
 # What Pulumi.prod.yaml sets.
 HOST = "engine.digitre.com"
 CERTIFICATE = "estimation-engine-tls"
@@ -165,14 +165,14 @@ def test_the_release_renders_the_entrys_gateway_and_nothing_public_of_its_own(pr
     jsonschema.validate(values, SCHEMA)
 
 
-def test_the_host_and_certificate_come_from_config(shared):
-    ingress = {"host": "price.example.org", "certificateName": "price-tls"}
-    run = deploy("prod", shared, overrides=prod_aks(ingress=ingress))
-    assert run.error is None, run.error
+def test_the_host_and_certificate_come_from_config(customised):
+    ingress = CUSTOM_PROD_AKS["ingress"]
+    assert (ingress["host"], ingress["certificateName"]) == ("price.digitre.com", "price-tls") != (HOST, CERTIFICATE)
+    run = customised["prod"]
     values = run.one(RELEASE).inputs["values"]["gateway"]
-    assert values["host"] == "price.example.org"
+    assert values["host"] == "price.digitre.com"
     assert values["tlsOptions"][https_entry.KEY_VAULT_URI_OPTION].endswith("/certificates/price-tls")
-    assert run.outputs["healthUrl"] == "https://price.example.org/"
+    assert run.outputs["healthUrl"] == "https://price.digitre.com/"
     (reader,) = grants(run)[roles.KEY_VAULT_SECRETS_USER]
     assert reader.inputs["scope"].endswith("/secrets/price-tls")
 
@@ -224,11 +224,9 @@ def test_the_identity_reads_only_the_certificates_secret_before_the_release(prod
     assert roles.DNS_ZONE_CONTRIBUTOR not in grants(prod)
 
 
-def test_a_dns_zone_is_granted_to_the_entrys_identity_and_rendered(shared):
-    config, _ = stack_config("prod")
-    ingress = {**json.loads(config["digitre-mlops:aks"])["ingress"], "dnsZoneId": ZONE}
-    run = deploy("prod", shared, overrides=prod_aks(ingress=ingress))
-    assert run.error is None, run.error
+def test_a_dns_zone_is_granted_to_the_entrys_identity_and_rendered(customised):
+    assert CUSTOM_PROD_AKS["ingress"]["dnsZoneId"] == ZONE
+    run = customised["prod"]
     (dns,) = grants(run)[roles.DNS_ZONE_CONTRIBUTOR]
     assert dns.inputs["scope"] == ZONE
     assert dns.inputs["principalId"] == run.one(IDENTITY).outputs["principalId"]
@@ -260,13 +258,13 @@ def test_the_implementation_is_turned_on_by_a_bounded_check_before_the_release(p
     assert prod.waits_for(prod.one(RELEASE), class_wait.urn) and prod.waits_for(prod.one(RELEASE), check.urn)
 
 
-def test_the_implementation_check_runs_again_after_each_cluster_update_only(shared, prod):
+def test_the_implementation_check_runs_again_after_each_cluster_update_only(prod, prod_by_someone_else, customised):
     """Converges: the same cluster asks nothing again (same triggers); any update of the cluster
     by the provider (a new eTag) runs the check again, which turns back on what it dropped."""
-    again = deploy("prod", shared)
+    again = prod_by_someone_else  # prod's deploy evaluated a second time
     assert again.named("https-entry-implementation").inputs == prod.named("https-entry-implementation").inputs
-    changed = deploy("prod", shared, overrides=prod_aks(tier="Premium"))
-    assert changed.error is None, changed.error
+    changed = customised["prod"]  # the same cluster with other settings
+    assert changed.one(CLUSTER).inputs != prod.one(CLUSTER).inputs
     before, after = (r.named("https-entry-implementation").inputs["triggers"] for r in (prod, changed))
     assert before[0] == after[0] and before[1] != after[1]
     assert "eTag" in row("PUT at an older API version").fact
@@ -309,10 +307,9 @@ def test_the_https_only_proof_asks_about_the_gateways_service_after_each_deploy(
     assert said["publicPorts"] == [443] and said["gatewayClassName"] == https_entry.GATEWAY_CLASS
 
 
-def test_a_preview_declares_the_check_and_the_waits(shared):
+def test_a_preview_declares_the_check_and_the_waits(prod_preview):
     # pulumi-command runs no local command in a preview: it never needs az or the cluster.
-    run = deploy("prod", shared, preview=True)
-    assert run.error is None, run.error
+    run = prod_preview
     for name in ("https-entry-implementation", "https-entry-gateway-class", "https-entry-https-only"):
         assert run.named(name).type == COMMAND
 
@@ -327,10 +324,8 @@ def test_before_any_model_the_entry_is_readied_and_nothing_is_public(runs):
     assert roles.KEY_VAULT_SECRETS_USER in grants(run)
 
 
-def test_an_existing_cluster_must_already_have_the_implementation(shared):
-    existing = {"name": "aks-platform", "resourceGroup": "rg-platform-aks"}
-    run = deploy("prod", shared, overrides=prod_aks(existingCluster=existing))
-    assert run.error is None, run.error
+def test_an_existing_cluster_must_already_have_the_implementation(prod_existing):
+    run = prod_existing
     check = run.named("https-entry-implementation")
     assert check.inputs["environment"]["CLUSTER_FEATURES_MODE"] == "require"
     assert check.inputs["environment"]["CLUSTER_ID"].endswith(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import re
 import shlex
 from collections.abc import Mapping
@@ -21,11 +20,11 @@ from components.devops import pipelines as spec
 from components.serving.image import image_tag
 from components.types import PROJECT
 from offline.evaluate import ROOT
-from tests.support.evaluations import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
+from tests.support.evaluations import CUSTOM_IMAGE, ENVIRONMENTS, MODEL_VERSION, WORKLOAD
 from tests.support.pipeline_jobs import jobs_of, script_of
 
 BUILD_AND_DEPLOY = ROOT / spec.DEV_BUILD_AND_DEPLOY.yml_path
-CUSTOM = {"repository": "pricing/valuation-engine", "modelName": "Valuation_Model"}
+CUSTOM = CUSTOM_IMAGE
 
 
 def build_script() -> str:
@@ -86,14 +85,13 @@ def test_default_config_names_the_default_image(tmp_path):
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_a_non_default_repository_and_model_name_match_on_both_sides(tmp_path, shared, stack):
+def test_a_non_default_repository_and_model_name_match_on_both_sides(tmp_path, shared, customised, stack):
     pushed = pipeline_image(stack_files(tmp_path, CUSTOM), MODEL_VERSION, CUSTOM["modelName"])
     assert pushed.returncode == 0, pushed.stderr
     assert pushed.stdout.strip() == f"pricing/valuation-engine:valuation_model-{MODEL_VERSION}"
 
-    serving = {**yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"][f"{PROJECT}:serving"], **CUSTOM}
-    run = deploy(stack, shared, overrides={f"{PROJECT}:serving": json.dumps(serving)})
-    assert run.error is None, run.error
+    # The customised environments serve CUSTOM's repository and model (among other settings).
+    run = customised[stack]
     pulled = run.outputs["image"]
     assert pulled == f"{shared.outputs['registryLoginServer']}/{pushed.stdout.strip()}"
     workload = run.one(WORKLOAD[stack])
@@ -108,7 +106,7 @@ def test_stacks_that_disagree_on_the_image_are_refused(tmp_path):
     result = pipeline_image(stack_files(tmp_path, CUSTOM, only="qa"), MODEL_VERSION, "estimation-model")
     assert result.returncode == 1
     assert "error: the environment stacks name different images" in result.stderr
-    assert "qa: pricing/valuation-engine:valuation_model-7" in result.stderr and result.stdout == ""
+    assert f"qa: pricing/valuation-engine:valuation_model-{MODEL_VERSION}" in result.stderr and result.stdout == ""
 
 
 def test_a_model_registered_under_another_name_is_refused(tmp_path):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 import pytest
@@ -21,7 +22,7 @@ from components.lifecycle import MAY_GO, PROTECTED
 from components.types import PROJECT
 from offline.evaluate import Evaluation, Registration, evaluate, stack_config
 from tests.support import ledger
-from tests.support.evaluations import MODEL_VERSION, deploy, prod_aks, shared_devops
+from tests.support.evaluations import MODEL_VERSION, deploy, prod_aks
 from tests.support.provider_sdk import referenced, sdk_args, wire_properties
 
 SECTION = "Changes Azure cannot apply in place"
@@ -96,16 +97,11 @@ def declared(runs: list[Evaluation], type_: str) -> list[Registration]:
 
 
 @pytest.fixture(scope="module")
-def variants(shared: Evaluation) -> list[Evaluation]:
-    """Stacks as other config shapes them: a created DevOps project, an existing prod cluster."""
-    project = evaluate(
-        "shared", overrides={f"{PROJECT}:devops": json.dumps({**shared_devops(), "createProject": True})}
-    )
-    existing = {"name": "aks-platform", "resourceGroup": "rg-platform-aks"}
-    lookup = deploy("prod", shared, overrides=prod_aks(existingCluster=existing))
-    for run in (project, lookup):
-        assert run.error is None, run.error
-    return [project, lookup]
+def variants(customised: Mapping[str, Evaluation], prod_existing: Evaluation) -> list[Evaluation]:
+    """Stacks as other config shapes them: every stack customised (among others a created
+    DevOps project, deployers, a DNS zone), and prod on an existing cluster."""
+    assert customised["shared"].of_type("azuredevops:index/project:Project")
+    return [*customised.values(), prod_existing]
 
 
 @pytest.fixture(scope="module")
@@ -161,29 +157,55 @@ def _with(stack: str, key: str, **changes: Any) -> dict[str, str]:
     return {f"{PROJECT}:{key}": json.dumps({**_section(stack, key), **changes})}
 
 
-# (stack, override maker, resource type, whether Azure can apply the change in place)
+# The stacks evaluated after a config change: changes on different resources share one
+# evaluation (each change is judged on its own resource's inputs alone); two changes of the
+# same resource never do. "new version" is the deploy of model version 8 (`served_next`).
+CHANGED_RUNS = {
+    "shared compute VM size and vault retention": (
+        "shared",
+        lambda: {
+            **_with("shared", "amlCompute", vmSize="Standard_E4ds_v5"),
+            **_with("shared", "keyVault", softDeleteRetentionDays=30),
+        },
+    ),
+    "shared compute priority": ("shared", lambda: _with("shared", "amlCompute", lowPriority=True)),
+    "shared compute scale": ("shared", lambda: _with("shared", "amlCompute", maxNodes=9)),
+    "dev restart policy": ("dev", lambda: _with("dev", "aci", restartPolicy="OnFailure")),
+    "dev CPU": ("dev", lambda: _with("dev", "serving", cpu=2)),
+    "prod system pool VM size": ("prod", lambda: prod_aks(systemPool={"vmSize": "Standard_D8ds_v5"})),
+    "prod system pool bounds": ("prod", lambda: prod_aks(systemPool={"minCount": 2, "maxCount": 5})),
+}
+
+# change: (the evaluation after it, resource type, whether Azure can apply the change in place)
 CHANGES = {
-    "compute VM size": ("shared", lambda: _with("shared", "amlCompute", vmSize="Standard_E4ds_v5"), COMPUTE, False),
-    "compute priority": ("shared", lambda: _with("shared", "amlCompute", lowPriority=True), COMPUTE, False),
-    "compute scale": ("shared", lambda: _with("shared", "amlCompute", maxNodes=9), COMPUTE, True),
-    "vault retention": ("shared", lambda: _with("shared", "keyVault", softDeleteRetentionDays=30), VAULT, False),
-    "ACI restart policy": ("dev", lambda: _with("dev", "aci", restartPolicy="OnFailure"), ACI, False),
-    "ACI CPU": ("dev", lambda: _with("dev", "serving", cpu=2), ACI, False),
-    "ACI image": ("dev", lambda: {}, ACI, True),
-    "system pool VM size": ("prod", lambda: prod_aks(systemPool={"vmSize": "Standard_D8ds_v5"}), CLUSTER, False),
-    "system pool bounds": ("prod", lambda: prod_aks(systemPool={"minCount": 2, "maxCount": 5}), CLUSTER, True),
+    "compute VM size": ("shared compute VM size and vault retention", COMPUTE, False),
+    "compute priority": ("shared compute priority", COMPUTE, False),
+    "compute scale": ("shared compute scale", COMPUTE, True),
+    "vault retention": ("shared compute VM size and vault retention", VAULT, False),
+    "ACI restart policy": ("dev restart policy", ACI, False),
+    "ACI CPU": ("dev CPU", ACI, False),
+    "ACI image": ("new version", ACI, True),
+    "system pool VM size": ("prod system pool VM size", CLUSTER, False),
+    "system pool bounds": ("prod system pool bounds", CLUSTER, True),
 }
 
 
+@pytest.fixture(scope="module")
+def changed_runs(shared: Evaluation, served_next: Mapping[str, Evaluation]) -> dict[str, Evaluation]:
+    evaluations = {"new version": served_next["dev"]}
+    for label, (stack, overrides) in CHANGED_RUNS.items():
+        if stack == "shared":
+            evaluations[label] = evaluate(stack, overrides=overrides())
+        else:
+            evaluations[label] = deploy(stack, shared, version=MODEL_VERSION, overrides=overrides())
+    return evaluations
+
+
 @pytest.mark.parametrize("change", sorted(CHANGES))
-def test_a_config_change_azure_cannot_apply_is_a_replacement_or_refused(change, shared, served):
-    stack, overrides, type_, in_place = CHANGES[change]
-    if stack == "shared":
-        before, after = shared, evaluate(stack, overrides=overrides())
-    else:
-        # The image change is a new model version; every other case keeps the served one.
-        version = "8" if change == "ACI image" else MODEL_VERSION
-        before, after = served[stack], deploy(stack, shared, version=version, overrides=overrides())
+def test_a_config_change_azure_cannot_apply_is_a_replacement_or_refused(change, shared, served, changed_runs):
+    label, type_, in_place = CHANGES[change]
+    after = changed_runs[label]
+    before = shared if after.stack == "shared" else served[after.stack]
     assert after.error is None, after.error
     old, new = before.one(type_), after.one(type_)
     assert replaced(old, new) is not in_place

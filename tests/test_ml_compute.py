@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import json
-
 from components import roles
-from components.types import PROJECT
-from offline.evaluate import evaluate
+from tests.support.evaluations import CUSTOM_SHARED
 
 
 def compute_properties(run):
@@ -27,7 +24,7 @@ def test_cluster_scales_to_zero_without_public_ssh(shared):
     assert compute.parent.endswith("digitre:ml_platform:MlCompute::ml-compute")
 
 
-def test_cluster_size_priority_and_idle_time_come_from_config():
+def test_cluster_size_priority_and_idle_time_come_from_config(customised):
     settings = {
         "name": "gpu-train",
         "vmSize": "Standard_NC6s_v3",
@@ -35,7 +32,8 @@ def test_cluster_size_priority_and_idle_time_come_from_config():
         "idleSecondsBeforeScaleDown": 900,
         "lowPriority": True,
     }
-    run = evaluate("shared", overrides={f"{PROJECT}:amlCompute": json.dumps(settings)})
+    assert CUSTOM_SHARED["amlCompute"] == settings
+    run = customised["shared"]
     compute, props = compute_properties(run)
     inner = props["properties"]
     assert compute.inputs["computeName"] == "gpu-train"

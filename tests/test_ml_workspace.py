@@ -5,9 +5,9 @@ from __future__ import annotations
 import uuid
 
 from components import roles
-from components.types import PROJECT
-from offline.evaluate import SUBSCRIPTION_ID, TENANT_ID, evaluate
+from offline.evaluate import SUBSCRIPTION_ID, TENANT_ID
 from tests.support import ledger
+from tests.support.evaluations import CUSTOM_SHARED
 
 
 # RBAC, soft delete and purge protection on the vault, TLS 1.2, HTTPS only and no public blobs on
@@ -18,8 +18,10 @@ def test_key_vault_follows_the_baseline(shared):
     assert "accessPolicies" not in props
 
 
-def test_key_vault_retention_comes_from_config():
-    run = evaluate("shared", overrides={f"{PROJECT}:keyVault": '{"softDeleteRetentionDays": 30}'})
+def test_key_vault_retention_comes_from_config(customised):
+    # The customised shared stack keeps deleted vault items 30 days (the default: 90).
+    assert CUSTOM_SHARED["keyVault"] == {"softDeleteRetentionDays": 30}
+    run = customised["shared"]
     assert run.one("azure-native:keyvault:Vault").inputs["properties"]["softDeleteRetentionInDays"] == 30
 
 

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from components.types import PROJECT
-from offline.evaluate import evaluate
+from tests.support.evaluations import CUSTOM_SHARED
 
 
 def test_app_insights_is_workspace_based(shared):
@@ -17,8 +16,10 @@ def test_app_insights_is_workspace_based(shared):
     assert workspace.parent == appi.parent and appi.parent.endswith("digitre:ml_platform:Monitoring::monitoring")
 
 
-def test_retention_comes_from_config():
-    run = evaluate("shared", overrides={f"{PROJECT}:monitoring": '{"retentionDays": 90}'})
+def test_retention_comes_from_config(customised):
+    # The customised shared stack keeps logs 90 days (the stack file and the default: 30).
+    assert CUSTOM_SHARED["monitoring"] == {"retentionDays": 90}
+    run = customised["shared"]
     assert run.one("azure-native:operationalinsights:Workspace").inputs["retentionInDays"] == 90
 
 

@@ -11,6 +11,7 @@ from components.config.errors import ConfigError
 from components.naming import RULES, Names
 from components.types import PROJECT
 from offline.evaluate import evaluate
+from tests.support.evaluations import CUSTOM_SHARED
 
 # The kind of name (a row of components/naming.py's RULES) each resource's own name is.
 KIND = {
@@ -137,14 +138,15 @@ def check_tags(run):
             assert resource.inputs.get("tags") == expected, resource.name
 
 
-def test_globally_unique_names_are_stable_across_runs(shared):
-    again = evaluate("shared")
+def test_globally_unique_names_are_stable_across_runs(shared, shared_preview):
+    again = shared_preview  # another evaluation of the same stack
     for type_ in GLOBALLY_UNIQUE:
         assert again.one(type_).physical_name == shared.one(type_).physical_name
 
 
-def test_a_fork_with_its_own_prefix_gets_its_own_global_names(shared):
-    other = evaluate("shared", overrides={f"{PROJECT}:prefix": "acme"})
+def test_a_fork_with_its_own_prefix_gets_its_own_global_names(shared, customised):
+    assert CUSTOM_SHARED["prefix"] == "acme"
+    other = customised["shared"]  # with another prefix, among other settings
     for type_ in GLOBALLY_UNIQUE:
         assert other.one(type_).physical_name != shared.one(type_).physical_name
 

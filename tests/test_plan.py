@@ -14,8 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from components.types import PROJECT
 from offline import evaluate as offline
-from offline.evaluate import ROOT, Evaluation, stack_config
+from offline import plan as offline_plan
+from offline.evaluate import ROOT, SHARED, Evaluation, shared_stack_name, stack_config
 from offline.plan import (
     DOCS,
     count,
@@ -35,9 +37,38 @@ from tests.support.evaluations import MODEL_VERSION
 SECRET_MARKERS = ("InstrumentationKey=", "offline-key-", "offline-placeholder", "kubelogin")
 
 
+# The stack files as committed: an evaluation of the same config is the session's.
+COMMITTED = {stack: stack_config(stack) for stack in known_stacks()}
+
+
+@pytest.fixture(autouse=True)
+def reuse_session_evaluations(monkeypatch, shared: Evaluation, served: dict[str, Evaluation]) -> None:
+    """The plan evaluates what the session has evaluated already (the shared stack as
+    committed; an environment deployed with MODEL_VERSION reading it): answered with that
+    evaluation, made with the very same config and references. Any other call evaluates."""
+    real = offline.evaluate
+
+    def evaluate(stack: str, **kwargs) -> Evaluation:
+        overrides, references = kwargs.get("overrides") or {}, kwargs.get("references") or {}
+        if set(kwargs) <= {"overrides", "references"}:
+            if stack == SHARED and not overrides and not references and stack_config(SHARED) == COMMITTED[SHARED]:
+                return shared
+            if (
+                stack in served
+                and overrides == {f"{PROJECT}:modelVersion": MODEL_VERSION}
+                and list(references) == [shared_stack_name(stack)]
+                and references[shared_stack_name(stack)] is shared
+                and stack_config(stack) == COMMITTED[stack]
+            ):
+                return served[stack]
+        return real(stack, **kwargs)
+
+    monkeypatch.setattr("offline.plan.evaluate", evaluate)
+
+
 def test_docs_are_generated_from_the_current_code(monkeypatch):
     evaluated: list[str] = []
-    real = offline.evaluate
+    real = offline_plan.evaluate
 
     def counting(stack: str, **kwargs) -> Evaluation:
         evaluated.append(stack)
@@ -121,13 +152,13 @@ def test_the_diagram_folds_resources_into_components_with_labelled_edges(shared)
 
 
 def test_an_environment_diagram_shows_what_it_reads_from_shared(shared):
-    run = run_stack("dev", "5", shared)
+    run = run_stack("dev", MODEL_VERSION, shared)
     chart = diagram(run)
     assert chart.startswith("flowchart LR\n")
     assert re.search(r'c\d+\["engine<br/><i>ModelService</i><br/>ContainerGroup ci-digitre-dev-engine"\]', chart)
     assert re.search(r'x\d+ -->\|"[^"]*logAnalyticsWorkspaceId[^"]*"\| c\d+', chart)  # the container's logs
     assert re.search(r'c\d+ -->\|"after ContainerGroup"\| c\d+', chart)  # the health check runs after the deploy
-    assert "estimation-model-5" in "\n".join(inventory(run))
+    assert f"estimation-model-{MODEL_VERSION}" in "\n".join(inventory(run))
     assert count(run).startswith("2 resources (1 Azure, 1 local command) in 2 components; reads stack")
 
 

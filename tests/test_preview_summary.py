@@ -15,8 +15,7 @@ import sys
 import pytest
 
 from commands.preview_summary import NOT_CHANGES, STATEFUL_TYPES, Change, StackSummary, console, summarise
-from components.types import PROJECT
-from offline.evaluate import ROOT, Evaluation, evaluate, stack_config
+from offline.evaluate import ROOT, Evaluation
 
 FIXTURES = ROOT / "tests" / "fixtures" / "preview_events"
 
@@ -230,12 +229,10 @@ def test_colour_directives_and_newlines_never_reach_a_summary():
 
 
 @pytest.fixture(scope="module")
-def all_runs(every_run) -> list[Evaluation]:
-    """Every stack, and shared as it is with `devops.createProject` (the project, protected)."""
-    devops = json.loads(stack_config("shared")[0][f"{PROJECT}:devops"])
-    created = evaluate("shared", overrides={f"{PROJECT}:devops": json.dumps({**devops, "createProject": True})})
-    assert created.error is None
-    return [*every_run, created]
+def all_runs(every_run, customised) -> list[Evaluation]:
+    """Every stack, and each customised (shared with `devops.createProject`: the project, protected)."""
+    assert customised["shared"].of_type("azuredevops:index/project:Project")
+    return [*every_run, *customised.values()]
 
 
 def test_the_stateful_types_are_types_the_stacks_declare(all_runs):

@@ -4,9 +4,9 @@ user and anonymous pull off: the policy pack's acr rule, run on every stack by t
 from __future__ import annotations
 
 from components import roles
-from components.types import PROJECT
-from offline.evaluate import SUBSCRIPTION_ID, evaluate
+from offline.evaluate import SUBSCRIPTION_ID
 from tests.support import ledger
+from tests.support.evaluations import CUSTOM_SHARED
 
 
 def test_shared_registry_meets_acis_managed_identity_pull_prerequisites(shared):
@@ -17,8 +17,10 @@ def test_shared_registry_meets_acis_managed_identity_pull_prerequisites(shared):
     assert "Pulumi.shared.yaml" in row.relied_on_in
 
 
-def test_registry_sku_comes_from_config():
-    run = evaluate("shared", overrides={f"{PROJECT}:registry": '{"sku": "Standard"}'})
+def test_registry_sku_comes_from_config(customised):
+    # The customised shared stack sets another SKU than the stack file's Premium.
+    assert CUSTOM_SHARED["registry"] == {"sku": "Standard"}
+    run = customised["shared"]
     assert run.one("azure-native:containerregistry:Registry").inputs["sku"] == {"name": "Standard"}
 
 

@@ -8,13 +8,7 @@ import sys
 import pytest
 
 from components.serving.image import image_tag
-from components.types import PROJECT
-from offline.evaluate import LOCAL_ORGANIZATION
-from tests.support.evaluations import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy
-
-
-def self_reference(stack: str) -> str:
-    return f"{LOCAL_ORGANIZATION}/{PROJECT}/{stack}"
+from tests.support.evaluations import ENVIRONMENTS, MODEL_VERSION, WORKLOAD, deploy, self_reference
 
 
 def served_image(run) -> str:
@@ -55,28 +49,25 @@ def test_without_a_version_the_last_deployed_one_keeps_serving(served, shared, s
     assert run.error is None, run.error
     assert run.outputs["modelVersion"] == MODEL_VERSION
     assert run.outputs["modelVersionSource"] == "last-deployment"
-    # Nothing to roll back: the workload is declared exactly as deployed.
+    # Nothing to roll back: the workload is declared exactly as deployed (the same version
+    # evaluated again declares the same workload).
     assert run.one(WORKLOAD[stack]).inputs == served[stack].one(WORKLOAD[stack]).inputs
 
 
-def test_a_version_in_config_wins_over_the_last_deployment(served, shared):
-    run = deploy("qa", shared, version="8", references={self_reference("qa"): served["qa"]})
+@pytest.mark.parametrize("stack", ENVIRONMENTS)
+def test_a_version_in_config_wins_over_the_last_deployment(served, served_next, stack):
+    # served_next: version 8 in config, the last deployment (served) with MODEL_VERSION.
+    run = served_next[stack]
     assert run.outputs["modelVersion"] == "8"
     assert run.outputs["modelVersionSource"] == "config"
     assert served_image(run).endswith(":estimation-model-8")
 
 
 @pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_same_version_declares_the_same_workload(served, shared, stack):
-    again = deploy(stack, shared)
-    assert again.one(WORKLOAD[stack]).inputs == served[stack].one(WORKLOAD[stack]).inputs
-
-
-@pytest.mark.parametrize("stack", ENVIRONMENTS)
-def test_a_new_version_changes_the_image_and_nothing_else(served, shared, stack):
+def test_a_new_version_changes_the_image_and_nothing_else(served, served_next, stack):
     before = served[stack].one(WORKLOAD[stack])
-    after = deploy(stack, shared, version="8").one(WORKLOAD[stack])
-    assert served_image(served[stack]).endswith(":estimation-model-7")
+    after = served_next[stack].one(WORKLOAD[stack])
+    assert served_image(served[stack]).endswith(f":estimation-model-{MODEL_VERSION}")
     assert after.inputs != before.inputs
 
     def without_image(inputs):

@@ -9,6 +9,7 @@ from pydantic.alias_generators import to_camel
 
 from components.shared_platform import SharedPlatform
 from offline.evaluate import evaluate
+from tests.support.evaluations import CUSTOM_QA_SHARED_STACK
 
 
 def test_shared_stack_protects_exactly_its_stateful_resources(shared):
@@ -67,9 +68,8 @@ def test_shared_stack_makes_a_protected_group_per_environment(shared):
     assert shared.outputs["environmentResourceGroups"] == {e: f"rg-digitre-{e}" for e in ("dev", "qa", "prod")}
 
 
-def test_environment_without_a_group_in_shared_fails_by_name(shared):
-    run = evaluate("qa", references={"organization/digitre-mlops/shared": shared}, overrides={})
-    assert run.error is None
+def test_environment_without_a_group_in_shared_fails_by_name(shared, runs):
+    assert runs["qa"].error is None  # qa with the shared stack's every output
     only_dev = {**shared.outputs, "environmentResourceGroups": {"dev": "rg-digitre-dev"}}
     run = evaluate("qa", references={"organization/digitre-mlops/shared": only_dev})
     assert run.error is not None
@@ -83,14 +83,14 @@ def test_environment_fails_by_name_when_shared_lacks_an_output(shared):
     assert "registryLoginServer" in str(run.error)
 
 
-def test_environment_reads_the_configured_shared_stack(shared):
-    name = "acme/digitre-mlops/shared"
-    run = evaluate("qa", overrides={"digitre-mlops:sharedStack": name}, references={name: shared.outputs})
-    assert run.error is None
+def test_environment_reads_the_configured_shared_stack(runs, customised):
+    name = CUSTOM_QA_SHARED_STACK
+    assert runs["qa"].outputs["sharedStack"] == "organization/digitre-mlops/shared" != name
+    run = customised["qa"]  # reads the shared stack as `name`, among other settings
     assert run.outputs["sharedStack"] == name
+    assert [read.outputs["name"] for read in run.reads if read.type == "pulumi:pulumi:StackReference"] == [name]
 
 
-def test_stacks_evaluate_in_preview_too(shared):
-    run = evaluate("shared", preview=True)
-    assert run.error is None
+def test_stacks_evaluate_in_preview_too(shared, shared_preview):
+    run = shared_preview
     assert sorted(r.urn for r in run.resources) == sorted(r.urn for r in shared.resources)

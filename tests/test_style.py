@@ -4,17 +4,14 @@ evaluated stack: config read in one place, children parented, no resource born i
 from __future__ import annotations
 
 import ast
-import contextvars
-import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
-import pulumi
 import pytest
 
-from components.types import PROJECT
-from offline.evaluate import ROOT, SHARED, Evaluation, evaluate, stack_config
-from tests.support.evaluations import deploy
+from offline.evaluate import ROOT, SHARED, STACKS, Evaluation, evaluate
+from tests.support.evaluations import watching_applies
 from tests.support.python_source import parse
 
 # Custom resources that deliberately sit at the top of a stack, not in a component: the
@@ -84,51 +81,24 @@ def top_level(run: Evaluation) -> set[tuple[str, str]]:
     return {(run.stack, r.type) for r in run.resources if r.custom and r.parent not in components}
 
 
-def test_every_custom_resource_is_a_components_child_or_deliberately_top_level(shared, every_run):
-    with_project = evaluate(SHARED, overrides={f"{PROJECT}:devops": _devops_creating_the_project()})
-    assert with_project.error is None
-    found = set().union(*(top_level(run) for run in [*every_run, with_project]))
+def test_every_custom_resource_is_a_components_child_or_deliberately_top_level(every_run, customised):
+    # The customised stacks add what other config declares: among others the DevOps project.
+    assert customised["shared"].of_type("azuredevops:index/project:Project")
+    found = set().union(*(top_level(run) for run in [*every_run, *customised.values()]))
     assert found == TOP_LEVEL
 
 
-def _devops_creating_the_project() -> str:
-    devops = json.loads(stack_config(SHARED)[0][f"{PROJECT}:devops"])
-    return json.dumps({**devops, "createProject": True})
-
-
-# Set while an apply's callback runs: a resource declared then is missing from previews.
-_IN_APPLY: contextvars.ContextVar[bool] = contextvars.ContextVar("in_apply", default=False)
+def test_no_resource_is_declared_inside_an_apply(every_run, declared_in_applies):
+    # Every stack of the session's `runs` and `served` was evaluated under the watch
+    # (tests/conftest.py): the shared stack, and each environment with and without a model.
+    assert {run.stack for run in every_run} == set(STACKS) and len(every_run) == 2 * len(STACKS) - 1
+    assert declared_in_applies == []
 
 
 @pytest.fixture
-def born_in_apply(monkeypatch) -> list[str]:
-    born: list[str] = []
-    apply, resource_init = pulumi.Output.apply, pulumi.Resource.__init__
-
-    def watched_apply(self, func, run_with_unknowns=False):  # type: ignore[no-untyped-def]
-        def flagged(value):  # type: ignore[no-untyped-def]
-            token = _IN_APPLY.set(True)
-            try:
-                return func(value)
-            finally:
-                _IN_APPLY.reset(token)
-
-        return apply(self, flagged, run_with_unknowns)
-
-    def watched_init(self, t, name, *args, **kwargs):  # type: ignore[no-untyped-def]
-        if _IN_APPLY.get():
-            born.append(f"{t} {name}")
-        resource_init(self, t, name, *args, **kwargs)
-
-    monkeypatch.setattr(pulumi.Output, "apply", watched_apply)
-    monkeypatch.setattr(pulumi.Resource, "__init__", watched_init)
-    return born
-
-
-def test_no_resource_is_declared_inside_an_apply(shared, born_in_apply):
-    runs = [evaluate(SHARED), *(deploy(stack, shared) for stack in ("dev", "prod"))]
-    assert all(run.error is None for run in runs)
-    assert not born_in_apply
+def born_in_apply() -> Iterator[list[str]]:
+    with watching_applies() as born:
+        yield born
 
 
 def test_the_apply_watch_sees_a_resource_declared_in_an_apply(tmp_path, born_in_apply):
