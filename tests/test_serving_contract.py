@@ -344,12 +344,41 @@ def deploy_scoring(
     return result
 
 
-@pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
-def test_every_deploy_passes_when_the_engine_scores_the_models_own_sample(engine, trained_artifact, tmp_path, pipeline):
-    result = deploy_scoring(tmp_path, pipeline, engine, trained_artifact)
+def deploy_groups(pipelines) -> list[list[spec.Pipeline]]:
+    """The deploys grouped by what their read and scoring steps run: the same compiled read
+    step reading the artifact from the same place, then the same scoring script (the stack it
+    asks for its endpoints aside: each deploy's STACK is checked below), run once for all of
+    them (custom qa and prod today); a deploy whose steps differ gets a run of its own."""
+    groups: dict[str, list[spec.Pipeline]] = {}
+    for pipeline in pipelines:
+        job = deploy_job(pipeline)
+        read = [step_named(job, READ), str(artifact_dir(job, Path("/workspace")))]
+        same = json.dumps([*read, script_of(score_step(job))], sort_keys=True)
+        groups.setdefault(same, []).append(pipeline)
+    return list(groups.values())
+
+
+def group_id(group: list[spec.Pipeline]) -> str:
+    return "+".join(p.key for p in group)
+
+
+@pytest.mark.parametrize("pipelines", deploy_groups(DEPLOYS), ids=group_id)
+def test_every_deploy_passes_when_the_engine_scores_the_models_own_sample(
+    engine, trained_artifact, tmp_path, pipelines
+):
+    # Each deploy of the group asks for its own environment's endpoints.
+    assert all(score_step(deploy_job(p))["env"]["STACK"] == DEPLOYS[p] for p in pipelines)
+    result = deploy_scoring(tmp_path, pipelines[0], engine, trained_artifact)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "posting the sample request of model estimation-model version 7" in result.stdout
     assert "scored:" in result.stdout
+
+
+def test_the_deploy_groups_hold_every_deploy_once():
+    groups = deploy_groups(DEPLOYS)
+    assert sorted(p.key for group in groups for p in group) == sorted(p.key for p in DEPLOYS)
+    # dev reads the artifact of its own training run, qa that of the dev deploy it promotes.
+    assert len(groups) >= 3
 
 
 def score_groups(pipelines) -> list[list[spec.Pipeline]]:
@@ -362,7 +391,7 @@ def score_groups(pipelines) -> list[list[spec.Pipeline]]:
     return list(groups.values())
 
 
-@pytest.mark.parametrize("pipelines", score_groups(DEPLOYS), ids=lambda g: "+".join(p.key for p in g))
+@pytest.mark.parametrize("pipelines", score_groups(DEPLOYS), ids=group_id)
 def test_every_deploy_fails_when_the_engines_run_raises_on_its_own_sample(
     engine, unscorable_artifact, tmp_path, pipelines
 ):
