@@ -146,15 +146,24 @@ def group_id(group: list[spec.Pipeline]) -> str:
 LARGEST = json.dumps({"data": "x" * (16384 - len('{"data": ""}'))}).encode()
 
 
-@pytest.mark.parametrize("pipelines", read_groups(DEPLOYS), ids=group_id)
+UNUSABLE = [
+    (None, "No such file"),
+    (b"price me", "Expecting value"),
+    (b'"a string"', "it is not a JSON object or array"),
+    (LARGEST + b" ", "it has 16385 bytes, more than 16384"),
+]
+# Every unusable sample on the first group's read, and one on each other group's: the groups'
+# read scripts differ only in where the artifact is (test_the_read_groups_differ_only_in_where_
+# the_artifact_is), which each group's own run exercises.
+REFUSALS = [(read_groups(DEPLOYS)[0], *unusable) for unusable in UNUSABLE] + [
+    (group, *UNUSABLE[i % len(UNUSABLE)]) for i, group in enumerate(read_groups(DEPLOYS)) if i
+]
+
+
 @pytest.mark.parametrize(
-    ("sample", "problem"),
-    [
-        (None, "No such file"),
-        (b"price me", "Expecting value"),
-        (b'"a string"', "it is not a JSON object or array"),
-        (LARGEST + b" ", "it has 16385 bytes, more than 16384"),
-    ],
+    ("pipelines", "sample", "problem"),
+    REFUSALS,
+    ids=[f"{group_id(g)}-{problem}" for g, _, problem in REFUSALS],
 )
 def test_every_deploy_refuses_an_artifact_without_a_usable_sample(tmp_path, pipelines, sample, problem):
     result = run_read(tmp_path, pipelines[0], sample)
@@ -194,6 +203,19 @@ def test_the_read_groups_hold_every_deploy_once_and_keep_different_steps_apart()
     # dev reads the artifact of its own training run, qa that of the dev deploy it promotes.
     dev, qa = (next(g for g in groups if p in g) for p in (spec.DEV_BUILD_AND_DEPLOY, spec.QA_DEPLOY))
     assert dev is not qa
+
+
+def test_the_read_groups_differ_only_in_where_the_artifact_is():
+    # So a refusal shown on one group's read holds for every group's.
+    scripts = set()
+    for group in read_groups(DEPLOYS):
+        lines = step_named(deploy_job(group[0]), READ)["bash"].splitlines()
+        (where,) = [i for i, line in enumerate(lines) if line.startswith("from=")]
+        scripts.add("\n".join(lines[:where] + lines[where + 1 :]))
+    assert len(scripts) == 1
+    # Every problem is refused on some group, and every group refuses one.
+    assert {problem for _, _, problem in REFUSALS} == {problem for _, problem in UNUSABLE}
+    assert {group_id(g) for g, _, _ in REFUSALS} == {group_id(g) for g in read_groups(DEPLOYS)}
 
 
 def test_the_reads_size_limit_is_the_probes(tmp_path):

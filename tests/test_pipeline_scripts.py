@@ -7,7 +7,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import threading
@@ -183,44 +182,75 @@ def sleeps(tmp_path: Path) -> list[str]:
     return (tmp_path / "sleeps").read_text().split() if (tmp_path / "sleeps").exists() else []
 
 
-def test_the_cancel_stops_every_teardown_that_waits_and_waits_until_it_stopped(tmp_path):
+def status_reads(builds: Builds, build: int) -> int:
+    """How often the cancel read `build`'s status."""
+    return sum(1 for method, path, _, _ in builds.requests if method == "GET" and path.endswith(f"/builds/{build}"))
+
+
+@pytest.fixture(scope="module")
+def cancelled(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Builds, list[str]]:
+    """One run of the cancel over teardowns in every state, each its own build: waiting
+    (11 notStarted, 15 postponed), running before its destroy stage (12), stopping (13), done
+    (14), and running with its destroy stage started (21 inProgress) or finished (22
+    completed). Returns (the run, what the stand-in was asked, the sleeps)."""
+    tmp_path = tmp_path_factory.mktemp("cancel")
     builds = Builds(
-        status={11: "notStarted", 12: "inProgress", 13: "cancelling", 14: "completed", 15: "postponed"},
-        destroy_stage={12: "pending"},
-        polls_until_done={12: 2},
+        status={
+            11: "notStarted",
+            12: "inProgress",
+            13: "cancelling",
+            14: "completed",
+            15: "postponed",
+            21: "inProgress",
+            22: "inProgress",
+        },
+        destroy_stage={12: "pending", 21: "inProgress", 22: "completed"},
+        polls_until_done={12: 2, 21: 3, 22: 1},
     )
     result = run_cancel(tmp_path, builds)
+    return result, builds, sleeps(tmp_path)
+
+
+def test_the_cancel_stops_every_teardown_that_waits_and_waits_until_it_stopped(cancelled):
+    result, builds, slept = cancelled
     assert result.returncode == 0, result.stderr
     assert patched(builds) == {11, 12, 15}
     assert all(status == "completed" for status in builds.status.values())
     for build in (11, 12, 13, 15):
         assert f"teardown run {build} stopped" in result.stdout
+    # 12 answered "cancelling" twice before it completed: read three times, 30 s apart.
+    assert status_reads(builds, 12) == 3
+    assert status_reads(builds, 14) == 0
     # Only the definition of the teardown pipeline is listed, one status at a time.
     lists = [q for method, path, q, _ in builds.requests if method == "GET" and path.endswith("/builds")]
     assert {q["definitions"][0] for q in lists} == {TEARDOWN_DEFINITION}
     assert all(len(q["statusFilter"]) == 1 and "," not in q["statusFilter"][0] for q in lists)
-    assert sleeps(tmp_path) == ["30", "30"]
+    # 2 waits for 12, 3 for 21, 1 for 22 (the next test): every wait is 30 s.
+    assert slept == ["30"] * 6
 
 
-@pytest.mark.parametrize("stage", ["inProgress", "completed"])
-def test_a_teardown_that_destroys_is_never_cancelled_and_the_deploy_waits_for_it(tmp_path, stage):
-    builds = Builds(status={21: "inProgress", 22: "notStarted"}, destroy_stage={21: stage}, polls_until_done={21: 3})
-    result = run_cancel(tmp_path, builds)
+def test_a_teardown_that_destroys_is_never_cancelled_and_the_deploy_waits_for_it(cancelled):
+    # Its destroy stage running (21) or done while the run still finishes (22).
+    result, builds, _ = cancelled
     assert result.returncode == 0, result.stderr
     assert builds.cancelled_while_destroying == []
-    assert patched(builds) == {22}
-    assert "teardown run 21 is destroying dev: waiting until it has finished" in result.stdout
-    assert "teardown run 21 stopped" in result.stdout
-    assert builds.status[21] == "completed"
-    assert len(sleeps(tmp_path)) == 3
+    assert not patched(builds) & {21, 22}
+    for build, reads in ((21, 4), (22, 2)):
+        assert f"teardown run {build} is destroying dev: waiting until it has finished" in result.stdout
+        assert f"teardown run {build} stopped" in result.stdout
+        # Read until it completed, not once.
+        assert status_reads(builds, build) == reads
+        assert builds.status[build] == "completed"
 
 
 def test_the_cancel_fails_rather_than_deploy_over_a_teardown_that_does_not_stop(tmp_path):
     builds = Builds(status={21: "inProgress"}, destroy_stage={21: "inProgress"}, polls_until_done={21: 10_000})
-    result = run_cancel(tmp_path, builds, TEARDOWN_WAIT_MINUTES="2")
+    result = run_cancel(tmp_path, builds, TEARDOWN_WAIT_MINUTES="1")
     assert result.returncode == 1
-    assert "teardown run 21 is still inProgress after 2 minutes" in result.stderr
-    assert len(sleeps(tmp_path)) == 4
+    assert "teardown run 21 is still inProgress after 1 minutes" in result.stderr
+    # Two reads a minute, 30 s apart, then it gives up.
+    assert status_reads(builds, 21) == 2
+    assert len(sleeps(tmp_path)) == 2
     assert patched(builds) == set()
 
 
@@ -374,22 +404,6 @@ def run_build(tmp_path: Path, state: str, model_name: str = "estimation-model", 
 IMAGE = "estimation-engine:estimation-model-7"
 
 
-def test_a_new_image_is_built_from_the_model_and_engine_then_locked(tmp_path):
-    result, log = run_build(tmp_path, "absent")
-    assert result.returncode == 0, result.stderr
-    builds = [i for i, line in enumerate(log) if line.startswith("acr build ")]
-    locks = [i for i, line in enumerate(log) if line.startswith("acr repository update ")]
-    assert len(builds) == 1 and len(locks) == 1 and builds[0] < locks[0]
-    context = tmp_path / "temp" / "image"
-    assert log[builds[0]] == f"acr build --registry crdigitre --image {IMAGE} --file serving/Dockerfile {context}"
-    assert (
-        log[locks[0]] == f"acr repository update --name crdigitre --image {IMAGE} --write-enabled false --output none"
-    )
-    assert (context / "model" / "model" / "model.pkl").is_file()
-    assert (context / "score.py").is_file() and (context / "requirements.txt").is_file()
-    assert f"{IMAGE} built and locked (sha256:0123)" in result.stdout
-
-
 FAKE_ML_DOWNLOAD = """#!/bin/bash
 # az ml job download: the registration output of a job that registered version 7.
 while [ $# -gt 0 ]; do
@@ -400,36 +414,6 @@ echo '{"registered": true, "name": "estimation-model", "version": "7", "metrics"
   > "$path/named-outputs/registration/registration.json"
 echo '{"data": [{"surface_m2": 80, "rooms": 3}]}' > "$path/named-outputs/registration/sample-request.json"
 """
-
-
-def test_the_image_is_built_from_the_scoring_files_training_publishes_with_the_model(tmp_path):
-    # Train-Evaluate-Register's step writes the `model` artifact; `download: train` puts it at
-    # $(Pipeline.Workspace)/train/model, where Build_and_Deploy reads the engine's files.
-    engine = tmp_path / "engine" / "src"
-    engine.mkdir(parents=True)
-    (engine / "score.py").write_text("def init(): pass  # trained with this\n")
-    (engine / "requirements.txt").write_text("numpy==2.1.0\n")
-    fake = tmp_path / "ml-bin"
-    fake.mkdir()
-    (fake / "az").write_text(FAKE_ML_DOWNLOAD)
-    (fake / "az").chmod(0o755)
-    script = step_script(spec.TRAIN_EVALUATE_REGISTER, "train_evaluate_register", "az ml job download")
-    macros = {"Pipeline.Workspace": str(tmp_path), "Build.ArtifactStagingDirectory": str(tmp_path / "train")}
-    # ENGINE_COMMIT: set by the job's earlier step, the commit of this very checkout.
-    env = {"PATH": f"{fake}:/usr/bin:/bin", "ENGINE_COMMIT": COMMIT}
-    result = run_script(script, macros, env, tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "##vso[task.setvariable variable=MODEL_REGISTERED]true" in result.stdout
-    model = tmp_path / "train" / "model"
-    assert json.loads((model / "model.json").read_text())["version"] == "7"
-    assert json.loads((model / "model.json").read_text())["engineCommit"] == COMMIT
-    # Build_and_Deploy's job has no engine checkout: only the artifact.
-    trained_with = {name: (engine / name).read_text() for name in ("score.py", "requirements.txt")}
-    shutil.rmtree(tmp_path / "engine")
-    built, _ = run_build(tmp_path, "absent", artifact_made=True)
-    assert built.returncode == 0, built.stderr
-    context = tmp_path / "temp" / "image"
-    assert {name: (context / name).read_text() for name in trained_with} == trained_with
 
 
 def test_a_locked_image_of_the_same_version_is_deployed_unchanged(tmp_path):
@@ -499,11 +483,34 @@ def set_variables(stdout: str) -> dict[str, str]:
     return dict(re.findall(r"^##vso\[task\.setvariable variable=(\w+)\](.*)$", stdout, re.MULTILINE))
 
 
-def test_the_image_is_built_from_the_engine_files_of_the_commit_extract_prepare_passed(tmp_path):
-    origin, trained, newest = engine_origin(tmp_path)
-    # Extract-Prepare prepared the data from `trained`; develop has moved on to `newest` since.
+@pytest.fixture(scope="module")
+def origin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """The engine's origin (engine_origin), made once: the tests only fetch from it."""
+    return engine_origin(tmp_path_factory.mktemp("origin"))
+
+
+@dataclass
+class Chain:
+    """A model's way from Extract-Prepare to its image, each step the pipelines' own script."""
+
+    passed: str  # the engine commit Extract-Prepare queued training with
+    train: Path  # the training run's workspace (its engine checkout)
+    deploy: Path  # Build_and_Deploy's workspace
+    published: subprocess.CompletedProcess[str]  # training's result step
+    built: subprocess.CompletedProcess[str]  # the image build
+    az_log: list[str]  # what the build asked `az`
+
+
+@pytest.fixture(scope="module")
+def chain(origin: tuple[Path, str, str], tmp_path_factory: pytest.TempPathFactory) -> Chain:
+    """One run of the chain: Extract-Prepare queues training with the engine commit it
+    prepared the data from (develop has moved on since), training checks that commit out and
+    publishes the `model` artifact, Build_and_Deploy reads and checks the artifact and builds a
+    new image (none in the registry yet) from it. The tests below read what it left."""
+    tmp_path = tmp_path_factory.mktemp("chain")
+    origin_path, trained, newest = origin
     prepare = tmp_path / "prepare"
-    agent_checkout(origin, prepare / "engine", trained)
+    agent_checkout(origin_path, prepare / "engine", trained)
     runs = Runs()
     assert run_queue(prepare, runs).returncode == 0
     ((*_, body, _),) = runs.requests
@@ -514,7 +521,7 @@ def test_the_image_is_built_from_the_engine_files_of_the_commit_extract_prepare_
     (job,) = jobs_of(ROOT / spec.TRAIN_EVALUATE_REGISTER.yml_path)
     (pin,) = [s for s in job.steps if s.get("displayName") == "Train from the engine commit the run was queued with"]
     train = tmp_path / "train-run"
-    agent_checkout(origin, train / "engine", passed)
+    agent_checkout(origin_path, train / "engine", passed)
     pinned = run_script(pin["bash"], {"Pipeline.Workspace": str(train)}, {"QUEUED_WITH": passed}, tmp_path)
     assert pinned.returncode == 0, pinned.stderr
     # Its result step writes the `model` artifact where Build_and_Deploy's `download: train`
@@ -541,21 +548,49 @@ def test_the_image_is_built_from_the_engine_files_of_the_commit_extract_prepare_
     )
     assert checked.returncode == 0, checked.stderr
     assert not (deploy / "engine").exists()
-    built, _ = run_build(deploy, "absent", artifact_made=True)
-    assert built.returncode == 0, built.stderr
-    context = deploy / "temp" / "image"
+    built, log = run_build(deploy, "absent", artifact_made=True)
+    return Chain(passed, train, deploy, published, built, log)
+
+
+def test_the_image_is_built_from_the_engine_files_of_the_commit_extract_prepare_passed(chain):
+    assert chain.built.returncode == 0, chain.built.stderr
+    # Training published the registered version with the commit it trained from.
+    assert "##vso[task.setvariable variable=MODEL_REGISTERED]true" in chain.published.stdout
+    model = json.loads((chain.deploy / "train" / "model" / "model.json").read_text())
+    assert (model["version"], model["engineCommit"]) == ("7", chain.passed)
+    context = chain.deploy / "temp" / "image"
     for name in ("score.py", "requirements.txt"):
         at_commit = subprocess.run(
-            ["git", "show", f"{passed}:src/{name}"], cwd=train / "engine", capture_output=True, text=True, check=True
+            ["git", "show", f"{chain.passed}:src/{name}"],
+            cwd=chain.train / "engine",
+            capture_output=True,
+            text=True,
+            check=True,
         )
         assert (context / name).read_text() == at_commit.stdout
     assert (context / "score.py").read_text() == "def init(): return 'trained'\n"
 
 
-def test_training_whose_checkout_is_not_the_commit_it_was_queued_with_publishes_nothing(tmp_path):
-    origin, trained, newest = engine_origin(tmp_path)
+def test_a_new_image_is_built_from_the_model_and_engine_then_locked(chain):
+    result, log = chain.built, chain.az_log
+    assert result.returncode == 0, result.stderr
+    builds = [i for i, line in enumerate(log) if line.startswith("acr build ")]
+    locks = [i for i, line in enumerate(log) if line.startswith("acr repository update ")]
+    assert len(builds) == 1 and len(locks) == 1 and builds[0] < locks[0]
+    context = chain.deploy / "temp" / "image"
+    assert log[builds[0]] == f"acr build --registry crdigitre --image {IMAGE} --file serving/Dockerfile {context}"
+    assert (
+        log[locks[0]] == f"acr repository update --name crdigitre --image {IMAGE} --write-enabled false --output none"
+    )
+    assert (context / "model" / "model" / "model.pkl").is_file()
+    assert (context / "score.py").is_file() and (context / "requirements.txt").is_file()
+    assert f"{IMAGE} built and locked (sha256:0123)" in result.stdout
+
+
+def test_training_whose_checkout_is_not_the_commit_it_was_queued_with_publishes_nothing(tmp_path, origin):
+    origin_path, trained, newest = origin
     # What a checkout of develop's newest commit gives, hours after Extract-Prepare's.
-    agent_checkout(origin, tmp_path / "engine", newest)
+    agent_checkout(origin_path, tmp_path / "engine", newest)
     (job,) = jobs_of(ROOT / spec.TRAIN_EVALUATE_REGISTER.yml_path)
     (pin,) = [s for s in job.steps if s.get("displayName") == "Train from the engine commit the run was queued with"]
     result = run_script(pin["bash"], {"Pipeline.Workspace": str(tmp_path)}, {"QUEUED_WITH": trained}, tmp_path)
@@ -939,18 +974,20 @@ def test_the_azure_ml_wait_signs_in_with_a_new_federated_token_before_every_call
 
 @pytest.mark.parametrize("status", ["Failed", "Canceled", "NotResponding", "Paused"])
 def test_an_azure_ml_job_that_ends_otherwise_fails_the_step_with_its_studio_link(tmp_path, status):
-    result, log = run_aml_wait(tmp_path, ["Running", status], Oidc())
+    # The stand-in answers `status` from the first call on, and to every later one.
+    result, log = run_aml_wait(tmp_path, [status], Oidc())
     assert result.returncode == 1
     assert f"Azure ML job job-42 ended {status}: https://ml.azure.com/runs/job-42" in result.stderr
     # It stops following the job as soon as the job has ended.
-    assert len([line for line in log if "--query status" in line]) == 2
+    assert len([line for line in log if "--query status" in line]) == 1
 
 
 def test_the_wait_gives_up_after_its_minutes_and_says_the_job_goes_on(tmp_path):
-    result, log = run_aml_wait(tmp_path, ["Running"], Oidc(), max_minutes=10, poll_seconds=120)
+    result, log = run_aml_wait(tmp_path, ["Running"], Oidc(), max_minutes=4, poll_seconds=120)
     assert result.returncode == 1
-    assert "still Running after 10 minutes" in result.stderr and "goes on in Azure ML" in result.stderr
-    assert len([line for line in log if "--query status" in line]) == 5
+    assert "still Running after 4 minutes" in result.stderr and "goes on in Azure ML" in result.stderr
+    assert len([line for line in log if "--query status" in line]) == 2
+    assert sleeps(tmp_path) == ["120", "120"]
 
 
 def test_without_a_new_federated_token_the_wait_stops_before_calling_azure(tmp_path):

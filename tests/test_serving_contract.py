@@ -55,6 +55,10 @@ from tests.support.model_sample import (
 from tests.support.pipeline_jobs import run_script, script_of
 
 SAMPLE = (SERVING / "sample_request.json").read_bytes()
+# A request the stand-in model cannot score (a house without its number of rooms): valid JSON
+# that training and the deploy's read accept, on which the engine's run() raises, so the real
+# server stays healthy on GET / and answers POST /score with a 500.
+UNSCORABLE = json.dumps({"data": [{"surface_m2": 80}]}).encode()
 MODEL = json.loads((SERVING / "context" / "model" / "model.json").read_text())
 COMMAND = "command:local:Command"
 
@@ -73,21 +77,6 @@ def server_python() -> Path:
 def engine(image: Image, server_python: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
     """The image with the stand-in scoring script and model, serving."""
     layout = lay_out(image, SERVING / "context", tmp_path_factory.mktemp("image"))
-    with running(layout, server_python) as server:
-        yield server
-
-
-@pytest.fixture(scope="module")
-def broken_engine(
-    image: Image, server_python: Path, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[RunningServer]:
-    """The same image whose scoring script loads but raises on every request."""
-    layout = lay_out(
-        image,
-        SERVING / "context",
-        tmp_path_factory.mktemp("broken-image"),
-        replace={"score.py": SERVING / "raising_score.py"},
-    )
     with running(layout, server_python) as server:
         yield server
 
@@ -281,14 +270,14 @@ def test_the_post_deploy_check_passes_when_the_model_scores(engine):
     assert "scored:" in result.stdout
 
 
-def test_the_post_deploy_check_fails_when_the_model_cannot_score(broken_engine):
+def test_the_post_deploy_check_fails_when_the_model_cannot_score(engine):
     # Healthy on GET /, so a health-only check would pass this deploy.
-    assert get(broken_engine.url + "/") == (200, b"Healthy")
-    result = run_probe(broken_engine)
+    assert get(engine.url + "/") == (200, b"Healthy")
+    result = run_probe(engine, SCORE_REQUEST=UNSCORABLE.decode())
     assert result.returncode == 1
     assert "healthy:" in result.stdout
     assert "cannot score:" in result.stdout and "HTTP 500" in result.stdout
-    assert result.stderr.strip() == f"the model does not score the sample request: {broken_engine.url}/score"
+    assert result.stderr.strip() == f"the model does not score the sample request: {engine.url}/score"
     # A model error is the model's answer, not a gateway's: no retries.
     assert result.stdout.count("cannot score:") == 1
 
@@ -302,6 +291,14 @@ def trained_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The `model` artifact training's own step publishes with the engine's sample (one run;
     each deploy below gets a copy)."""
     trained, artifact = run_training(tmp_path_factory.mktemp("train"), sample=ENGINE_SAMPLE.read_bytes())
+    assert trained.returncode == 0, trained.stderr
+    return artifact
+
+
+@pytest.fixture(scope="module")
+def unscorable_artifact(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The artifact of a model whose engine raises on its own sample (UNSCORABLE)."""
+    trained, artifact = run_training(tmp_path_factory.mktemp("train-unscorable"), sample=UNSCORABLE)
     assert trained.returncode == 0, trained.stderr
     return artifact
 
@@ -347,19 +344,58 @@ def deploy_scoring(
     return result
 
 
-@pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
-def test_every_deploy_passes_when_the_engine_scores_the_models_own_sample(engine, trained_artifact, tmp_path, pipeline):
-    result = deploy_scoring(tmp_path, pipeline, engine, trained_artifact)
+def deploy_groups(pipelines) -> list[list[spec.Pipeline]]:
+    """The deploys grouped by what their read and scoring steps run: the same compiled read
+    step reading the artifact from the same place, then the same scoring script (the stack it
+    asks for its endpoints aside: each deploy's STACK is checked below), run once for all of
+    them (custom qa and prod today); a deploy whose steps differ gets a run of its own."""
+    groups: dict[str, list[spec.Pipeline]] = {}
+    for pipeline in pipelines:
+        job = deploy_job(pipeline)
+        read = [step_named(job, READ), str(artifact_dir(job, Path("/workspace")))]
+        same = json.dumps([*read, script_of(score_step(job))], sort_keys=True)
+        groups.setdefault(same, []).append(pipeline)
+    return list(groups.values())
+
+
+def group_id(group: list[spec.Pipeline]) -> str:
+    return "+".join(p.key for p in group)
+
+
+@pytest.mark.parametrize("pipelines", deploy_groups(DEPLOYS), ids=group_id)
+def test_every_deploy_passes_when_the_engine_scores_the_models_own_sample(
+    engine, trained_artifact, tmp_path, pipelines
+):
+    # Each deploy of the group asks for its own environment's endpoints.
+    assert all(score_step(deploy_job(p))["env"]["STACK"] == DEPLOYS[p] for p in pipelines)
+    result = deploy_scoring(tmp_path, pipelines[0], engine, trained_artifact)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "posting the sample request of model estimation-model version 7" in result.stdout
     assert "scored:" in result.stdout
 
 
-@pytest.mark.parametrize("pipeline", DEPLOYS, ids=lambda p: p.key)
+def test_the_deploy_groups_hold_every_deploy_once():
+    groups = deploy_groups(DEPLOYS)
+    assert sorted(p.key for group in groups for p in group) == sorted(p.key for p in DEPLOYS)
+    # dev reads the artifact of its own training run, qa that of the dev deploy it promotes.
+    assert len(groups) >= 3
+
+
+def score_groups(pipelines) -> list[list[spec.Pipeline]]:
+    """The deploys grouped by the script their scoring step runs: score-sample.yml compiled
+    alike for every deploy (its `stack` reaches the script as STACK, which the passing runs
+    above check for each deploy) fails alike on a 500, so it runs once per distinct script."""
+    groups: dict[str, list[spec.Pipeline]] = {}
+    for pipeline in pipelines:
+        groups.setdefault(script_of(score_step(deploy_job(pipeline))), []).append(pipeline)
+    return list(groups.values())
+
+
+@pytest.mark.parametrize("pipelines", score_groups(DEPLOYS), ids=group_id)
 def test_every_deploy_fails_when_the_engines_run_raises_on_its_own_sample(
-    broken_engine, trained_artifact, tmp_path, pipeline
+    engine, unscorable_artifact, tmp_path, pipelines
 ):
-    result = deploy_scoring(tmp_path, pipeline, broken_engine, trained_artifact)
+    result = deploy_scoring(tmp_path, pipelines[0], engine, unscorable_artifact)
     assert result.returncode == 1
     assert "healthy:" in result.stdout and "HTTP 500" in result.stdout
-    assert f"the model does not score the sample request: {broken_engine.url}/score" in result.stderr
+    assert f"the model does not score the sample request: {engine.url}/score" in result.stderr
