@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
+from commands import cluster_features
 from commands.cluster_features import Feature, missing, version
 from components.serving import https_entry
-from tests.support.local_command import run_module
+from tests.support.local_command import run_main, run_module
 
 CLUSTER_ID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.ContainerService/managedClusters/aks-digitre-prod"
 FEATURES = [
@@ -91,7 +92,9 @@ def calls(folder: Path) -> list[list[str]]:
     return [json.loads(line) for line in (folder / "calls.jsonl").read_text().splitlines()]
 
 
-def run(folder: Path, mode: str = "enable", **env: str):
+def run(folder: Path, mode: str = "enable", *, process: bool = False, **env: str):
+    """The command with the stand-in `az` in `folder`: its `main` in this process, or with
+    `process` the real `python -m commands.cluster_features` (one per exit code below)."""
     settings = {
         **os.environ,
         "AZ": str(folder / "az"),
@@ -102,7 +105,9 @@ def run(folder: Path, mode: str = "enable", **env: str):
         "AZURE_CLI_MINIMUM": https_entry.MINIMUM_AZURE_CLI,
         **env,
     }
-    return run_module("commands.cluster_features", settings)
+    if process:
+        return run_module("commands.cluster_features", settings)
+    return run_main(lambda: cluster_features.main(settings))
 
 
 def updates(folder: Path) -> list[list[str]]:
@@ -111,7 +116,7 @@ def updates(folder: Path) -> list[list[str]]:
 
 def test_a_new_cluster_gets_the_gateway_api_then_the_implementation_and_a_second_run_changes_nothing(tmp_path):
     fake_az(tmp_path, CREATED)
-    done = run(tmp_path)
+    done = run(tmp_path, process=True)
     assert done.returncode == 0, done.stdout + done.stderr
     # Gateway API CRDs first, then the implementation, as Microsoft's migration guide orders them.
     assert updates(tmp_path) == [
@@ -167,7 +172,7 @@ def test_what_a_later_update_dropped_is_turned_on_again(tmp_path):
 
 def test_a_looked_up_cluster_is_only_checked_and_the_fix_is_named(tmp_path):
     fake_az(tmp_path, CREATED)
-    done = run(tmp_path, mode="require")
+    done = run(tmp_path, mode="require", process=True)
     assert done.returncode == 1
     assert updates(tmp_path) == []
     assert (
@@ -222,6 +227,14 @@ def test_bad_input_is_refused_with_one_line(tmp_path, env):
     done = run(tmp_path, **env)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "calls.jsonl").exists()
+
+
+def test_the_process_exits_2_with_the_one_line_on_bad_input(tmp_path):
+    fake_az(tmp_path, CREATED)
+    done = run(tmp_path, CLUSTER_ID="aks-digitre-prod", process=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "CLUSTER_ID must be a managed cluster's resource id, got 'aks-digitre-prod'\n"
     assert not (tmp_path / "calls.jsonl").exists()
 
 

@@ -1,11 +1,14 @@
 """Runs a module of `commands/` the way `pulumi up`'s local commands do: `python -m <module>`
-from the project's root, standard input and environment given."""
+from the project's root, standard input and environment given; or its `main` in this process,
+answering as the process would (exit code, stdout, stderr) without starting one."""
 
 from __future__ import annotations
 
+import io
 import subprocess
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import redirect_stderr, redirect_stdout
 
 from offline.evaluate import ROOT
 
@@ -21,3 +24,21 @@ def run_module(module: str, env: Mapping[str, str], stdin: str | None = None) ->
         timeout=60,
         check=False,
     )
+
+
+def run_main(main: Callable[[], int | None]) -> subprocess.CompletedProcess[str]:
+    """`main()` (a command's entry point with its environment and standard input bound), with
+    what it prints captured. A SystemExit ends it as it ends the process (a message goes to
+    stderr and exits 1). Any other exception is not caught: in the process it would be a
+    traceback, so it fails the test that called this."""
+    out, err = io.StringIO(), io.StringIO()
+    with redirect_stdout(out), redirect_stderr(err):
+        try:
+            code = main()
+        except SystemExit as done:
+            if done.code is None or isinstance(done.code, int):
+                code = done.code
+            else:
+                print(done.code, file=sys.stderr)
+                code = 1
+    return subprocess.CompletedProcess(["main"], code or 0, out.getvalue(), err.getvalue())
