@@ -21,6 +21,10 @@ from tests.support.local_command import run_main, run_module
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
 
 
+# Settings that keep a case short should the command, broken, ever get past its refusal.
+QUICK = {"ACCESS_ATTEMPTS": "1", "ACCESS_INTERVAL_SECONDS": "0"}
+
+
 def fake_kubectl(tmp_path: Path, answers: list[str]) -> Path:
     """kubectl answering `auth can-i` in turn: "yes" (exit 0), "no - reason" (stdout, exit 1),
     or an "error: ..." on stderr (exit 1)."""
@@ -106,18 +110,19 @@ def test_no_kubectl_is_reported_not_retried(tmp_path):
 
 
 @pytest.mark.parametrize("stdin", ["", "   \n"])
-def test_missing_kubeconfig_is_refused(stdin):
-    env = {**os.environ, "ACCESS_NAMESPACE": "ns"}
+def test_missing_kubeconfig_is_refused(tmp_path, stdin):
+    env = {**os.environ, **QUICK, "KUBECTL": str(tmp_path / "none"), "ACCESS_NAMESPACE": "ns"}
     done = run_command(env, stdin)
     assert done.returncode == 2
+    assert done.stderr == "a kubeconfig on standard input and ACCESS_NAMESPACE are required\n"
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
     [("ACCESS_ATTEMPTS", "forty"), ("ACCESS_INTERVAL_SECONDS", "soon"), ("ACCESS_ATTEMPTS", "0")],
 )
-def test_a_bad_setting_is_one_line_not_a_traceback(name, value):
-    env = {**os.environ, "ACCESS_NAMESPACE": "ns", name: value}
+def test_a_bad_setting_is_one_line_not_a_traceback(tmp_path, name, value):
+    env = {**os.environ, **QUICK, "KUBECTL": str(tmp_path / "none"), "ACCESS_NAMESPACE": "ns", name: value}
     done = run_command(env)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1 and name in done.stderr

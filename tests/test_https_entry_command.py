@@ -146,8 +146,9 @@ def test_the_process_exits_2_with_the_one_line_on_bad_input(tmp_path):
 
 
 def test_no_kubeconfig_is_refused(tmp_path):
-    done = command({**os.environ, **CLASS}, " \n")
-    assert done.returncode == 2 and "kubeconfig" in done.stderr
+    env = {**os.environ, **CLASS, "KUBECTL": str(tmp_path / "none"), "ENTRY_ATTEMPTS": "1"}
+    done = command(env, " \n")
+    assert done.returncode == 2 and done.stderr == "a kubeconfig on standard input is required\n"
 
 
 def test_no_kubectl_is_reported_not_retried(tmp_path):
