@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
@@ -156,7 +157,7 @@ def test_runner_reads_the_answer_not_only_the_exit_code(tmp_path):
     run = kubectl_runner(str(kubectl), str(config))
     assert run(Check("create", "namespaces", None)) is None
     kubectl = fake_kubectl(tmp_path, ["no"])
-    (tmp_path / "calls.jsonl").unlink()
+    shutil.rmtree(tmp_path / "calls")
     assert run(Check("create", "namespaces", None)) == "no"
 
 
