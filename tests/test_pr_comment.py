@@ -1,5 +1,5 @@
 """The preview comment on the pull request: rendered from the stacks' summaries, and posted by
-`[PR]-Preview`'s own step (its bash, run for real) against a loopback stand-in for the Azure
+`[PR]-Preview`'s own step (its bash run for real, or the one command it runs in-process) against a loopback stand-in for the Azure
 DevOps pull request threads REST API 7.1 (vsts-rest-api-specs specification/git/7.1/git.json:
 Pull Request Threads - List, Create; Pull Request Thread Comments - Update)."""
 
