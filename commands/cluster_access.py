@@ -19,8 +19,9 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TextIO
 
 from commands.kubectl import KUBECTL, last_error, run_kubectl, with_kubeconfig
 from commands.polling import poll
@@ -89,22 +90,24 @@ def wait_for_access(
     return poll(attempts, interval, attempt, sleep)
 
 
-def main() -> int:
-    kubeconfig = sys.stdin.read()
-    namespace = os.environ.get("ACCESS_NAMESPACE", "")
+def main(env: Mapping[str, str] | None = None, stdin: TextIO | None = None) -> int:
+    """The command; `env` and `stdin` are the process's own unless given (the tests give them)."""
+    env = os.environ if env is None else env
+    kubeconfig = (sys.stdin if stdin is None else stdin).read()
+    namespace = env.get("ACCESS_NAMESPACE", "")
     if not kubeconfig.strip() or not namespace:
         print("a kubeconfig on standard input and ACCESS_NAMESPACE are required", file=sys.stderr)
         return 2
     try:
-        attempts = int(os.environ.get("ACCESS_ATTEMPTS", "40"))
-        interval = float(os.environ.get("ACCESS_INTERVAL_SECONDS", "15"))
+        attempts = int(env.get("ACCESS_ATTEMPTS", "40"))
+        interval = float(env.get("ACCESS_INTERVAL_SECONDS", "15"))
     except ValueError:
         print("ACCESS_ATTEMPTS and ACCESS_INTERVAL_SECONDS must be numbers", file=sys.stderr)
         return 2
     if attempts < 1 or interval < 0:
         print("ACCESS_ATTEMPTS must be at least 1 and ACCESS_INTERVAL_SECONDS not negative", file=sys.stderr)
         return 2
-    kubectl = os.environ.get("KUBECTL", KUBECTL)
+    kubectl = env.get("KUBECTL", KUBECTL)
     granted = with_kubeconfig(
         kubeconfig,
         kubectl,

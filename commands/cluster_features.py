@@ -179,12 +179,14 @@ def _settings(env: Mapping[str, str]) -> Settings | str:
     return Settings(cluster_id, api_version, features, mode, minimum)
 
 
-def main() -> int:
-    settings = _settings(os.environ)
+def main(env: Mapping[str, str] | None = None) -> int:
+    """The command; `env` is the process's environment unless given (the tests give it)."""
+    env = os.environ if env is None else env
+    settings = _settings(env)
     if isinstance(settings, str):
         print(settings, file=sys.stderr)
         return 2
-    run = az_runner(os.environ.get("AZ", AZ))
+    run = az_runner(env.get("AZ", AZ))
     try:
         refused = check_cli(run, settings.minimum_cli)
         if refused is not None:

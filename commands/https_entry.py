@@ -24,6 +24,7 @@ import sys
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import TextIO
 
 from commands.kubectl import KUBECTL, last_error, run_kubectl, with_kubeconfig
 from commands.polling import poll
@@ -131,9 +132,11 @@ def _bounds(env: Mapping[str, str]) -> tuple[int, float] | str:
     return attempts, interval
 
 
-def main() -> int:
-    kubeconfig = sys.stdin.read()
-    asked, bounds = question(os.environ), _bounds(os.environ)
+def main(env: Mapping[str, str] | None = None, stdin: TextIO | None = None) -> int:
+    """The command; `env` and `stdin` are the process's own unless given (the tests give them)."""
+    env = os.environ if env is None else env
+    kubeconfig = (sys.stdin if stdin is None else stdin).read()
+    asked, bounds = question(env), _bounds(env)
     problem = asked if isinstance(asked, str) else bounds if isinstance(bounds, str) else None
     if problem is None and not kubeconfig.strip():
         problem = "a kubeconfig on standard input is required"
@@ -141,7 +144,7 @@ def main() -> int:
         print(problem, file=sys.stderr)
         return 2
     attempts, interval = bounds
-    kubectl = os.environ.get("KUBECTL", KUBECTL)
+    kubectl = env.get("KUBECTL", KUBECTL)
     ready = with_kubeconfig(
         kubeconfig, kubectl, lambda path: wait_until(asked, kubectl_runner(kubectl, path), attempts, interval)
     )

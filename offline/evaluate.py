@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import functools
 import hashlib
 import json
 import runpy
@@ -18,6 +19,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import pulumi
@@ -171,8 +173,18 @@ def stack_file(stack: str) -> Path:
 
 
 def stack_config(stack: str) -> tuple[dict[str, str], set[str]]:
-    """The config of `Pulumi.<stack>.yaml` as the engine passes it to the program."""
-    document = yaml.safe_load(stack_file(stack).read_text()) or {}
+    """The config of `Pulumi.<stack>.yaml` as the engine passes it to the program (the file is
+    read every time; its parse is reused while its text is the same)."""
+    config, secret_keys = _parsed_config(stack_file(stack).read_text())
+    return dict(config), set(secret_keys)
+
+
+@functools.lru_cache(maxsize=32)
+def _parsed_config(text: str) -> tuple[Mapping[str, str], frozenset[str]]:
+    """`stack_config` of a stack file's text. Parsing YAML in pure Python is most of what a
+    validation costs, and the tests validate the same few files hundreds of times; callers get
+    their own copies, so nothing they change reaches the cache."""
+    document = yaml.safe_load(text) or {}
     config: dict[str, str] = {}
     secret_keys: set[str] = set()
     for key, value in (document.get("config") or {}).items():
@@ -187,7 +199,7 @@ def stack_config(stack: str) -> tuple[dict[str, str], set[str]]:
             if plain != value:
                 secret_keys.add(key)
             config[key] = _engine_string(plain)
-    return config, secret_keys
+    return MappingProxyType(config), frozenset(secret_keys)
 
 
 def _placeholders(value: Any, path: str) -> Any:

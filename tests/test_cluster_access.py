@@ -3,20 +3,27 @@ deploy the release, bounded, with the kubeconfig read from standard input."""
 
 from __future__ import annotations
 
+import io
 import os
+import shutil
 import stat
 import subprocess
 from pathlib import Path
 
 import pytest
 
+from commands import cluster_access
 from commands.cluster_access import KUBECTL, Check, kubectl_runner, release_checks, wait_for_access
 from components.config.environment import RBAC_PROPAGATION_SECONDS, AccessWaitConfig
 from tests.support.fake_kubectl import calls
 from tests.support.fake_kubectl import fake_kubectl as kubectl_stand_in
-from tests.support.local_command import run_module
+from tests.support.local_command import run_main, run_module
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
+
+
+# Settings that keep a case short should the command, broken, ever get past its refusal.
+QUICK = {"ACCESS_ATTEMPTS": "1", "ACCESS_INTERVAL_SECONDS": "0"}
 
 
 def fake_kubectl(tmp_path: Path, answers: list[str]) -> Path:
@@ -28,12 +35,19 @@ def fake_kubectl(tmp_path: Path, answers: list[str]) -> Path:
     )
 
 
-def run_command(env: dict[str, str], stdin: str = KUBECONFIG) -> subprocess.CompletedProcess[str]:
-    """`python3 -m commands.cluster_access` as the local command runs it: kubeconfig on stdin."""
-    return run_module("commands.cluster_access", env, stdin)
+def run_command(
+    env: dict[str, str], stdin: str = KUBECONFIG, *, process: bool = False
+) -> subprocess.CompletedProcess[str]:
+    """The command, kubeconfig on stdin: its `main` in this process, or with `process`
+    `python3 -m commands.cluster_access` as the local command runs it (one per exit code)."""
+    if process:
+        return run_module("commands.cluster_access", env, stdin)
+    return run_main(lambda: cluster_access.main(env, io.StringIO(stdin)))
 
 
-def run_probe(tmp_path: Path, answers: list[str], attempts: int = 3) -> subprocess.CompletedProcess[str]:
+def run_probe(
+    tmp_path: Path, answers: list[str], attempts: int = 3, *, process: bool = False
+) -> subprocess.CompletedProcess[str]:
     kubectl = fake_kubectl(tmp_path, answers)
     env = {
         **os.environ,
@@ -42,7 +56,7 @@ def run_probe(tmp_path: Path, answers: list[str], attempts: int = 3) -> subproce
         "ACCESS_ATTEMPTS": str(attempts),
         "ACCESS_INTERVAL_SECONDS": "0",
     }
-    return run_command(env)
+    return run_command(env, process=process)
 
 
 def test_checks_are_what_the_release_does():
@@ -69,7 +83,7 @@ def test_succeeds_once_the_api_server_says_yes(tmp_path):
 
 
 def test_fails_after_the_bounded_attempts_and_says_who_may_deploy(tmp_path):
-    done = run_probe(tmp_path, ["no - Azure does not have opinion for this user."], attempts=2)
+    done = run_probe(tmp_path, ["no - Azure does not have opinion for this user."], attempts=2, process=True)
     assert done.returncode == 1
     assert len(calls(tmp_path)) == 6
     assert "digitre-mlops:aks.deployers" in done.stderr
@@ -97,22 +111,28 @@ def test_no_kubectl_is_reported_not_retried(tmp_path):
 
 
 @pytest.mark.parametrize("stdin", ["", "   \n"])
-def test_missing_kubeconfig_is_refused(stdin):
-    env = {**os.environ, "ACCESS_NAMESPACE": "ns"}
+def test_missing_kubeconfig_is_refused(tmp_path, stdin):
+    env = {**os.environ, **QUICK, "KUBECTL": str(tmp_path / "none"), "ACCESS_NAMESPACE": "ns"}
     done = run_command(env, stdin)
     assert done.returncode == 2
+    assert done.stderr == "a kubeconfig on standard input and ACCESS_NAMESPACE are required\n"
 
 
 @pytest.mark.parametrize(
     ("name", "value"),
     [("ACCESS_ATTEMPTS", "forty"), ("ACCESS_INTERVAL_SECONDS", "soon"), ("ACCESS_ATTEMPTS", "0")],
 )
-def test_a_bad_setting_is_one_line_not_a_traceback(name, value):
-    env = {**os.environ, "ACCESS_NAMESPACE": "ns", name: value}
+def test_a_bad_setting_is_one_line_not_a_traceback(tmp_path, name, value):
+    env = {**os.environ, **QUICK, "KUBECTL": str(tmp_path / "none"), "ACCESS_NAMESPACE": "ns", name: value}
     done = run_command(env)
     assert done.returncode == 2
-    assert "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and name in done.stderr
+
+
+def test_the_process_exits_2_with_the_one_line_on_a_bad_setting():
+    done = run_command({**os.environ, "ACCESS_NAMESPACE": "ns", "ACCESS_ATTEMPTS": "forty"}, process=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "ACCESS_ATTEMPTS and ACCESS_INTERVAL_SECONDS must be numbers\n"
 
 
 def test_wait_sleeps_between_attempts_only():
@@ -137,7 +157,7 @@ def test_runner_reads_the_answer_not_only_the_exit_code(tmp_path):
     run = kubectl_runner(str(kubectl), str(config))
     assert run(Check("create", "namespaces", None)) is None
     kubectl = fake_kubectl(tmp_path, ["no"])
-    (tmp_path / "calls.jsonl").unlink()
+    shutil.rmtree(tmp_path / "calls")
     assert run(Check("create", "namespaces", None)) == "no"
 
 
@@ -146,9 +166,11 @@ def test_uses_the_kubectl_on_path_by_default(tmp_path):
     assert fake.name == KUBECTL == "kubectl"
     env = {k: v for k, v in os.environ.items() if k != "KUBECTL"}
     env.update(PATH=f"{tmp_path}{os.pathsep}{env.get('PATH', '')}", ACCESS_NAMESPACE="ns", ACCESS_ATTEMPTS="1")
-    done = run_command(env)
+    done = run_command(env, process=True)  # PATH is the process's: kubectl is looked up there
     assert done.returncode == 0, done.stderr
     assert len(calls(tmp_path)) == 3
+    # The process's own standard input reached kubectl as the kubeconfig.
+    assert all(c["kubeconfig"] == KUBECONFIG for c in calls(tmp_path))
 
 
 def test_default_wait_outlasts_the_documented_propagation():

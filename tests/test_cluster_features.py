@@ -8,15 +8,16 @@ from __future__ import annotations
 
 import json
 import os
-import sys
+import shlex
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from commands import cluster_features
 from commands.cluster_features import Feature, missing, version
 from components.serving import https_entry
-from tests.support.local_command import run_module
+from tests.support.local_command import run_main, run_module
 
 CLUSTER_ID = "/subscriptions/00000000-0000-0000-0000-000000000001/resourceGroups/rg-digitre-prod/providers/Microsoft.ContainerService/managedClusters/aks-digitre-prod"
 FEATURES = [
@@ -48,38 +49,56 @@ EFFECTS = {
 }
 
 
+def _applied(cluster: dict, flags: list[str]) -> dict:
+    """The cluster after `az aks update <flag>` for each of `flags`, as Azure would leave it."""
+    cluster = json.loads(json.dumps(cluster))
+    for flag in flags:
+        effect = EFFECTS[flag]
+        node = cluster
+        for key in effect[:-2]:
+            node = node.setdefault(key, {})
+        node[effect[-2]] = effect[-1]
+    return cluster
+
+
 def fake_az(folder: Path, cluster: dict, cli: str = "2.86.0", update_fails: bool = False) -> Path:
-    (folder / "cluster.json").write_text(json.dumps(cluster))
+    """An `az` that answers `version`, `rest` (the cluster as the updates so far left it) and
+    `aks update`, and records each call in `folder/calls.log` (see `calls`). A bash script
+    that reads the cluster after each set of updates from files written here (bash starts in
+    a fraction of Python's time)."""
+    flags = list(EFFECTS)
+    for n in range(2 ** len(flags)):
+        chosen = [flag for i, flag in enumerate(flags) if n >> i & 1]
+        (folder / f"cluster{''.join(chosen)}.json").write_text(json.dumps(_applied(cluster, chosen)))
+    version = json.dumps({"azure-cli": cli, "azure-cli-core": cli, "extensions": {}})
     script = folder / "az"
     script.write_text(
         textwrap.dedent(
             f"""\
-            #!{sys.executable}
-            import json, sys
-            from pathlib import Path
-            folder = Path({str(folder)!r})
-            args = sys.argv[1:]
-            with (folder / "calls.jsonl").open("a") as f:
-                f.write(json.dumps(args) + "\\n")
-            state = folder / "cluster.json"
-            if args[:1] == ["version"]:
-                print(json.dumps({{"azure-cli": {cli!r}, "azure-cli-core": {cli!r}, "extensions": {{}}}}))
-            elif args[:1] == ["rest"]:
-                print(state.read_text())
-            elif args[:2] == ["aks", "update"]:
-                if {update_fails!r}:
-                    print("(BadRequest) the cluster is busy", file=sys.stderr)
-                    sys.exit(1)
-                cluster = json.loads(state.read_text())
-                for flag, effect in {EFFECTS!r}.items():
-                    if flag in args:
-                        node = cluster
-                        for key in effect[:-2]:
-                            node = node.setdefault(key, {{}})
-                        node[effect[-2]] = effect[-1]
-                state.write_text(json.dumps(cluster))
-            else:
-                sys.exit(2)
+            #!/bin/bash
+            set -u
+            folder={shlex.quote(str(folder))}
+            (IFS=$'\\x1f'; printf '%s\\n' "$*") >> "$folder/calls.log"
+            touch "$folder/applied"
+            if [ "${{1:-}}" = version ]; then
+              printf '%s\\n' {shlex.quote(version)}
+            elif [ "${{1:-}}" = rest ]; then
+              state=""
+              for flag in {" ".join(flags)}; do
+                if grep -qx -- "$flag" "$folder/applied"; then state="$state$flag"; fi
+              done
+              cat "$folder/cluster$state.json"
+            elif [ "${{1:-}} ${{2:-}}" = "aks update" ]; then
+              if {"true" if update_fails else "false"}; then
+                echo "(BadRequest) the cluster is busy" >&2
+                exit 1
+              fi
+              for arg in "$@"; do
+                case "$arg" in {"|".join(flags)}) echo "$arg" >> "$folder/applied" ;; esac
+              done
+            else
+              exit 2
+            fi
             """
         )
     )
@@ -88,10 +107,12 @@ def fake_az(folder: Path, cluster: dict, cli: str = "2.86.0", update_fails: bool
 
 
 def calls(folder: Path) -> list[list[str]]:
-    return [json.loads(line) for line in (folder / "calls.jsonl").read_text().splitlines()]
+    return [line.split("\x1f") for line in (folder / "calls.log").read_text().splitlines()]
 
 
-def run(folder: Path, mode: str = "enable", **env: str):
+def run(folder: Path, mode: str = "enable", *, process: bool = False, **env: str):
+    """The command with the stand-in `az` in `folder`: its `main` in this process, or with
+    `process` the real `python -m commands.cluster_features` (one per exit code below)."""
     settings = {
         **os.environ,
         "AZ": str(folder / "az"),
@@ -102,7 +123,9 @@ def run(folder: Path, mode: str = "enable", **env: str):
         "AZURE_CLI_MINIMUM": https_entry.MINIMUM_AZURE_CLI,
         **env,
     }
-    return run_module("commands.cluster_features", settings)
+    if process:
+        return run_module("commands.cluster_features", settings)
+    return run_main(lambda: cluster_features.main(settings))
 
 
 def updates(folder: Path) -> list[list[str]]:
@@ -111,7 +134,7 @@ def updates(folder: Path) -> list[list[str]]:
 
 def test_a_new_cluster_gets_the_gateway_api_then_the_implementation_and_a_second_run_changes_nothing(tmp_path):
     fake_az(tmp_path, CREATED)
-    done = run(tmp_path)
+    done = run(tmp_path, process=True)
     assert done.returncode == 0, done.stdout + done.stderr
     # Gateway API CRDs first, then the implementation, as Microsoft's migration guide orders them.
     assert updates(tmp_path) == [
@@ -148,7 +171,7 @@ def test_a_new_cluster_gets_the_gateway_api_then_the_implementation_and_a_second
         "--output",
         "json",
     ]
-    (tmp_path / "calls.jsonl").unlink()
+    (tmp_path / "calls.log").unlink()
     again = run(tmp_path)
     assert again.returncode == 0 and updates(tmp_path) == []
     assert "ready: the cluster has every setting" in again.stdout
@@ -167,7 +190,7 @@ def test_what_a_later_update_dropped_is_turned_on_again(tmp_path):
 
 def test_a_looked_up_cluster_is_only_checked_and_the_fix_is_named(tmp_path):
     fake_az(tmp_path, CREATED)
-    done = run(tmp_path, mode="require")
+    done = run(tmp_path, mode="require", process=True)
     assert done.returncode == 1
     assert updates(tmp_path) == []
     assert (
@@ -222,7 +245,15 @@ def test_bad_input_is_refused_with_one_line(tmp_path, env):
     done = run(tmp_path, **env)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
-    assert not (tmp_path / "calls.jsonl").exists()
+    assert not (tmp_path / "calls.log").exists()
+
+
+def test_the_process_exits_2_with_the_one_line_on_bad_input(tmp_path):
+    fake_az(tmp_path, CREATED)
+    done = run(tmp_path, CLUSTER_ID="aks-digitre-prod", process=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "CLUSTER_ID must be a managed cluster's resource id, got 'aks-digitre-prod'\n"
+    assert not (tmp_path / "calls.log").exists()
 
 
 def test_versions_compare_numerically_and_settings_by_value():

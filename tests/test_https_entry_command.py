@@ -5,16 +5,18 @@ with the reason on stderr for a missing resource type or object)."""
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 
 import pytest
 
+from commands import https_entry
 from commands.https_entry import https_only, question, wait_until
 from components.serving import https_entry as component
 from tests.support.fake_kubectl import calls as recorded
 from tests.support.fake_kubectl import fake_kubectl as kubectl_stand_in
-from tests.support.local_command import run_module
+from tests.support.local_command import run_main, run_module
 
 KUBECONFIG = "apiVersion: v1\nkind: Config\nusers: []\n"
 NO_CRD = 'error: the server doesn\'t have a resource type "gatewayclasses"'
@@ -34,7 +36,22 @@ def fake_kubectl(tmp_path: Path, answers: list[tuple[int, str]]) -> Path:
     return kubectl_stand_in(tmp_path, [(code, text, "") if code == 0 else (code, "", text) for code, text in answers])
 
 
-def run(tmp_path: Path, settings: dict[str, str], answers: list[tuple[int, str]], attempts: int = 4):
+def command(env: dict[str, str], stdin: str = KUBECONFIG, *, process: bool = False):
+    """The command: its `main` in this process, or with `process` `python3 -m
+    commands.https_entry` as the local command runs it (one per exit code below)."""
+    if process:
+        return run_module("commands.https_entry", env, stdin)
+    return run_main(lambda: https_entry.main(env, io.StringIO(stdin)))
+
+
+def run(
+    tmp_path: Path,
+    settings: dict[str, str],
+    answers: list[tuple[int, str]],
+    attempts: int = 4,
+    *,
+    process: bool = False,
+):
     env = {
         **os.environ,
         "KUBECTL": str(fake_kubectl(tmp_path, answers)),
@@ -42,7 +59,7 @@ def run(tmp_path: Path, settings: dict[str, str], answers: list[tuple[int, str]]
         "ENTRY_ATTEMPTS": str(attempts),
         "ENTRY_INTERVAL_SECONDS": "0",
     }
-    return run_module("commands.https_entry", env, KUBECONFIG)
+    return command(env, process=process)
 
 
 def calls(tmp_path: Path) -> list[list[str]]:
@@ -50,7 +67,9 @@ def calls(tmp_path: Path) -> list[list[str]]:
 
 
 def test_gateway_class_waits_until_accepted(tmp_path):
-    done = run(tmp_path, CLASS, [(1, NO_CRD), (1, NOT_FOUND), (0, ""), (0, "False"), (0, "True")], attempts=5)
+    done = run(
+        tmp_path, CLASS, [(1, NO_CRD), (1, NOT_FOUND), (0, ""), (0, "False"), (0, "True")], attempts=5, process=True
+    )
     assert done.returncode == 0, done.stderr
     argv = calls(tmp_path)
     assert len(argv) == 5
@@ -66,7 +85,7 @@ def test_gateway_class_waits_until_accepted(tmp_path):
 
 
 def test_gateway_class_gives_up_after_the_bounded_attempts_naming_it(tmp_path):
-    done = run(tmp_path, CLASS, [(1, NOT_FOUND)], attempts=3)
+    done = run(tmp_path, CLASS, [(1, NOT_FOUND)], attempts=3, process=True)
     assert done.returncode == 1
     assert len(calls(tmp_path)) == 3
     assert f"gave up after 3 attempts 0 s apart waiting for GatewayClass {component.GATEWAY_CLASS}" in done.stderr
@@ -114,19 +133,27 @@ def test_https_only_reads_the_ports(stdout, ok):
 )
 def test_bad_input_is_refused_with_one_line(tmp_path, settings):
     env = {**os.environ, "KUBECTL": str(tmp_path / "none"), "ENTRY_INTERVAL_SECONDS": "0", **settings}
-    done = run_module("commands.https_entry", env, KUBECONFIG)
+    done = command(env)
     assert done.returncode == 2
     assert len(done.stderr.strip().splitlines()) == 1
 
 
+def test_the_process_exits_2_with_the_one_line_on_bad_input(tmp_path):
+    env = {**os.environ, "KUBECTL": str(tmp_path / "none"), "ENTRY_EXPECT": "maybe"}
+    done = command(env, process=True)
+    assert done.returncode == 2 and done.stdout == ""
+    assert done.stderr == "ENTRY_EXPECT must be gateway-class or https-only, got 'maybe'\n"
+
+
 def test_no_kubeconfig_is_refused(tmp_path):
-    done = run_module("commands.https_entry", {**os.environ, **CLASS}, " \n")
-    assert done.returncode == 2 and "kubeconfig" in done.stderr
+    env = {**os.environ, **CLASS, "KUBECTL": str(tmp_path / "none"), "ENTRY_ATTEMPTS": "1"}
+    done = command(env, " \n")
+    assert done.returncode == 2 and done.stderr == "a kubeconfig on standard input is required\n"
 
 
 def test_no_kubectl_is_reported_not_retried(tmp_path):
     env = {**os.environ, "KUBECTL": str(tmp_path / "none"), **CLASS}
-    done = run_module("commands.https_entry", env, KUBECONFIG)
+    done = command(env)
     assert done.returncode == 2
     assert "az aks install-cli" in done.stderr
 

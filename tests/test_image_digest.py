@@ -6,8 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
-import textwrap
+import shlex
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ import pytest
 from commands import image_digest
 from components.serving.image_digest import COMMAND
 from tests.support.evaluations import deploy
-from tests.support.local_command import run_module
+from tests.support.local_command import run_main, run_module
 
 RELEASE = "kubernetes:helm.sh/v3:Release"
 DIGEST = "sha256:" + hashlib.sha256(b"the image").hexdigest()
@@ -39,56 +38,68 @@ def record(digest: object = DIGEST, write_enabled: object = False) -> dict:
 
 
 def fake_az(folder: Path, code: int, stdout: str, stderr: str = "") -> Path:
-    """An `az` that records its arguments in `folder/argv.json` and answers once."""
+    """An `az` that records its arguments in `folder/argv` (one a line) and answers once (a
+    bash script: it starts in a fraction of Python's time)."""
     script = folder / "az"
-    script.write_text(
-        textwrap.dedent(
-            f"""\
-            #!{sys.executable}
-            import json, sys
-            from pathlib import Path
-            Path({str(folder)!r}, "argv.json").write_text(json.dumps(sys.argv[1:]))
-            sys.stdout.write({stdout!r})
-            sys.stderr.write({stderr!r})
-            sys.exit({code})
-            """
-        )
-    )
+    # Lines joined, not dedented: the answers may hold line breaks of their own.
+    lines = [
+        "#!/bin/bash",
+        f"printf '%s\\n' \"$@\" > {shlex.quote(str(folder / 'argv'))}",
+        f"printf '%s' {shlex.quote(stdout)}",
+        f"printf '%s' {shlex.quote(stderr)} >&2",
+        f"exit {code}",
+    ]
+    script.write_text("\n".join(lines) + "\n")
     script.chmod(0o755)
     return script
 
 
-def run_lookup(tmp_path: Path, code: int, stdout: str, stderr: str = ""):
+def run_lookup(tmp_path: Path, code: int, stdout: str, stderr: str = "", *, process: bool = False):
+    """The lookup against a stand-in `az` answering once: `main` in this process, or with
+    `process` `python3 -m commands.image_digest` as `pulumi up` runs it (one per exit code)."""
     az = fake_az(tmp_path, code, stdout, stderr)
     env = {"PATH": os.environ["PATH"], "REGISTRY_NAME": "crdigitreshared42fe68", "IMAGE": IMAGE, "AZ": str(az)}
-    return run_module("commands.image_digest", env)
+    if process:
+        return run_module("commands.image_digest", env)
+    return run_main(lambda: image_digest.main(env))
 
 
 def test_a_locked_tag_prints_its_digest_and_nothing_else(tmp_path):
-    result = run_lookup(tmp_path, 0, json.dumps(record()))
+    result = run_lookup(tmp_path, 0, json.dumps(record()), process=True)
     assert result.returncode == 0, result.stderr
     assert result.stdout == DIGEST
-    argv = json.loads((tmp_path / "argv.json").read_text())
+    argv = (tmp_path / "argv").read_text().splitlines()
     assert " ".join(argv) == f"acr repository show --name crdigitreshared42fe68 --image {IMAGE} --output json"
 
 
-@pytest.mark.parametrize("write_enabled", [True, None, "false"])
-def test_a_tag_that_is_not_locked_is_refused(tmp_path, write_enabled):
-    result = run_lookup(tmp_path, 0, json.dumps(record(write_enabled=write_enabled)))
+def test_a_tag_that_is_not_locked_is_refused(tmp_path):
+    result = run_lookup(tmp_path, 0, json.dumps(record(write_enabled=True)))
     assert result.returncode == 1
     assert result.stdout == ""
     assert f"{IMAGE} is not locked" in result.stderr
 
 
-@pytest.mark.parametrize("digest", [None, "", "sha256:abc", DIGEST.upper(), "sha512:" + "0" * 128])
-def test_a_record_without_a_sha256_digest_is_refused(tmp_path, digest):
-    result = run_lookup(tmp_path, 0, json.dumps(record(digest=digest)))
+@pytest.mark.parametrize("write_enabled", [True, None, "false"])
+def test_only_write_enabled_false_is_locked(write_enabled):
+    # The lookup above reads the record with `digest_of`; these are the other unlocked records.
+    with pytest.raises(image_digest.DigestError, match=f"{IMAGE} is not locked"):
+        image_digest.digest_of(record(write_enabled=write_enabled), IMAGE)
+
+
+def test_a_record_without_a_sha256_digest_is_refused(tmp_path):
+    result = run_lookup(tmp_path, 0, json.dumps(record(digest="sha256:abc")))
     assert result.returncode == 1 and result.stdout == ""
     assert "has no sha256 digest" in result.stderr
 
 
+@pytest.mark.parametrize("digest", [None, "", "sha256:abc", DIGEST.upper(), "sha512:" + "0" * 128])
+def test_only_a_lowercase_sha256_digest_is_one(digest):
+    with pytest.raises(image_digest.DigestError, match="has no sha256 digest"):
+        image_digest.digest_of(record(digest=digest), IMAGE)
+
+
 def test_a_failing_cli_fails_the_lookup_with_its_message(tmp_path):
-    result = run_lookup(tmp_path, 1, "", "ERROR: The requested data does not exist.")
+    result = run_lookup(tmp_path, 1, "", "ERROR: The requested data does not exist.", process=True)
     assert result.returncode == 1 and result.stdout == ""
     assert "The requested data does not exist." in result.stderr
 
@@ -99,7 +110,8 @@ def test_output_that_is_not_a_record_is_refused(tmp_path):
 
 
 def test_a_missing_cli_or_setting_is_named():
-    assert image_digest.main({"REGISTRY_NAME": "r"}) == 2
+    missing = run_main(lambda: image_digest.main({"REGISTRY_NAME": "r"}))
+    assert missing.returncode == 2 and missing.stdout == "" and missing.stderr == "error: IMAGE not set\n"
     with pytest.raises(image_digest.DigestError, match="not found"):
         image_digest.resolve("r", IMAGE, az="/nonexistent/az")
 

@@ -1,5 +1,5 @@
 """The preview comment on the pull request: rendered from the stacks' summaries, and posted by
-`[PR]-Preview`'s own step (its bash, run for real) against a loopback stand-in for the Azure
+`[PR]-Preview`'s own step (its bash run for real, or the one command it runs in-process) against a loopback stand-in for the Azure
 DevOps pull request threads REST API 7.1 (vsts-rest-api-specs specification/git/7.1/git.json:
 Pull Request Threads - List, Create; Pull Request Thread Comments - Update)."""
 
@@ -18,11 +18,13 @@ from urllib.parse import parse_qs, urlparse
 
 import pytest
 
+from commands import pr_comment
 from commands.pr_comment import API_VERSION, MARKER, MAX_COMMENT, Threads, marked, render
 from commands.preview_summary import Change, StackSummary, summarise
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
 from tests.support import ledger
+from tests.support.local_command import run_main
 from tests.support.loopback import JsonHandler, serve
 from tests.support.pipeline_jobs import jobs_of, load, run_script, script_of
 
@@ -206,7 +208,17 @@ def publish_summaries(folder: Path, files: dict[str, str]) -> None:
         target.write_text(json.dumps(summarise(stack, (FIXTURES / name).read_text().splitlines()).to_json()))
 
 
-def run_comment(tmp_path: Path, pr: PullRequestThreads, build_id: int, pull_request: str = str(PULL_REQUEST)):
+def run_comment(
+    tmp_path: Path,
+    pr: PullRequestThreads,
+    build_id: int,
+    pull_request: str = str(PULL_REQUEST),
+    *,
+    process: bool = False,
+):
+    """The comment step against `pr`: with `process` its bash run for real (one per exit
+    code below); else the command it runs, `commands.pr_comment.main`, in this process with
+    the step's environment."""
     step = comment_step()
     workspace = tmp_path / f"workspace-{build_id}"
     publish_summaries(workspace, {"shared": "shared-no-changes.jsonl", "prod": "prod-replaces-protected.jsonl"})
@@ -229,7 +241,11 @@ def run_comment(tmp_path: Path, pr: PullRequestThreads, build_id: int, pull_requ
         env["STACKS"] = ",".join(spec.PR_PREVIEW.stacks)
         env["PATH"] = f"{Path(sys.executable).parent}:/usr/bin:/bin"
         env["PYTHONPATH"] = str(ROOT)
-        return run_script(script_of(step), macros, env, ROOT)
+        if process:
+            return run_script(script_of(step), macros, env, ROOT)
+        # What the step runs, and so what runs here in its stead.
+        assert script_of(step).strip() == "python3 -m commands.pr_comment"
+        return run_main(lambda: pr_comment.main(env))
 
 
 def ours(pr: PullRequestThreads) -> list[dict[str, Any]]:
@@ -238,7 +254,7 @@ def ours(pr: PullRequestThreads) -> list[dict[str, Any]]:
 
 def test_the_first_push_creates_the_comment_and_the_next_push_updates_it(tmp_path):
     pr = PullRequestThreads()
-    first = run_comment(tmp_path, pr, 41)
+    first = run_comment(tmp_path, pr, 41, process=True)
     assert first.returncode == 0, first.stderr
     assert [m for m, _ in pr.requests] == ["GET", "POST"]
     (thread,) = ours(pr)
@@ -274,7 +290,7 @@ def test_a_copied_marker_in_someone_elses_thread_neither_blocks_nor_duplicates_t
 
 def test_outside_a_pull_request_the_step_fails_before_asking_anything(tmp_path):
     pr = PullRequestThreads()
-    result = run_comment(tmp_path, pr, 61, pull_request="$(System.PullRequest.PullRequestId)")
+    result = run_comment(tmp_path, pr, 61, pull_request="$(System.PullRequest.PullRequestId)", process=True)
     # Outside a pull request the variable is not set: the macro stays, and nothing is asked.
     assert result.returncode != 0 and "PULL_REQUEST_ID" in result.stderr
     assert pr.requests == []
