@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from commands.kubectl import KUBECTL, last_error, run_kubectl, with_kubeconfig
-from commands.polling import poll
+from commands.polling import bounds, poll
 
 
 @dataclass(frozen=True)
@@ -98,15 +98,11 @@ def main(env: Mapping[str, str] | None = None, stdin: TextIO | None = None) -> i
     if not kubeconfig.strip() or not namespace:
         print("a kubeconfig on standard input and ACCESS_NAMESPACE are required", file=sys.stderr)
         return 2
-    try:
-        attempts = int(env.get("ACCESS_ATTEMPTS", "40"))
-        interval = float(env.get("ACCESS_INTERVAL_SECONDS", "15"))
-    except ValueError:
-        print("ACCESS_ATTEMPTS and ACCESS_INTERVAL_SECONDS must be numbers", file=sys.stderr)
+    wait = bounds(env, "ACCESS")
+    if isinstance(wait, str):
+        print(wait, file=sys.stderr)
         return 2
-    if attempts < 1 or interval < 0:
-        print("ACCESS_ATTEMPTS must be at least 1 and ACCESS_INTERVAL_SECONDS not negative", file=sys.stderr)
-        return 2
+    attempts, interval = wait
     kubectl = env.get("KUBECTL", KUBECTL)
     granted = with_kubeconfig(
         kubeconfig,

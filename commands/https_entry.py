@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from typing import TextIO
 
 from commands.kubectl import KUBECTL, last_error, run_kubectl, with_kubeconfig
-from commands.polling import poll
+from commands.polling import bounds, poll
 
 HTTP_PORT = "80"
 
@@ -121,29 +121,18 @@ def wait_until(
     return poll(attempts, interval, attempt, sleep)
 
 
-def _bounds(env: Mapping[str, str]) -> tuple[int, float] | str:
-    try:
-        attempts = int(env.get("ENTRY_ATTEMPTS", "40"))
-        interval = float(env.get("ENTRY_INTERVAL_SECONDS", "15"))
-    except ValueError:
-        return "ENTRY_ATTEMPTS and ENTRY_INTERVAL_SECONDS must be numbers"
-    if attempts < 1 or interval < 0:
-        return "ENTRY_ATTEMPTS must be at least 1 and ENTRY_INTERVAL_SECONDS not negative"
-    return attempts, interval
-
-
 def main(env: Mapping[str, str] | None = None, stdin: TextIO | None = None) -> int:
     """The command; `env` and `stdin` are the process's own unless given (the tests give them)."""
     env = os.environ if env is None else env
     kubeconfig = (sys.stdin if stdin is None else stdin).read()
-    asked, bounds = question(env), _bounds(env)
-    problem = asked if isinstance(asked, str) else bounds if isinstance(bounds, str) else None
-    if problem is None and not kubeconfig.strip():
-        problem = "a kubeconfig on standard input is required"
-    if problem is not None or isinstance(asked, str) or isinstance(bounds, str):
-        print(problem, file=sys.stderr)
+    asked, wait = question(env), bounds(env, "ENTRY")
+    if isinstance(asked, str) or isinstance(wait, str):
+        print(asked if isinstance(asked, str) else wait, file=sys.stderr)
         return 2
-    attempts, interval = bounds
+    if not kubeconfig.strip():
+        print("a kubeconfig on standard input is required", file=sys.stderr)
+        return 2
+    attempts, interval = wait
     kubectl = env.get("KUBECTL", KUBECTL)
     ready = with_kubeconfig(
         kubeconfig, kubectl, lambda path: wait_until(asked, kubectl_runner(kubectl, path), attempts, interval)
