@@ -1,6 +1,7 @@
 """What the config model and the components share: the project's name and the annotated value
 types several keys use, each defined once (a VM size, a GUID, a principal map, strict numbers
-and flags). No Pulumi here: the build pipeline's command imports it."""
+and flags, the name rules config and components/naming.py share). No Pulumi here: the build
+pipeline's command imports it."""
 
 from __future__ import annotations
 
