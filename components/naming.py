@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass, fields
 
 from components.config.errors import ConfigError
-from components.types import PROJECT
+from components.types import PROJECT, RESOURCE_GROUP, STORAGE_ACCOUNT
 
 
 @dataclass(frozen=True)
@@ -29,7 +29,7 @@ class NameRule:
 
 # Azure's rules per resource kind (learn.microsoft.com, "Naming rules and restrictions for
 # Azure resources", and the service's own page where it is stricter; see the ledger).
-_RESOURCE_GROUP = NameRule(r"[\w.()-]{0,89}[\w()-]", "1-90 letters, digits, _ . ( ) -, not ending in .")
+_RESOURCE_GROUP = NameRule(RESOURCE_GROUP, "1-90 letters, digits, _ . ( ) -, not ending in .")
 # Where Microsoft's pages differ, the rule is what all of them allow (see the ledger rows).
 _IDENTITY = NameRule(r"[A-Za-z0-9][A-Za-z0-9-]{2,127}", "3-128 letters, digits or -")
 _LOWER_DNS_LABEL = "(?!.*--)[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?"
@@ -38,7 +38,7 @@ RULES: dict[str, NameRule] = {
     "resource_group": _RESOURCE_GROUP,
     "log_analytics": NameRule(r"[A-Za-z0-9][A-Za-z0-9-]{2,61}[A-Za-z0-9]", "4-63 letters, digits, hyphens"),
     "app_insights": NameRule(r"[^%&\\?/]{1,260}", "1-260 characters without % & \\ ? /"),
-    "storage_account": NameRule(r"[a-z0-9]{3,24}", "3-24 lowercase letters or digits"),
+    "storage_account": NameRule(STORAGE_ACCOUNT, "3-24 lowercase letters or digits"),
     "key_vault": NameRule(
         r"(?!.*--)[A-Za-z][A-Za-z0-9-]{1,22}[A-Za-z0-9]",
         "3-24 letters, digits, hyphens, starting with a letter, no --",

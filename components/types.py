@@ -1,6 +1,7 @@
 """What the config model and the components share: the project's name and the annotated value
 types several keys use, each defined once (a VM size, a GUID, a principal map, strict numbers
-and flags). No Pulumi here: the build pipeline's command imports it."""
+and flags, the name rules config and components/naming.py share). No Pulumi here: the build
+pipeline's command imports it."""
 
 from __future__ import annotations
 
@@ -54,3 +55,5 @@ VmSize = Annotated[str, Field(pattern=r"^Standard_[A-Za-z0-9_]{2,40}$")]
 STACK_NAME = r"^[a-z][a-z0-9]{1,7}$"
 # A resource group name (1-90 characters, not ending with a period).
 RESOURCE_GROUP = r"^[-\w._()]{0,89}[-\w_()]$"
+# A storage account name (3-24 lowercase letters or digits).
+STORAGE_ACCOUNT = r"^[a-z0-9]{3,24}$"

@@ -293,10 +293,16 @@ RULES: tuple[Rule, ...] = (
         small_on_aci,
         mandatory=False,
     ),
-    Rule("aks-max-nodes", "Cost: AKS pools stay within 10 nodes.", (AKS, AKS_POOL), bounded_aks_nodes, mandatory=False),
+    Rule(
+        "aks-max-nodes",
+        f"Cost: AKS pools stay within {MAX_NODES} nodes.",
+        (AKS, AKS_POOL),
+        bounded_aks_nodes,
+        mandatory=False,
+    ),
     Rule(
         "aml-max-nodes",
-        "Cost: the AML cluster stays within 10 nodes.",
+        f"Cost: the AML cluster stays within {MAX_NODES} nodes.",
         (AML_COMPUTE,),
         bounded_aml_nodes,
         mandatory=False,

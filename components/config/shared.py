@@ -11,7 +11,7 @@ from pydantic import BeforeValidator, Field, SecretStr, model_validator
 
 from components.config.base import Section
 from components.config.serving import Platform
-from components.types import PROJECT, RESOURCE_GROUP, Bool, Int, Principals, VmSize
+from components.types import PROJECT, RESOURCE_GROUP, STORAGE_ACCOUNT, Bool, Int, Principals, VmSize
 
 
 class RegistryConfig(Section):
@@ -112,7 +112,7 @@ class DevOpsConfig(Section):
     ]
     pulumi_state_storage_account: Annotated[
         str | None,
-        Field(pattern=r"^[a-z0-9]{3,24}$", description="a storage account name (3-24 lowercase letters or digits)"),
+        Field(pattern=STORAGE_ACCOUNT, description="a storage account name (3-24 lowercase letters or digits)"),
     ] = None
     # Where the state account lives: the pipelines' identities get their blob roles on its
     # container, so nobody grants them by hand.

@@ -410,9 +410,9 @@ class DevOpsPlatform(pulumi.ComponentResource):
         )
         self.project_id: pulumi.Output[str] = project_id
         self.service_connection_id = connection.endpoint_id
-        self.pipeline_identity_client_id = connection.identity.client_id
-        self.pipeline_identity_principal_id = connection.identity.principal_id
-        self.dashboard_id = dashboard.dashboard.id
+        self.pipeline_identity_client_id = connection.identity_client_id
+        self.pipeline_identity_principal_id = connection.identity_principal_id
+        self.dashboard_id = dashboard.dashboard_id
         self.register_outputs(
             {
                 "projectId": self.project_id,

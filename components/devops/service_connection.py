@@ -161,4 +161,6 @@ class ServiceConnection(pulumi.ComponentResource):
         # What must exist before anything signs in through the connection.
         self.sign_in_ready: list[pulumi.Resource] = [self.federated_credential, *self.role_assignments.values()]
         self.endpoint_id = self.endpoint.id
-        self.register_outputs({"serviceConnectionId": self.endpoint_id, "identityClientId": self.identity.client_id})
+        self.identity_client_id = self.identity.client_id
+        self.identity_principal_id = self.identity.principal_id
+        self.register_outputs({"serviceConnectionId": self.endpoint_id, "identityClientId": self.identity_client_id})

@@ -66,4 +66,5 @@ class TeamDashboard(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"dashboardId": self.dashboard.id})
+        self.dashboard_id = self.dashboard.id
+        self.register_outputs({"dashboardId": self.dashboard_id})
