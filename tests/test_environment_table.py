@@ -132,8 +132,19 @@ def test_the_policy_pack_holds_staging_to_its_table_row(with_staging):
 
 # Azure Pipelines parameters are fixed when a run is queued, so the stacks a preview or the
 # drift check covers are listed in the pipeline catalogue and in their YAML (a test in
-# tests/test_devops.py keeps both alike): the one more place to edit for a new environment.
+# tests/test_devops.py keeps both alike): with the templates below, the one more place to edit for a new environment.
 STACK_LISTS = {spec.PR_PREVIEW: "pipelines/pr-preview.yml", spec.PLATFORM_DRIFT: "pipelines/platform-drift.yml"}
+
+
+# The templates that run one stack's preview: their `stack` parameter accepts only the stacks
+# it lists, so those lists are part of the same edit.
+STACK_PARAMETERS = ("pipelines/templates/preview.yml", "pipelines/templates/pulumi.yml")
+
+
+def accepted_stacks(path: str) -> set[str]:
+    parameters = yaml.safe_load((ROOT / path).read_text())["parameters"]
+    (stack,) = [p for p in parameters if p["name"] == "stack"]
+    return set(stack["values"])
 
 
 def test_the_pr_preview_and_drift_cover_every_environment_of_the_table():
@@ -142,12 +153,17 @@ def test_the_pr_preview_and_drift_cover_every_environment_of_the_table():
         assert set(pipeline.stacks) == stacks, (
             f"{path} (and its row in components/devops/pipelines.py) must list every stack: {sorted(stacks)}"
         )
+    for path in STACK_PARAMETERS:
+        assert accepted_stacks(path) == stacks, f"{path}'s `stack` parameter must accept every stack: {sorted(stacks)}"
 
 
 def test_staging_is_one_stack_list_away_from_the_pr_preview(with_staging):
-    # What a new environment still needs: its name in these lists, and nowhere else.
+    # What a new environment still needs: its name in these lists and in the templates' accepted
+    # stacks (test_the_pr_preview_and_drift_cover_every_environment_of_the_table), nowhere else.
     for pipeline in STACK_LISTS:
         assert "staging" not in pipeline.stacks
+    for path in STACK_PARAMETERS:
+        assert "staging" not in accepted_stacks(path)
 
 
 def test_no_python_outside_the_pipeline_catalogue_names_an_environment():
