@@ -46,13 +46,12 @@ from tests.support.model_sample import (
     READ,
     artifact_dir,
     deploy_job,
-    macro_env,
     run_training,
     score_step,
     set_variables,
     step_named,
 )
-from tests.support.pipeline_jobs import run_script, script_of
+from tests.support.pipeline_jobs import macro_env, run_script, script_of
 
 SAMPLE = (SERVING / "sample_request.json").read_bytes()
 # A request the stand-in model cannot score (a house without its number of rooms): valid JSON
