@@ -40,6 +40,7 @@ from tests.support.inference_server import (
     read_dockerfile,
     running,
 )
+from tests.support.local_command import run_module
 from tests.support.model_sample import (
     DEPLOYS,
     ENGINE_SAMPLE,
@@ -252,14 +253,7 @@ def run_probe(engine: RunningServer, **settings: str) -> subprocess.CompletedPro
         "SCORE_REQUEST": SAMPLE.decode(),
         **settings,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "commands.health_probe"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_module("commands.health_probe", env, timeout=120)
 
 
 def test_the_post_deploy_check_passes_when_the_model_scores(engine):
