@@ -26,9 +26,8 @@ import pytest
 from components.config.serving import ServingConfig
 from components.devops import pipelines as spec
 from components.serving.contract import ServingContract
-from components.types import PROJECT
-from offline.evaluate import ROOT, stack_config
-from tests.support.evaluations import ENVIRONMENTS, WORKLOAD
+from offline.evaluate import ROOT
+from tests.support.evaluations import ENVIRONMENTS, WORKLOAD, section
 from tests.support.inference_server import (
     LAUNCHER,
     SERVING,
@@ -93,8 +92,7 @@ def post(url: str, body: bytes) -> tuple[int, str, bytes]:
 
 
 def contract_of(stack: str) -> ServingContract:
-    config, _ = stack_config(stack)
-    serving = ServingConfig.model_validate(json.loads(config.get(f"{PROJECT}:serving", "{}")))
+    serving = ServingConfig.model_validate(section(stack, "serving"))
     return ServingContract(serving.port, serving.health_path, serving.score_path)
 
 
