@@ -3,7 +3,6 @@ loopback stand-in for Azure DevOps that records what it is sent)."""
 
 from __future__ import annotations
 
-import http.server
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -11,7 +10,7 @@ from typing import ClassVar
 
 from commands.dashboard_widgets import BUILD_HISTORY, MARKDOWN, WIDGET_PREFIX, DashboardClient, widgets
 from components.devops import pipelines as spec
-from tests.support.loopback import serve
+from tests.support.loopback import JsonHandler, serve
 
 
 def built() -> list[dict]:
@@ -36,34 +35,26 @@ def test_one_build_history_per_pipeline_and_the_environments():
     assert len(positions) == len(result)  # no two widgets overlap
 
 
-class FakeAzureDevOps(http.server.BaseHTTPRequestHandler):
+class FakeAzureDevOps(JsonHandler):
     widgets: ClassVar[dict[str, dict]] = {}
     calls: ClassVar[list[tuple[str, str, str]]] = []
 
-    def _reply(self, body: object = None) -> None:
-        data = b"" if body is None else json.dumps(body).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(data)
-
     def do_GET(self) -> None:
         self.calls.append(("GET", self.path, self.headers["Authorization"]))
-        self._reply({"value": [{"id": k, **v} for k, v in self.widgets.items()]})
+        self.answer({"value": [{"id": k, **v} for k, v in self.widgets.items()]})
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        body = self.read_json()
         self.calls.append(("POST", self.path, self.headers["Authorization"]))
         self.widgets[str(len(self.widgets) + 100)] = body
-        self._reply(body)
+        self.answer(body)
 
     def do_DELETE(self) -> None:
         self.calls.append(("DELETE", self.path, self.headers["Authorization"]))
         self.widgets.pop(self.path.split("?")[0].rsplit("/", 1)[1], None)
-        self._reply()
-
-    def log_message(self, *args: object) -> None:
-        pass
+        # An empty body.
+        self.send_response(200)
+        self.end_headers()
 
 
 @contextmanager

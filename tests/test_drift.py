@@ -16,7 +16,7 @@ from commands.drift import NOT_REFRESHED, exclude_patterns, pattern_matches
 from commands.preview_summary import summarise
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
-from tests.support.pipeline_jobs import jobs_of, load, run_script, script_of
+from tests.support.pipeline_jobs import jobs_of, load, macro_env, run_script, script_of
 
 FIXTURES = ROOT / "tests" / "fixtures" / "preview_events"
 
@@ -80,11 +80,7 @@ def run_pulumi_step(tmp_path: Path, pipeline: spec.Pipeline, stack: str, preview
     temp = tmp_path / "agent-temp"
     temp.mkdir()
     macros = {"Agent.TempDirectory": str(temp)}
-    env = {
-        k: re.sub(r"\$\(([^)]+)\)", lambda m: macros.get(m.group(1), m.group(0)), str(v))
-        for k, v in step["env"].items()
-    }
-    env |= {
+    env = macro_env(step, macros) | {
         "PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin",
         "PYTHONPATH": str(ROOT),
         "PULUMI_LOG": str(tmp_path / "pulumi.log"),
@@ -188,7 +184,7 @@ def run_notify(tmp_path: Path):
         "Build.BuildId": "812",
         "Build.BuildNumber": "drift-20261130.1",
     }
-    env = {k: re.sub(r"\$\(([^)]+)\)", lambda m: macros.get(m.group(1), m.group(0)), v) for k, v in step["env"].items()}
+    env = macro_env(step, macros)
     assert env.pop("STACKS") == "${{ join(',', parameters.stacks) }}"
     env |= {
         "STACKS": ",".join(spec.PLATFORM_DRIFT.stacks),

@@ -6,10 +6,7 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import ssl
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -23,6 +20,7 @@ from components.config.errors import ConfigError
 from components.types import PROJECT
 from offline.evaluate import stack_config
 from tests.support.evaluations import ENVIRONMENTS, WORKLOAD, deploy
+from tests.support.local_command import run_main, run_module
 from tests.support.loopback import serve
 
 COMMAND = "command:local:Command"
@@ -96,10 +94,7 @@ def test_unreachable_endpoint_fails():
 
 
 def run_probe(url: str) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "HEALTH_URL": url, "HEALTH_ATTEMPTS": "2", "HEALTH_INTERVAL_SECONDS": "0"}
-    return subprocess.run(
-        [sys.executable, "-m", "commands.health_probe"], env=env, capture_output=True, text=True, check=False
-    )
+    return probe_with({"HEALTH_URL": url, "HEALTH_ATTEMPTS": "2", "HEALTH_INTERVAL_SECONDS": "0"})
 
 
 def test_the_command_the_stack_runs_exits_by_health():
@@ -202,13 +197,15 @@ def test_a_gateway_error_is_retried_within_the_attempts():
 
 
 def probe_with(env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
+    """The probe's process, with this machine's environment but none of its HEALTH_ and
+    SCORE_ settings, `env` on top (None: the variable unset)."""
     base = {k: v for k, v in os.environ.items() if not k.startswith(("HEALTH_", "SCORE_"))}
     for name, value in env.items():
-        if value is not None:
+        if value is None:
+            base.pop(name, None)
+        else:
             base[name] = value
-    return subprocess.run(
-        [sys.executable, "-m", "commands.health_probe"], env=base, capture_output=True, text=True, check=False
-    )
+    return run_module("commands.health_probe", base)
 
 
 @pytest.mark.parametrize(
@@ -250,15 +247,14 @@ def probe_with(env: dict[str, str | None]) -> subprocess.CompletedProcess[str]:
         ),
     ],
 )
-def test_a_bad_setting_is_one_line_not_a_traceback(env, message, capsys):
+def test_a_bad_setting_is_one_line_not_a_traceback(env, message):
     # The command's own entry point, given the settings as its environment (an exception
     # escaping it would be the traceback); the process around it is run below.
-    code = health_probe.main({k: v for k, v in env.items() if v is not None})
-    out, err = capsys.readouterr()
-    assert code == 2
-    assert out == ""
-    assert err.count("\n") == 1
-    assert err.startswith(f"health_probe: {message}"), err
+    result = run_main(lambda: health_probe.main(env))
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1
+    assert result.stderr.startswith(f"health_probe: {message}"), result.stderr
 
 
 def test_the_process_exits_2_with_the_one_line_on_a_bad_setting():
@@ -283,24 +279,8 @@ def certificate(tmp_path_factory) -> tuple[Path, Path]:
     return cert, private_key
 
 
-@contextmanager
-def https(certificate: tuple[Path, Path]) -> Iterator[str]:
-    server = http.server.HTTPServer(
-        ("127.0.0.1", 0), type("Handler", (_Scoring,), {"answers": [JSON_OK], "received": []})
-    )
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(*certificate)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield f"https://127.0.0.1:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
 def test_the_probe_checks_an_https_endpoint_and_its_certificate(certificate):
-    with https(certificate) as url:
+    with serve(type("Handler", (_Scoring,), {"answers": [JSON_OK], "received": []}), certificate) as url:
         settings = {"HEALTH_URL": f"{url}/", "HEALTH_ATTEMPTS": "1", "HEALTH_INTERVAL_SECONDS": "0"}
         score = {"SCORE_URL": f"{url}/score", "SCORE_REQUEST": '{"data": []}'}
         trusted = probe_with({**settings, **score, "SSL_CERT_FILE": str(certificate[0])})

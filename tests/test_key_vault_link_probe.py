@@ -4,7 +4,6 @@ request the azuredevops provider makes, against a loopback stand-in for Azure De
 from __future__ import annotations
 
 import base64
-import http.server
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +12,7 @@ from typing import Any, ClassVar
 import pytest
 
 from commands import key_vault_link_probe as probe
-from tests.support.loopback import serve
+from tests.support.loopback import JsonHandler, serve
 
 VAULT = "kvdigitreshared42fe68"
 
@@ -22,23 +21,14 @@ def secret(name: str, enabled: bool = True) -> dict[str, Any]:
     return {"id": f"https://{VAULT}.vault.azure.net/secrets/{name}", "attributes": {"enabled": enabled}}
 
 
-class FakeEndpointProxy(http.server.BaseHTTPRequestHandler):
+class FakeEndpointProxy(JsonHandler):
     # One answer per request, in order (the last one repeats).
     answers: ClassVar[list[dict[str, Any]]] = []
     requests: ClassVar[list[tuple[str, dict[str, Any], str]]] = []
 
     def do_POST(self) -> None:
-        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        self.requests.append((self.path, body, self.headers["Authorization"]))
-        answer = self.answers[min(len(self.requests), len(self.answers)) - 1]
-        data = json.dumps(answer).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.end_headers()
-        self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
+        self.requests.append((self.path, self.read_json(), self.headers["Authorization"]))
+        self.answer(self.answers[min(len(self.requests), len(self.answers)) - 1])
 
 
 def listed(*secrets: dict[str, Any], next_token: str = "") -> dict[str, Any]:

@@ -20,9 +20,9 @@ import pytest
 
 from components.lifecycle import MAY_GO, PROTECTED
 from components.types import PROJECT
-from offline.evaluate import Evaluation, Registration, evaluate, stack_config
+from offline.evaluate import Evaluation, Registration, evaluate
 from tests.support import ledger
-from tests.support.evaluations import MODEL_VERSION, deploy, prod_aks
+from tests.support.evaluations import MODEL_VERSION, deploy, prod_aks, section
 from tests.support.provider_sdk import referenced, sdk_args, wire_properties
 
 SECTION = "Changes Azure cannot apply in place"
@@ -148,13 +148,8 @@ def test_every_compute_setting_but_its_scale_replaces_the_cluster(shared):
             assert covered, f"{leaf}: a change would be sent, accepted and not applied"
 
 
-def _section(stack: str, key: str) -> dict[str, Any]:
-    config, _ = stack_config(stack)
-    return json.loads(config.get(f"{PROJECT}:{key}", "{}"))
-
-
 def _with(stack: str, key: str, **changes: Any) -> dict[str, str]:
-    return {f"{PROJECT}:{key}": json.dumps({**_section(stack, key), **changes})}
+    return {f"{PROJECT}:{key}": json.dumps({**section(stack, key), **changes})}
 
 
 # The stacks evaluated after a config change: changes on different resources share one

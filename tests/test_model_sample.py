@@ -25,14 +25,13 @@ from tests.support.model_sample import (
     artifact_dir,
     build_tags,
     deploy_job,
-    macro_env,
     pulumi_up,
     run_training,
     score_step,
     set_variables,
     step_named,
 )
-from tests.support.pipeline_jobs import run_script
+from tests.support.pipeline_jobs import macro_env, run_script
 
 
 def test_training_puts_the_engines_sample_in_the_model_artifact_and_tags_the_version(tmp_path):

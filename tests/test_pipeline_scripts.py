@@ -5,7 +5,6 @@ are asked. What is checked is what the script does, not how it is written."""
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import sys
@@ -21,14 +20,13 @@ import pytest
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
 from tests.support.loopback import JsonHandler, serve
-from tests.support.pipeline_jobs import expand, jobs_of, load, run_script, runtime_condition, script_of
+from tests.support.model_sample import COMMIT, run_training
+from tests.support.pipeline_jobs import expand, jobs_of, load, macro_env, run_script, runtime_condition, script_of
 
 # BuildStatus, the values statusFilter takes (vsts-rest-api-specs, specification/build/7.1/build.json).
 BUILD_STATUS = {"none", "inProgress", "completed", "cancelling", "postponed", "notStarted", "all"}
 TOKEN = "job-token"
 PROJECT_ID = "0000-project"
-# An engine commit id, as model.json records it.
-COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
 def document_of(pipeline: spec.Pipeline) -> dict:
@@ -653,37 +651,14 @@ def test_training_records_the_engine_commit_it_was_queued_with(tmp_path):
 
 
 def test_the_model_artifact_names_the_engine_commit(tmp_path):
-    (job,) = jobs_of(ROOT / spec.TRAIN_EVALUATE_REGISTER.yml_path)
-    (step,) = [s for s in job.steps if "registration.json" in script_of(s)]
-    bin_dir = tmp_path / "fake-bin"
-    bin_dir.mkdir()
-    # `az ml job download` leaves the job's registration output under --download-path.
-    (bin_dir / "az").write_text(
-        '#!/bin/bash\nwhile [ $# -gt 0 ]; do [ "$1" = --download-path ] && out=$2; shift; done\n'
-        'mkdir -p "$out/named-outputs/registration"\n'
-        'echo \'{"registered": true, "name": "estimation-model", "version": "8", "metrics": {"mae": 1}}\' '
-        '> "$out/named-outputs/registration/registration.json"\n'
-        'echo \'{"data": []}\' > "$out/named-outputs/registration/sample-request.json"\n'
-    )
-    (bin_dir / "az").chmod(0o755)
-    # The job's engine checkout, whose scoring files the artifact carries.
-    engine = tmp_path / "engine" / "src"
-    engine.mkdir(parents=True)
-    (engine / "score.py").write_text("def init(): pass\n")
-    (engine / "requirements.txt").write_text("numpy\n")
-    staging = tmp_path / "staging"
-    macros = {
-        "Build.ArtifactStagingDirectory": str(staging),
-        "AML_JOB_NAME": "job-1",
-        "Pipeline.Workspace": str(tmp_path),
-    }
-    env = {"PATH": f"{bin_dir}:{os.environ['PATH']}", "ENGINE_COMMIT": "a" * 40}
-    result = run_script(script_of(step), macros, env, tmp_path)
+    # `az ml job download` leaves the job's registration output under --download-path; the
+    # artifact carries the scoring files of the job's engine checkout.
+    result, artifact = run_training(tmp_path, sample=b'{"data": []}', version="8")
     assert result.returncode == 0, result.stderr
-    model = json.loads((staging / "model" / "model.json").read_text())
-    assert model == {"name": "estimation-model", "version": "8", "metrics": {"mae": 1}, "engineCommit": "a" * 40}
-    assert sorted(p.name for p in (staging / "model" / "engine").iterdir()) == ["requirements.txt", "score.py"]
-    assert json.loads((staging / "model" / "sample-request.json").read_text()) == {"data": []}
+    model = json.loads((artifact / "model.json").read_text())
+    assert model == {"name": "estimation-model", "version": "8", "metrics": {"mae": 1.5}, "engineCommit": COMMIT}
+    assert sorted(p.name for p in (artifact / "engine").iterdir()) == ["requirements.txt", "score.py"]
+    assert json.loads((artifact / "sample-request.json").read_text()) == {"data": []}
 
 
 @pytest.mark.parametrize(
@@ -795,10 +770,7 @@ def run_queue(tmp_path: Path, runs: Runs):
             "Pipeline.Workspace": str(tmp_path),
             spec.TRAIN_EVALUATE_REGISTER.queued_by.definition_id_variable: "77",  # type: ignore[union-attr]
         }
-        env = {
-            k: re.sub(r"\$\(([^)]+)\)", lambda m: macros.get(m.group(1), m.group(0)), v) for k, v in step["env"].items()
-        }
-        return run_script(script_of(step), macros, env, tmp_path)
+        return run_script(script_of(step), macros, macro_env(step, macros), tmp_path)
 
 
 def test_extract_prepare_queues_training_on_main_with_its_job_token_and_its_engine_commit(tmp_path):

@@ -23,7 +23,7 @@ from components.devops import pipelines as spec
 from offline.evaluate import ROOT
 from tests.support.azure_pipelines_schema import _validator, load_as_azure, schema_errors
 from tests.support.hosted_agent import HOSTED_FREE_MAX_MINUTES, HOSTED_PAID_MAX_MINUTES, HOSTED_UBUNTU_2404_TOOLS
-from tests.support.pipeline_jobs import Job, jobs_of, load, run_script, script_of
+from tests.support.pipeline_jobs import MACRO, Job, jobs_of, load, run_script, script_of
 
 PIPELINES_DIR = ROOT / "pipelines"
 # Microsoft Learn, task reference "Delay@1": maximum 86400 minutes (60 days); agentless jobs
@@ -537,7 +537,7 @@ def az_calls(script: str) -> list[tuple[str, list[str]]]:
     """Each `az` invocation of a script: its command words and the flags it passes."""
     joined = re.sub(r"\\\n\s*", " ", script)
     # Azure's $(Variable) macros are text to bash; their ")" must not end a command.
-    joined = re.sub(r"\$\([A-Za-z][A-Za-z0-9._-]*\)", "MACRO", joined)
+    joined = MACRO.sub("MACRO", joined)
     calls = []
     for match in re.finditer(r"(?:^|[\s(;|&])az\s+([^|;)\n]*)", joined):
         words = shlex.split(match.group(1).replace("$(", "").replace("\\", ""), posix=True)

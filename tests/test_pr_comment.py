@@ -26,7 +26,7 @@ from offline.evaluate import ROOT
 from tests.support import ledger
 from tests.support.local_command import run_main
 from tests.support.loopback import JsonHandler, serve
-from tests.support.pipeline_jobs import jobs_of, load, run_script, script_of
+from tests.support.pipeline_jobs import jobs_of, load, macro_env, run_script, script_of
 
 FIXTURES = ROOT / "tests" / "fixtures" / "preview_events"
 TOKEN = "job-token"
@@ -234,9 +234,7 @@ def run_comment(
             "System.PullRequest.PullRequestId": pull_request,
             "Pipeline.Workspace": str(workspace),
         }
-        env = {
-            k: re.sub(r"\$\(([^)]+)\)", lambda m: macros.get(m.group(1), m.group(0)), v) for k, v in step["env"].items()
-        }
+        env = macro_env(step, macros)
         # The pipeline's `${{ join(',', parameters.stacks) }}`, as Azure expands it.
         env["STACKS"] = ",".join(spec.PR_PREVIEW.stacks)
         env["PATH"] = f"{Path(sys.executable).parent}:/usr/bin:/bin"

@@ -11,11 +11,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
+from commands import preview_summary
 from commands.preview_summary import NOT_CHANGES, STATEFUL_TYPES, Change, StackSummary, console, summarise
 from offline.evaluate import ROOT, Evaluation
+from tests.support.local_command import run_main
 
 FIXTURES = ROOT / "tests" / "fixtures" / "preview_events"
 
@@ -241,25 +244,24 @@ def test_the_stateful_types_are_types_the_stacks_declare(all_runs):
     assert sorted(STATEFUL_TYPES - declared) == []
 
 
+def run_command(stack: str, events: Path, out: Path, process: bool = False) -> subprocess.CompletedProcess[str]:
+    """`python3 -m commands.preview_summary` as the pipeline runs it; its `main` in this process
+    unless `process`."""
+    argv = ["--stack", stack, "--events", str(events), "--out", str(out)]
+    if process:
+        return subprocess.run(
+            [sys.executable, "-m", "commands.preview_summary", *argv],
+            cwd=ROOT,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+    return run_main(lambda: preview_summary.main(argv))
+
+
 def test_the_command_writes_the_summary_and_prints_it(tmp_path):
     out = tmp_path / "summary" / "prod.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "commands.preview_summary",
-            "--stack",
-            "prod",
-            "--events",
-            str(FIXTURES / "prod-replaces-protected.jsonl"),
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_command("prod", FIXTURES / "prod-replaces-protected.jsonl", out, process=True)
     assert result.returncode == 0, result.stderr
     written = StackSummary.from_json(json.loads(out.read_text()))
     assert written == summarise("prod", events("prod-replaces-protected.jsonl"))
@@ -271,24 +273,7 @@ def test_the_command_writes_the_summary_and_prints_it(tmp_path):
 
 def test_a_preview_that_wrote_no_file_still_gets_a_summary(tmp_path):
     out = tmp_path / "dev.json"
-    missing = tmp_path / "never-written.jsonl"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "commands.preview_summary",
-            "--stack",
-            "dev",
-            "--events",
-            str(missing),
-            "--out",
-            str(out),
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    result = run_command("dev", tmp_path / "never-written.jsonl", out)
     assert result.returncode == 0, result.stderr
     assert StackSummary.from_json(json.loads(out.read_text())).result == "missing"
 

@@ -26,9 +26,8 @@ import pytest
 from components.config.serving import ServingConfig
 from components.devops import pipelines as spec
 from components.serving.contract import ServingContract
-from components.types import PROJECT
-from offline.evaluate import ROOT, stack_config
-from tests.support.evaluations import ENVIRONMENTS, WORKLOAD
+from offline.evaluate import ROOT
+from tests.support.evaluations import ENVIRONMENTS, WORKLOAD, section
 from tests.support.inference_server import (
     LAUNCHER,
     SERVING,
@@ -40,19 +39,19 @@ from tests.support.inference_server import (
     read_dockerfile,
     running,
 )
+from tests.support.local_command import run_module
 from tests.support.model_sample import (
     DEPLOYS,
     ENGINE_SAMPLE,
     READ,
     artifact_dir,
     deploy_job,
-    macro_env,
     run_training,
     score_step,
     set_variables,
     step_named,
 )
-from tests.support.pipeline_jobs import run_script, script_of
+from tests.support.pipeline_jobs import macro_env, run_script, script_of
 
 SAMPLE = (SERVING / "sample_request.json").read_bytes()
 # A request the stand-in model cannot score (a house without its number of rooms): valid JSON
@@ -93,8 +92,7 @@ def post(url: str, body: bytes) -> tuple[int, str, bytes]:
 
 
 def contract_of(stack: str) -> ServingContract:
-    config, _ = stack_config(stack)
-    serving = ServingConfig.model_validate(json.loads(config.get(f"{PROJECT}:serving", "{}")))
+    serving = ServingConfig.model_validate(section(stack, "serving"))
     return ServingContract(serving.port, serving.health_path, serving.score_path)
 
 
@@ -253,14 +251,7 @@ def run_probe(engine: RunningServer, **settings: str) -> subprocess.CompletedPro
         "SCORE_REQUEST": SAMPLE.decode(),
         **settings,
     }
-    return subprocess.run(
-        [sys.executable, "-m", "commands.health_probe"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_module("commands.health_probe", env, timeout=120)
 
 
 def test_the_post_deploy_check_passes_when_the_model_scores(engine):

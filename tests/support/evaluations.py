@@ -12,12 +12,10 @@ from typing import Any
 
 import pulumi
 import pytest
-import yaml
 
 from components.types import PROJECT
 from offline.evaluate import (
     LOCAL_ORGANIZATION,
-    ROOT,
     SHARED,
     STACKS,
     SUBSCRIPTION_ID,
@@ -53,18 +51,23 @@ def deploy(stack: str, shared: Evaluation, version: str | None = MODEL_VERSION, 
     return run
 
 
+def section(stack: str, name: str) -> dict[str, Any]:
+    """The `name` section of Pulumi.<stack>.yaml's config ({} when it has none)."""
+    config, _ = stack_config(stack)
+    return json.loads(config.get(f"{PROJECT}:{name}", "{}"))
+
+
 def prod_aks(*, keep_file: bool = True, **changes: Any) -> dict[str, str]:
     """An override of prod's `aks` section: `changes` on top of Pulumi.prod.yaml's section, or
     with `keep_file=False` on top of its required `ingress` alone (every other key defaults)."""
-    config, _ = stack_config("prod")
-    section = json.loads(config[f"{PROJECT}:aks"])
-    base = section if keep_file else {"ingress": section["ingress"]}
+    aks = section("prod", "aks")
+    base = aks if keep_file else {"ingress": aks["ingress"]}
     return {f"{PROJECT}:aks": json.dumps({**base, **changes})}
 
 
 def shared_devops() -> dict[str, Any]:
     """The shared stack's `devops` section as Pulumi.shared.yaml sets it."""
-    return yaml.safe_load((ROOT / "Pulumi.shared.yaml").read_text())["config"][f"{PROJECT}:devops"]
+    return section(SHARED, "devops")
 
 
 def self_reference(stack: str) -> str:
@@ -138,17 +141,12 @@ CUSTOM_QA_ACI = {"dnsNameLabelReuse": "NoReuse", "restartPolicy": "OnFailure"}
 CUSTOM_QA_SHARED_STACK = "acme/digitre-mlops/shared"
 
 
-def _section(stack: str, name: str) -> dict[str, Any]:
-    config, _ = stack_config(stack)
-    return json.loads(config.get(f"{PROJECT}:{name}", "{}"))
-
-
 def customised_overrides(stack: str) -> dict[str, str]:
     """The config overrides of `stack`'s customised evaluation."""
     if stack == SHARED:
-        values = {**CUSTOM_SHARED, "devops": {**_section(SHARED, "devops"), **CUSTOM_SHARED["devops"]}}
+        values = {**CUSTOM_SHARED, "devops": {**section(SHARED, "devops"), **CUSTOM_SHARED["devops"]}}
         return {f"{PROJECT}:{k}": v if isinstance(v, str) else json.dumps(v) for k, v in values.items()}
-    overrides = {f"{PROJECT}:serving": json.dumps({**_section(stack, "serving"), **CUSTOM_SERVING[stack]})}
+    overrides = {f"{PROJECT}:serving": json.dumps({**section(stack, "serving"), **CUSTOM_SERVING[stack]})}
     if stack == "prod":
         overrides.update(prod_aks(keep_file=False, **CUSTOM_PROD_AKS))
     if stack == "qa":
@@ -169,7 +167,7 @@ def customised_stack(stack: str, shared: Evaluation) -> Evaluation:
 def prod_on_an_existing_cluster(shared: Evaluation) -> Evaluation:
     """prod looking up a cluster it does not own, its HTTPS entry keeping a DNS zone."""
     existing = {"name": "aks-platform", "resourceGroup": "rg-platform-aks"}
-    ingress = {**_section("prod", "aks")["ingress"], "dnsZoneId": PROD_ZONE}
+    ingress = {**section("prod", "aks")["ingress"], "dnsZoneId": PROD_ZONE}
     return deploy("prod", shared, overrides=prod_aks(existingCluster=existing, ingress=ingress))
 
 

@@ -16,7 +16,9 @@ from offline.evaluate import ROOT
 TIMEOUT_SECONDS = 60
 
 
-def run_module(module: str, env: Mapping[str, str], stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def run_module(
+    module: str, env: Mapping[str, str], stdin: str | None = None, timeout: float = TIMEOUT_SECONDS
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", module],
         input=stdin,
@@ -24,7 +26,7 @@ def run_module(module: str, env: Mapping[str, str], stdin: str | None = None) ->
         text=True,
         env=dict(env),
         cwd=ROOT,
-        timeout=TIMEOUT_SECONDS,
+        timeout=timeout,
         check=False,
     )
 

@@ -1,5 +1,5 @@
-"""What the model-sample tests and the serving contract's end-to-end tests share: the deploy
-jobs, their read and score steps, and a run of training's result step."""
+"""What the model-sample, pipeline-script and serving-contract tests share: the deploy jobs,
+their read and score steps, and a run of training's result step."""
 
 from __future__ import annotations
 
@@ -52,14 +52,6 @@ def artifact_dir(job: Job, workspace: Path) -> Path:
     if "download" in download:
         return workspace / download["download"] / download["artifact"]
     return Path(download["inputs"]["targetPath"].replace("$(Pipeline.Workspace)", str(workspace)))
-
-
-def macro_env(step: dict[str, Any], macros: dict[str, str]) -> dict[str, str]:
-    """A step's `env:` mapping as the agent sets it: macros replaced."""
-    return {
-        name: re.sub(r"\$\(([\w.]+)\)", lambda m: macros.get(m.group(1), m.group(0)), value)
-        for name, value in (step.get("env") or {}).items()
-    }
 
 
 def set_variables(stdout: str) -> dict[str, str]:

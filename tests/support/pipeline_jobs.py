@@ -223,17 +223,26 @@ def script_of(step: dict[str, Any]) -> str:
     return ""
 
 
+# A `$(Name)` macro: Azure replaces it in a step's script and `env:` values before the step runs.
+MACRO = re.compile(r"\$\(([A-Za-z][A-Za-z0-9._-]*)\)")
+
+
+def replace_macros(text: str, macros: dict[str, str]) -> str:
+    """`text` with each macro of `macros` replaced; unknown ones are left as they are."""
+    return MACRO.sub(lambda match: macros.get(match.group(1), match.group(0)), text)
+
+
+def macro_env(step: dict[str, Any], macros: dict[str, str]) -> dict[str, str]:
+    """A step's `env:` mapping as the agent sets it: macros replaced."""
+    return {name: replace_macros(value, macros) for name, value in (step.get("env") or {}).items()}
+
+
 def run_script(
     script: str, macros: dict[str, str], env: dict[str, str], cwd: Path, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
     """Run a step's script as the agent would: macros first, then bash (with errexit as written)."""
-
-    def replace(match: re.Match[str]) -> str:
-        return macros.get(match.group(1), match.group(0))
-
-    text = re.sub(r"\$\(([A-Za-z][A-Za-z0-9._-]*)\)", replace, script)
     return subprocess.run(
-        ["bash", "-c", text],
+        ["bash", "-c", replace_macros(script, macros)],
         cwd=cwd,
         env={**os.environ, **env},
         capture_output=True,
