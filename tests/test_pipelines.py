@@ -19,6 +19,7 @@ import jsonschema
 import pytest
 import yaml
 
+from components.config.serving import MODEL_VERSION, ServingConfig
 from components.devops import pipelines as spec
 from offline.evaluate import ROOT
 from tests.support.azure_pipelines_schema import _validator, load_as_azure, schema_errors
@@ -677,3 +678,36 @@ def test_the_first_deploy_runbook_starts_every_triggered_pipeline_by_hand_if_its
     assert len(triggered) == 5
     for pipeline in triggered:
         assert f"`{pipeline.name}`" in step6, pipeline.name
+
+
+# A pipeline's check of a model version or name, in bash (`[[ "$v" =~ re ]]`) or Python
+# (`re.fullmatch(r"re", v)`): the variable checked and the rule.
+_BASH_CHECK = re.compile(r'\[\[ "\$(\w+)" =~ (\S+) \]\]')
+_PYTHON_CHECK = re.compile(r're\.fullmatch\(r"([^"]+)", (\w+)\)')
+
+
+def test_every_pipeline_checks_a_model_version_and_name_by_the_configs_own_rule():
+    # Both feed the image tag every environment stack pulls (components/serving/image.py), so a
+    # pipeline's copy of a rule must be the config's, not a look-alike.
+    (version_rule,) = [m.pattern for m in MODEL_VERSION.metadata if getattr(m, "pattern", None)]
+    name_rule = ServingConfig.model_json_schema(by_alias=True)["properties"]["modelName"]["pattern"]
+    checks: dict[str, set[str]] = {"version": set(), "name": set()}
+    for path in sorted(PIPELINES_DIR.rglob("*.yml")):
+        text = path.read_text()
+        found = [(var, rule) for var, rule in _BASH_CHECK.findall(text)]
+        found += [(var, f"^{rule}$") for rule, var in _PYTHON_CHECK.findall(text)]
+        for var, rule in found:
+            kind = "version" if "version" in var.lower() else "name" if var.lower() == "name" else None
+            if kind is not None:
+                expected = version_rule if kind == "version" else name_rule
+                assert rule == expected, f"{path.name} checks its model {kind} by {rule}, the config by {expected}"
+                checks[kind].add(path.relative_to(PIPELINES_DIR).as_posix())
+    assert checks == {
+        "version": {
+            "ml-train-evaluate-register.yml",
+            "templates/deploy.yml",
+            "templates/model-artifact.yml",
+            "templates/pulumi.yml",
+        },
+        "name": {"templates/model-artifact.yml"},
+    }
