@@ -3,20 +3,15 @@
 from __future__ import annotations
 
 import gc
+from typing import TYPE_CHECKING
 
 import pytest
 
-from offline import evaluate as offline
-from offline.evaluate import STACKS, Evaluation, evaluate_all
-from tests.support.evaluations import (
-    ENVIRONMENTS,
-    Evaluations,
-    customised_stack,
-    deploy,
-    prod_on_an_existing_cluster,
-    self_reference,
-    watching_applies,
-)
+# The fixtures import the program on first use: the xdist controller loads this file too, and
+# it starts the workers sooner without importing Pulumi and the provider SDKs for nothing.
+if TYPE_CHECKING:
+    from offline.evaluate import Evaluation
+    from tests.support.evaluations import Evaluations
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -25,6 +20,12 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     collection walks them all again, about a third of an evaluation's time."""
     gc.collect()
     gc.freeze()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The `slow_tool` modules first, in their collection order: pytest-xdist hands modules out
+    in this order, so the longest start while the other worker takes the short ones."""
+    items.sort(key=lambda item: item.get_closest_marker("slow_tool") is None)
 
 
 @pytest.fixture(scope="session")
@@ -37,6 +38,9 @@ def declared_in_applies() -> list[str]:
 @pytest.fixture(scope="session")
 def runs(declared_in_applies: list[str]) -> dict[str, Evaluation]:
     """Each stack as a PR preview sees it: no model version passed, none deployed yet."""
+    from offline.evaluate import evaluate_all
+    from tests.support.evaluations import watching_applies
+
     with watching_applies(declared_in_applies):
         evaluations = evaluate_all()
     for stack, run in evaluations.items():
@@ -52,6 +56,8 @@ def shared(runs: dict[str, Evaluation]) -> Evaluation:
 @pytest.fixture(scope="session")
 def served(shared: Evaluation, declared_in_applies: list[str]) -> dict[str, Evaluation]:
     """The environments deployed with model version MODEL_VERSION."""
+    from tests.support.evaluations import ENVIRONMENTS, deploy, watching_applies
+
     with watching_applies(declared_in_applies):
         evaluations = {stack: deploy(stack, shared) for stack in ENVIRONMENTS}
     for stack, run in evaluations.items():
@@ -70,12 +76,17 @@ def customised(shared: Evaluation) -> Evaluations:
     """Each stack with every setting the "comes from config" tests check changed at once
     (tests/support/evaluations.py, CUSTOM_*): one evaluation per stack for all of them,
     made when a test first asks for it."""
+    from offline.evaluate import STACKS
+    from tests.support.evaluations import Evaluations, customised_stack
+
     return Evaluations(STACKS, lambda stack: customised_stack(stack, shared), "customised")
 
 
 @pytest.fixture(scope="session")
 def prod_existing(shared: Evaluation) -> Evaluation:
     """prod on a cluster it looks up instead of creating, with a DNS zone for its entry."""
+    from tests.support.evaluations import prod_on_an_existing_cluster
+
     run = prod_on_an_existing_cluster(shared)
     assert run.error is None, run.error
     return run
@@ -84,6 +95,8 @@ def prod_existing(shared: Evaluation) -> Evaluation:
 @pytest.fixture(scope="session")
 def prod_preview(shared: Evaluation) -> Evaluation:
     """prod deployed in a preview, where pulumi-command runs no local command."""
+    from tests.support.evaluations import deploy
+
     run = deploy("prod", shared, preview=True)
     assert run.error is None, run.error
     return run
@@ -93,6 +106,9 @@ def prod_preview(shared: Evaluation) -> Evaluation:
 def prod_by_someone_else(shared: Evaluation) -> Evaluation:
     """prod's deploy evaluated again, by another identity than the pipelines' (`pulumi up`
     run by hand): the same config must declare the same."""
+    from offline import evaluate as offline
+    from tests.support.evaluations import deploy
+
     with pytest.MonkeyPatch.context() as patch:
         patch.setattr(offline, "DEPLOYER_OBJECT_ID", "99999999-9999-4999-8999-999999999999")
         run = deploy("prod", shared)
@@ -104,6 +120,7 @@ def prod_by_someone_else(shared: Evaluation) -> Evaluation:
 def served_next(shared: Evaluation, served: dict[str, Evaluation]) -> Evaluations:
     """The environments deployed with model version 8 after `served` (version MODEL_VERSION),
     each made when a test first asks for it."""
+    from tests.support.evaluations import ENVIRONMENTS, Evaluations, deploy, self_reference
 
     def next_deploy(stack: str) -> Evaluation:
         return deploy(stack, shared, version="8", references={self_reference(stack): served[stack]})
@@ -114,6 +131,8 @@ def served_next(shared: Evaluation, served: dict[str, Evaluation]) -> Evaluation
 @pytest.fixture(scope="session")
 def shared_preview() -> Evaluation:
     """The shared stack evaluated in a preview."""
+    from offline import evaluate as offline
+
     run = offline.evaluate("shared", preview=True)
     assert run.error is None, run.error
     return run

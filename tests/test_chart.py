@@ -21,6 +21,8 @@ from tests.support import gateway_api_judge
 from tests.support.evaluations import deploy, prod_aks
 from tests.support.helm_tool import AKS_SUPPORTED_MINORS, CHART, CLUSTER, RELEASE, Helm, kube_versions, require_helm
 
+pytestmark = pytest.mark.slow_tool
+
 EXPECTED_KINDS = {
     "Deployment",
     "Service",

@@ -24,6 +24,8 @@ from tests.support.checkov_tool import NO_REASON, PIPELINE_SUFFIX, Report
 from tests.support.helm_tool import RELEASE, Helm, kube_versions, require_helm
 from tests.support.inference_server import install_server
 
+pytestmark = pytest.mark.slow_tool
+
 DOCKERFILE = ROOT / "serving" / "Dockerfile"
 PIPELINES = ROOT / "pipelines"
 DEPLOYMENT_TEMPLATE = ROOT / "charts" / "estimation-engine" / "templates" / "deployment.yaml"

@@ -33,6 +33,8 @@ from tests.support.model_sample import (
 )
 from tests.support.pipeline_jobs import macro_env, run_script
 
+pytestmark = pytest.mark.slow_tool
+
 
 def test_training_puts_the_engines_sample_in_the_model_artifact_and_tags_the_version(tmp_path):
     result, artifact = run_training(tmp_path, sample=ENGINE_SAMPLE.read_bytes())

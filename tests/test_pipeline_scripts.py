@@ -23,6 +23,8 @@ from tests.support.loopback import JsonHandler, serve
 from tests.support.model_sample import COMMIT, run_training
 from tests.support.pipeline_jobs import expand, jobs_of, load, macro_env, run_script, runtime_condition, script_of
 
+pytestmark = pytest.mark.slow_tool
+
 # BuildStatus, the values statusFilter takes (vsts-rest-api-specs, specification/build/7.1/build.json).
 BUILD_STATUS = {"none", "inProgress", "completed", "cancelling", "postponed", "notStarted", "all"}
 TOKEN = "job-token"

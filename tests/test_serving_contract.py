@@ -53,6 +53,8 @@ from tests.support.model_sample import (
 )
 from tests.support.pipeline_jobs import macro_env, run_script, script_of
 
+pytestmark = pytest.mark.slow_tool
+
 SAMPLE = (SERVING / "sample_request.json").read_bytes()
 # A request the stand-in model cannot score (a house without its number of rooms): valid JSON
 # that training and the deploy's read accept, on which the engine's run() raises, so the real

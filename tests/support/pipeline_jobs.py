@@ -10,11 +10,15 @@ parameters.x, quoted strings, `each` over a parameter); anything else raises, so
 
 from __future__ import annotations
 
+import atexit
 import copy
 import functools
 import os
 import re
+import shutil
 import subprocess
+import sys
+import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -237,14 +241,29 @@ def macro_env(step: dict[str, Any], macros: dict[str, str]) -> dict[str, str]:
     return {name: replace_macros(value, macros) for name, value in (step.get("env") or {}).items()}
 
 
+@functools.cache
+def _python3_dir() -> Path:
+    """A directory holding only `python3`, a link to the interpreter itself (this virtual
+    environment's base, the one `python3` resolves to here): a version manager's `python3` on
+    PATH may be a shell script (pyenv's shim runs a dozen processes, about 0.1 s a call, and the
+    scripts call python3 about ninety times in the suite)."""
+    folder = Path(tempfile.mkdtemp(prefix="agent-python3-"))
+    atexit.register(shutil.rmtree, folder, ignore_errors=True)
+    (folder / "python3").symlink_to(Path(sys.base_prefix) / "bin" / "python3")
+    return folder
+
+
 def run_script(
     script: str, macros: dict[str, str], env: dict[str, str], cwd: Path, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run a step's script as the agent would: macros first, then bash (with errexit as written)."""
+    """Run a step's script as the agent would: macros first, then bash (with errexit as written).
+    `python3` is found first on PATH as the interpreter itself (no test stands in for it)."""
+    merged = {**os.environ, **env}
+    merged["PATH"] = f"{_python3_dir()}{os.pathsep}{merged.get('PATH', '')}"
     return subprocess.run(
         ["bash", "-c", replace_macros(script, macros)],
         cwd=cwd,
-        env={**os.environ, **env},
+        env=merged,
         capture_output=True,
         text=True,
         timeout=timeout,
