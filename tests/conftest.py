@@ -14,10 +14,17 @@ if TYPE_CHECKING:
     from tests.support.evaluations import Evaluations
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """No garbage collection while the test modules are imported (below)."""
+    gc.disable()
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Once every test module is imported (Pulumi, the provider SDKs, pydantic: millions of
-    long-lived objects), move them out of the garbage collector's sight: otherwise each full
+    long-lived objects, which the collector would otherwise walk again and again while they
+    are made), move them out of the garbage collector's sight: otherwise each full
     collection walks them all again, about a third of an evaluation's time."""
+    gc.enable()
     gc.collect()
     gc.freeze()
 

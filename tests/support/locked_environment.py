@@ -21,19 +21,19 @@ def sync(project: Path, environment: Path, what: str) -> None:
     `what` it was for."""
     if (project, environment) in _SYNCED:
         return
-    uv = shutil.which("uv")
+    # Under `uv run`, UV is the uv binary itself (uv-static `EnvVars::UV`): on PATH, `uv` may be
+    # a version manager's shim, a shell script that costs a tenth of a second a call.
+    uv = os.environ.get("UV") or shutil.which("uv")
     if uv is None:
         raise AssertionError(f"uv is not on PATH: {what} runs from its own uv environment")
     env = {k: v for k, v in os.environ.items() if k != "VIRTUAL_ENV"}
     env.update(UV_PROJECT_ENVIRONMENT=str(environment), UV_PYTHON_DOWNLOADS="never")
-    result = subprocess.run(
-        [uv, "sync", "--project", str(project), "--locked", "--quiet"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=INSTALL_TIMEOUT,
-        check=False,
-    )
+    command = [uv, "sync", "--project", str(project), "--locked", "--quiet"]
+    # `--check` only compares the environment with the lock: a tenth of a second where a sync
+    # of an environment already in step still byte-compiles every installed file again.
+    result = subprocess.run([*command, "--check"], env=env, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False)
     if result.returncode != 0:
         raise AssertionError(f"uv sync of {what}'s environment failed:\n{result.stderr[-4000:]}")
     _SYNCED.add((project, environment))
