@@ -243,13 +243,16 @@ def macro_env(step: dict[str, Any], macros: dict[str, str]) -> dict[str, str]:
 
 @functools.cache
 def _python3_dir() -> Path:
-    """A directory holding only `python3`, a link to the interpreter itself (this virtual
-    environment's base, the one `python3` resolves to here): a version manager's `python3` on
-    PATH may be a shell script (pyenv's shim runs a dozen processes, about 0.1 s a call, and the
-    scripts call python3 about ninety times in the suite)."""
+    """A directory holding only `python3`: the interpreter itself (this virtual environment's
+    base) with the standard library alone (`-S`: no site-packages, so a script that needs a
+    package fails here as it would on an agent without it). Not a version manager's `python3`
+    on PATH: pyenv's shim is a shell script that runs a dozen processes, about 0.1 s a call,
+    and the suite's scripts call python3 about a hundred times."""
     folder = Path(tempfile.mkdtemp(prefix="agent-python3-"))
     atexit.register(shutil.rmtree, folder, ignore_errors=True)
-    (folder / "python3").symlink_to(Path(sys.base_prefix) / "bin" / "python3")
+    python3 = folder / "python3"
+    python3.write_text(f'#!/bin/sh\nexec "{Path(sys.base_prefix) / "bin" / "python3"}" -S "$@"\n')
+    python3.chmod(0o755)
     return folder
 
 
