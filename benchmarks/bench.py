@@ -4,7 +4,9 @@ Not a test: run it by hand or in CI to watch the targets, on a 2-core machine fr
 uv cache (`uv sync --locked` compiles the installed packages to bytecode):
 - each stack's evaluation at most 1 s once the program's imports are paid;
 - each `python -m offline.plan <stack> [--model-version V]` at most 4 s, in a new process;
-- the whole test suite at most 20 s.
+- the whole test suite at most 20 s, the median of three runs: on a shared virtual machine
+  one run of the same suite can take a third longer than the next (its CPU time swings as
+  much), so one run is a draw; each run's figure is printed.
 Prints every figure and exits 1 when a target is missed.
 
     uv run python benchmarks/bench.py [--no-suite] [--no-plans]
@@ -21,6 +23,7 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -29,6 +32,7 @@ PLAN_TARGET_S = 4.0
 SUITE_TARGET_S = 20.0
 MODEL_VERSION = "7"
 REPEATS = 3
+SUITE_REPEATS = 3
 
 
 def main() -> int:
@@ -95,30 +99,50 @@ def main() -> int:
         print(f"peak memory of a plan: {peak:.0f} MiB")
 
     if not args.no_suite:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.perf_counter()
-        suite = subprocess.run(
-            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        elapsed = time.perf_counter() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-        summary = suite.stdout.strip().splitlines()[-1] if suite.stdout.strip() else "no output"
-        passed = re.search(r"(\d+) passed", summary)
-        print(f"test suite: {summary}")
-        if suite.returncode != 0:
-            print(suite.stdout[-3000:], suite.stderr[-2000:], sep="\n")
+        suites = [_suite_run() for _ in range(SUITE_REPEATS)]
+        for suite in suites:
+            print(f"test suite run: {suite.summary}, {suite.elapsed:.2f} s, {suite.cpu:.1f} s CPU")
+        failed = [suite for suite in suites if suite.returncode != 0]
+        if failed:
+            print(failed[0].output)
             missed.append("suite failed")
-        tests = f"{passed[1] if passed else '?'} tests, {cpu:.1f} s CPU"
+        elapsed = statistics.median(suite.elapsed for suite in suites)
+        passed = re.search(r"(\d+) passed", suites[0].summary)
+        tests = f"{passed[1] if passed else '?'} tests, median of {SUITE_REPEATS}"
         missed += _verdict("test suite", elapsed, SUITE_TARGET_S, tests)
-        print(f"peak memory of a test process: {after.ru_maxrss / 1024:.0f} MiB")
+        print(f"peak memory of a test process: {max(suite.peak_mib for suite in suites):.0f} MiB")
 
     print("all targets met" if not missed else f"missed: {', '.join(missed)}")
     return 1 if missed else 0
+
+
+@dataclass(frozen=True)
+class SuiteRun:
+    elapsed: float
+    cpu: float
+    peak_mib: float
+    returncode: int
+    summary: str
+    output: str
+
+
+def _suite_run() -> SuiteRun:
+    """One run of the test suite as the README runs it (every core), in a new process."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    suite = subprocess.run(
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    summary = suite.stdout.strip().splitlines()[-1] if suite.stdout.strip() else "no output"
+    output = f"{suite.stdout[-3000:]}\n{suite.stderr[-2000:]}"
+    return SuiteRun(elapsed, cpu, after.ru_maxrss / 1024, suite.returncode, summary, output)
 
 
 def _verdict(label: str, elapsed: float, target: float, note: str) -> list[str]:
