@@ -26,6 +26,7 @@ from offline.evaluate import (
     stack_config,
 )
 from offline.plan import DOCS_MODEL_VERSION
+from tests.support.shelf import Shelf
 
 # The version docs/architecture.md shows the environments serving: the session's deploys are
 # then the very evaluations the docs are generated from (tests/test_plan.py reuses them).
@@ -203,22 +204,29 @@ def watching_applies(born: list[str] | None = None) -> Iterator[list[str]]:
         yield found
 
 
+def succeeded(run: Evaluation, what: str) -> Evaluation:
+    """`run`, which must have evaluated without an error."""
+    assert run.error is None, f"{what} failed to evaluate: {run.error}"
+    return run
+
+
 class Evaluations(Mapping[str, Evaluation]):
     """Stacks evaluated on first use, each once: a test worker that needs one stack's run does
-    not pay for the others (pytest-xdist gives every worker its own session fixtures)."""
+    not pay for the others (and finds it on the shelf when another worker made it first)."""
 
-    def __init__(self, stacks: tuple[str, ...], make: Callable[[str], Evaluation], what: str):
-        self._stacks, self._make, self._what = stacks, make, what
+    def __init__(self, stacks: tuple[str, ...], make: Callable[[str], Evaluation], what: str, shelf: Shelf):
+        self._stacks, self._make, self._what, self._shelf = stacks, make, what, shelf
         self._done: dict[str, Evaluation] = {}
 
     def __getitem__(self, stack: str) -> Evaluation:
         if stack not in self._stacks:
             raise KeyError(stack)
         if stack not in self._done:
-            run = self._make(stack)
-            assert run.error is None, f"stack {stack} failed to evaluate {self._what}: {run.error}"
-            self._done[stack] = run
+            self._done[stack] = self._shelf.get(f"{stack} {self._what}", lambda: self._made(stack))
         return self._done[stack]
+
+    def _made(self, stack: str) -> Evaluation:
+        return succeeded(self._make(stack), f"stack {stack} {self._what}")
 
     def __iter__(self) -> Iterator[str]:
         return iter(self._stacks)
