@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import gc
 import itertools
-import os
 from typing import TYPE_CHECKING
 
 import pytest
@@ -17,19 +16,19 @@ if TYPE_CHECKING:
     from tests.support.shelf import Shelf
 
 
-def pytest_configure(config: pytest.Config) -> None:
-    """No garbage collection while the test modules are imported (below)."""
-    gc.disable()
-
-
-def pytest_collection_finish(session: pytest.Session) -> None:
-    """Once every test module is imported (Pulumi, the provider SDKs, pydantic: millions of
-    long-lived objects, which the collector would otherwise walk again and again while they
-    are made), move them out of the garbage collector's sight: otherwise each full
+@pytest.hookimpl(wrapper=True)
+def pytest_collection(session: pytest.Session) -> object:
+    """No garbage collection while the test modules are imported (Pulumi, the provider SDKs,
+    pydantic: millions of long-lived objects, which the collector would walk again and again
+    while they are made); once they are, they move out of its sight: otherwise each full
     collection walks them all again, about a third of an evaluation's time."""
-    gc.enable()
-    gc.collect()
-    gc.freeze()
+    gc.disable()
+    try:
+        return (yield)
+    finally:
+        gc.enable()
+        gc.collect()
+        gc.freeze()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -49,13 +48,16 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 
 
 @pytest.fixture(scope="session")
-def shelf(tmp_path_factory: pytest.TempPathFactory) -> Shelf:
-    """Where the session's evaluations are kept for the other xdist workers: the session's
-    temporary root, which the workers share (each has its own folder below it)."""
+def shelf(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Shelf:
+    """Where the session's evaluations are kept for the other xdist workers: beside their own
+    temporary folders (local workers get `<session root>/popen-gwN`), named by this run's id,
+    so no other run's values are ever read. Not on an xdist worker: nothing is kept."""
     from tests.support.shelf import Shelf
 
-    worker = os.environ.get("PYTEST_XDIST_WORKER")
-    return Shelf(tmp_path_factory.getbasetemp().parent / "shelf" if worker else None)
+    worker = getattr(request.config, "workerinput", None)
+    if worker is None:
+        return Shelf(None)
+    return Shelf(tmp_path_factory.getbasetemp().parent / f"shelf-{worker['testrunuid']}")
 
 
 @pytest.fixture(scope="session")

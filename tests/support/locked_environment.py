@@ -31,7 +31,9 @@ def sync(project: Path, environment: Path, what: str) -> None:
     command = [uv, "sync", "--project", str(project), "--locked", "--quiet"]
     # `--check` only compares the environment with the lock: a tenth of a second where a sync
     # of an environment already in step still byte-compiles every installed file again.
-    result = subprocess.run([*command, "--check"], env=env, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        [*command, "--check"], env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False
+    )
     if result.returncode != 0:
         result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=INSTALL_TIMEOUT, check=False)
     if result.returncode != 0:

@@ -5,7 +5,9 @@ first worker to need a value makes it and leaves it pickled in the session's tem
 (shared by the workers, new for every session); a worker that needs it later reads it back:
 milliseconds, where an evaluation takes up to a second. Two workers needing a value at the
 same moment each make it (nobody waits for the other). A value whose making fails is not kept.
-Without workers (`-n 0`) nothing is kept.
+Without workers (`-n 0`) nothing is kept. A value read back is equal, not identical: pulumi's
+`UNKNOWN` placeholders in a preview come back as new objects, so compare them by value.
+The name is the whole key: two fixtures must not shelve under the same name.
 """
 
 from __future__ import annotations
