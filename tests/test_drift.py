@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -81,7 +80,7 @@ def run_pulumi_step(tmp_path: Path, pipeline: spec.Pipeline, stack: str, preview
     temp.mkdir()
     macros = {"Agent.TempDirectory": str(temp)}
     env = macro_env(step, macros) | {
-        "PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
         "PYTHONPATH": str(ROOT),
         "PULUMI_LOG": str(tmp_path / "pulumi.log"),
         "PULUMI_BACKEND_URL": "azblob://state",
@@ -188,7 +187,7 @@ def run_notify(tmp_path: Path):
     assert env.pop("STACKS") == "${{ join(',', parameters.stacks) }}"
     env |= {
         "STACKS": ",".join(spec.PLATFORM_DRIFT.stacks),
-        "PATH": f"{bin_dir}:{Path(sys.executable).parent}:/usr/bin:/bin",
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
         "PYTHONPATH": str(ROOT),
         "CURL_LOG": str(tmp_path / "curl.log"),
     }

@@ -149,7 +149,7 @@ def fake_sleep(tmp_path: Path) -> dict[str, str]:
     bin_dir.mkdir(exist_ok=True)
     (bin_dir / "sleep").write_text(f'#!/bin/sh\necho "$@" >> {tmp_path}/sleeps\n')
     (bin_dir / "sleep").chmod(0o755)
-    return {"PATH": f"{bin_dir}:/usr/bin:/bin:{Path(sys.executable).parent}"}
+    return {"PATH": f"{bin_dir}:/usr/bin:/bin"}
 
 
 def cancel_step() -> dict:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -237,7 +236,7 @@ def run_comment(
         env = macro_env(step, macros)
         # The pipeline's `${{ join(',', parameters.stacks) }}`, as Azure expands it.
         env["STACKS"] = ",".join(spec.PR_PREVIEW.stacks)
-        env["PATH"] = f"{Path(sys.executable).parent}:/usr/bin:/bin"
+        env["PATH"] = "/usr/bin:/bin"
         env["PYTHONPATH"] = str(ROOT)
         if process:
             return run_script(script_of(step), macros, env, ROOT)

@@ -15,7 +15,6 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
@@ -324,7 +323,7 @@ def deploy_scoring(
     variables = {**set_variables(read.stdout), "PULUMI_BACKEND_URL": "azblob://pulumi-state"}
     env = {
         **macro_env(step, variables),
-        "PATH": f"{bin_dir}:{Path(sys.executable).parent}:{os.environ['PATH']}",
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
         "PULUMI_LOG": str(tmp_path / "pulumi.log"),
     }
     result = run_script(script_of(step), variables, env, ROOT, timeout=120)
